@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Everything else they need, they set up.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+DEMO_DIR := demo
+DEMO_PAYMENTS ?= 20000
+
+.PHONY: demo test bench setup clean snapshot-update
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Runs the wizard on a generated demo store (mixed profile) against a SQLite file.
+demo: $(STAMP)
+	@test -d $(DEMO_DIR)/kv || $(VENV)/bin/migwizard generate --kv $(DEMO_DIR)/kv --payments $(DEMO_PAYMENTS) --profile mixed --seed 1
+	$(VENV)/bin/migwizard --kv $(DEMO_DIR)/kv --sql sqlite:///$(DEMO_DIR)/lnd.sqlite
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --snapshot-warn-unused
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+snapshot-update: $(STAMP)
+	$(PY) -m pytest tests/tui --snapshot-update
+
+clean:
+	rm -rf $(DEMO_DIR) .bench .pytest_cache
