@@ -157,6 +157,9 @@ class FailureMessage:
     height: int | None = None  # IncorrectOrUnknownPaymentDetails
     tlv_type: int | None = None  # InvalidOnionPayload
     tlv_offset: int | None = None  # InvalidOnionPayload (u16)
+    # IncorrectOrUnknownPaymentDetails: whatever followed the height. LND keeps it
+    # (ExtraOpaqueData) and writes it back verbatim, so it is part of the message.
+    extra_opaque_data: bytes = b""
 
 
 @dataclass
@@ -190,6 +193,11 @@ class HTLCAttempt:
     failure: HTLCFailInfo | None = None
     # 1-31 stray bytes after the attempt time that LND ignores (non-canonical).
     ignored_tail: bytes = field(default=b"", compare=False, repr=False)
+    # True when the stored value ends right after the hash, with no TLV at all
+    # (LND before the first-hop TLV, e.g. 2024 regtest data). Today's writer
+    # always emits the TLV (``00 01 00`` at least); only used to re-encode
+    # such values byte-exactly.
+    tlv_absent: bool = field(default=False, compare=False, repr=False)
 
 
 @dataclass

@@ -1,0 +1,102 @@
+"""The one engine API that the wizard and the headless CLI both drive.
+
+Every method is synchronous and may block for a long time (LMDB scans, SQL
+transactions): the TUI calls them from ``@work(thread=True)`` workers, the CLI
+calls them directly. Progress and log lines arrive through ``on_event`` from the
+calling thread. Cancellation is cooperative: pass a ``threading.Event`` and the
+engine stops at the next chunk boundary, leaving a resumable run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from .events import EventSink, null_sink
+from .results import (
+    CommitResult,
+    MigrationResult,
+    PaymentDetail,
+    PreflightReport,
+    RollbackResult,
+    RunState,
+    ValidationReport,
+)
+
+DEFAULT_CHUNK_SIZE = 500
+
+
+class Engine:
+    """A migration session between one KV store and one SQL target.
+
+    ``kv_path`` is an LMDB store directory (ours) — a bbolt ``channel.db`` must be
+    imported first (:func:`migwizard.core.kv.importer.import_bbolt`). ``sql_url`` is
+    ``sqlite:///path`` or ``postgresql://user@host:port/db``.
+    """
+
+    def __init__(
+        self,
+        kv_path: str | Path,
+        sql_url: str,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        on_event: EventSink = null_sink,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        from .session import Session
+
+        self._s = Session(
+            Path(kv_path), sql_url, chunk_size=chunk_size, on_event=on_event, clock=clock, wall_clock=wall_clock
+        )
+
+    # -- inspection -------------------------------------------------------
+    def state(self) -> RunState:
+        """Where the marker matrix stands (cheap; reads markers only)."""
+        return self._s.state()
+
+    def preflight(self) -> PreflightReport:
+        """Every check with pass/warn/fail, reason and fix hint, plus payment counts."""
+        return self._s.preflight()
+
+    # -- the steps --------------------------------------------------------
+    def migrate(self, *, cancel: threading.Event | None = None) -> MigrationResult:
+        """Migrate in checkpointed chunks; resumes an interrupted run automatically.
+
+        On ``cancel`` the current chunk is rolled back and the run stays resumable
+        (outcome "cancelled"). On a data error the open chunk is rolled back and the
+        run is marked failed (outcome "failed"); call :meth:`rollback` to undo the
+        committed chunks or fix and resume.
+        """
+        return self._s.migrate(cancel=cancel)
+
+    def validate(self, *, cancel: threading.Event | None = None) -> ValidationReport:
+        """Compare every migrated payment with its KV original, field by field."""
+        return self._s.validate(cancel=cancel)
+
+    def commit(self) -> CommitResult:
+        """Mark the run committed (one SQL transaction), then tombstone the KV store."""
+        return self._s.commit()
+
+    def rollback(self) -> RollbackResult:
+        """Remove exactly what the uncommitted run wrote; refused once committed."""
+        return self._s.rollback()
+
+    def verify(self, *, cancel: threading.Event | None = None) -> ValidationReport:
+        """Re-validate a committed (even tombstoned) migration at any time."""
+        return self._s.validate(cancel=cancel, verify_only=True)
+
+    def payment_detail(self, identifier_hex: str, *, show_secrets: bool = False) -> PaymentDetail:
+        """KV and SQL trees of one payment (by hex identifier or unique prefix)."""
+        return self._s.payment_detail(identifier_hex, show_secrets=show_secrets)
+
+    def close(self) -> None:
+        self._s.close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,214 @@
+"""What each engine step returns, and the errors it raises.
+
+Plain dataclasses with ``to_json()`` so the headless CLI can print them, the
+report file can store them, and the TUI can render them without knowing how they
+were produced. Secrets never enter these objects unredacted unless the caller
+asked for them (``show_secrets``).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class ExitCode(enum.IntEnum):
+    """Documented process exit codes (README, `migwizard --help`)."""
+
+    OK = 0
+    VALIDATION_MISMATCH = 1
+    PREFLIGHT_REFUSED = 2
+    FAILED_ROLLED_BACK = 3
+    INTERRUPTED_RESUMABLE = 4
+    USAGE = 64
+
+
+class CheckStatus(str, enum.Enum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    INFO = "info"
+
+
+@dataclass
+class Check:
+    id: str  # stable identifier, e.g. "kv.lock", "sql.free_space"
+    title: str
+    status: CheckStatus
+    reason: str  # one line
+    hint: str = ""  # how to fix, one line
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class RunState(str, enum.Enum):
+    """The reconcile matrix (target run record x KV tombstone)."""
+
+    FRESH = "fresh"  # neither marker
+    IN_PROGRESS = "in_progress"  # a run exists, not committed: resume or roll back
+    COMMITTED_NO_TOMBSTONE = "committed_no_tombstone"  # finish by writing the tombstone
+    COMPLETE = "complete"  # committed and tombstoned: nothing to migrate; verify works
+    TOMBSTONE_WITHOUT_SQL = "tombstone_without_sql"  # refuse and explain recovery
+
+
+@dataclass
+class StatusCounts:
+    succeeded: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    initiated: int = 0
+    index_entries: int = 0  # includes duplicates' entries (the % denominator)
+    duplicates: int = 0  # duplicate entries (rows)
+    attempts: int = 0
+    hops: int = 0
+
+    @property
+    def payments(self) -> int:
+        return self.succeeded + self.failed + self.in_flight + self.initiated
+
+
+@dataclass
+class PreflightReport:
+    checks: list[Check]
+    counts: StatusCounts
+    state: RunState
+    run_id: str | None = None  # the run in progress, if any
+
+    @property
+    def ok(self) -> bool:
+        return not any(c.status is CheckStatus.FAIL for c in self.checks)
+
+    @property
+    def warnings(self) -> list[Check]:
+        return [c for c in self.checks if c.status is CheckStatus.WARN]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "state": self.state.value,
+            "run_id": self.run_id,
+            "counts": asdict(self.counts) | {"payments": self.counts.payments},
+            "checks": [asdict(c) | {"status": c.status.value} for c in self.checks],
+        }
+
+
+@dataclass
+class MigrationStats:
+    payments: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    initiated: int = 0
+    attempts: int = 0
+    attempts_settled: int = 0
+    attempts_failed: int = 0
+    attempts_in_flight: int = 0
+    hops: int = 0
+    skipped: int = 0  # index entries whose payment bucket is missing
+    duplicate_payments: int = 0  # payments with >= 1 duplicate
+    duplicate_entries: int = 0  # rows in payment_duplicates
+    normalisations: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)  # per SQL table
+    table_seconds: dict[str, float] = field(default_factory=dict)
+    chunks: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class MigrationResult:
+    run_id: str
+    outcome: str  # "complete" | "cancelled" | "failed"
+    stats: MigrationStats
+    checkpoint_seq: int
+    error: str | None = None
+    failing_payment: str | None = None  # hex identifier when a payment broke the run
+
+
+@dataclass
+class FieldDiff:
+    payment: str  # hex identifier
+    path: str  # e.g. "htlcs[0].route.hops[1].amt_to_forward"
+    kv: Any
+    sql: Any
+
+
+@dataclass
+class PaymentRow:
+    """One line of the validation table (no secrets)."""
+
+    identifier: str
+    sequence: int
+    sql_id: int | None
+    status: str
+    amount_msat: int
+    attempts: int
+    created_ns: int | None
+    normalisations: list[str] = field(default_factory=list)
+    differences: int = 0
+
+
+@dataclass
+class TableSummary:
+    table: str
+    rows: int
+    errors: int
+    seconds: float
+
+
+@dataclass
+class ValidationReport:
+    run_id: str
+    ok: bool
+    payments_checked: int
+    duplicates_checked: int
+    count_kv: int
+    count_sql: int
+    differences: list[FieldDiff]
+    payments: list[PaymentRow]
+    tables: list[TableSummary]
+    stats: MigrationStats
+    seconds: float = 0.0
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class PaymentDetail:
+    """KV and SQL side by side for the drill-down (trees of plain dicts/lists)."""
+
+    identifier: str
+    kv: dict[str, Any] | None
+    sql: dict[str, Any] | None
+    differences: list[FieldDiff]
+    normalisations: list[str]  # names applied to this payment, with explanations in NORMALISATIONS
+
+
+@dataclass
+class CommitResult:
+    run_id: str
+    committed: bool
+    tombstoned: bool
+    lnd_tracker_recorded: bool
+    message: str
+
+
+@dataclass
+class RollbackResult:
+    run_id: str | None
+    rows_deleted: dict[str, int]
+    tables_dropped: list[str]
+    kv_unchanged: bool
+    message: str
+
+
+class EngineError(Exception):
+    """A refusal or failure the user must see: what happened and what to do."""
+
+    def __init__(self, message: str, *, hint: str = "", exit_code: ExitCode = ExitCode.FAILED_ROLLED_BACK,
+                 payment: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+        self.exit_code = exit_code
+        self.payment = payment

@@ -1,0 +1,513 @@
+"""Read-only reader for bbolt files (lnd's ``channel.db``).
+
+Why our own reader: the only PyPI bolt reader opens files read-write even in
+"read-only" mode, locks with ``lockf`` (which does not exclude lnd's ``flock``),
+skips checksum validation and crashes on NoFreelistSync files (storage-notes
+§2.1). This reader:
+
+* never opens the file for writing (``O_RDONLY`` + ``mmap`` ``ACCESS_READ``), so
+  it works on a read-only copy and cannot damage the user's node;
+* takes ``flock(LOCK_SH|LOCK_NB)`` and keeps it while open: a running lnd holds
+  ``LOCK_EX``, and reading a live file is unsafe because the writer may recycle
+  pages under an unregistered reader (storage-notes §1.8);
+* validates both meta pages the way bbolt does and falls back to the older one;
+* bounds-checks every page and element, reporting file, page and offset, so a
+  damaged file yields a precise :class:`CorruptError` rather than garbage.
+
+Format reference: storage-notes.md §1 (line numbers into etcd-io/bbolt there).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import mmap
+import os
+import stat
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .bucket import BucketBase
+from .errors import CorruptError, KVError, LockedError, ReadOnlyError, UnsupportedError
+
+__all__ = ["BboltReader", "BboltBucket", "BboltMeta", "BBOLT_MAGIC", "is_bbolt_header"]
+
+BBOLT_MAGIC = 0xED0CDAED
+BBOLT_VERSION = 2
+PGID_NO_FREELIST = 0xFFFFFFFFFFFFFFFF
+
+PAGE_HEADER = struct.Struct("<QHHI")  # id, flags, count, overflow
+META = struct.Struct("<IIIIQQQQQQ")  # magic version pageSize flags root seq freelist pgid txid checksum
+BRANCH_ELEM = struct.Struct("<IIQ")  # pos ksize pgid
+LEAF_ELEM = struct.Struct("<IIII")  # flags pos ksize vsize
+BUCKET_HDR = struct.Struct("<QQ")  # root sequence
+U64 = struct.Struct("<Q")
+
+FLAG_BRANCH = 0x01
+FLAG_LEAF = 0x02
+FLAG_META = 0x04
+FLAG_FREELIST = 0x10
+LEAF_BUCKET = 0x01
+
+HEADER_SIZE = 16
+ELEM_SIZE = 16
+META_CHECKSUM_SPAN = 56
+MAX_TREE_DEPTH = 64  # a B+tree of 2^64 pages is shallower; deeper means a cycle
+
+_FNV_OFFSET = 0xCBF29CE484222325
+_FNV_PRIME = 0x100000001B3
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+
+
+def fnv1a64(data: bytes) -> int:
+    """FNV-1a 64, bbolt's meta checksum (``meta.go Sum64``)."""
+    h = _FNV_OFFSET
+    for b in data:
+        h = ((h ^ b) * _FNV_PRIME) & _MASK64
+    return h
+
+
+def is_bbolt_header(head: bytes) -> bool:
+    """True if ``head`` (the first bytes of a file) carries bbolt meta magic in either byte order.
+
+    Big-endian files count, so the reader rather than the detector gets to
+    explain why they are refused.
+    """
+    if len(head) < 20:
+        return False
+    return head[16:20] in (BBOLT_MAGIC.to_bytes(4, "little"), BBOLT_MAGIC.to_bytes(4, "big"))
+
+
+@dataclass(frozen=True)
+class BboltMeta:
+    """One decoded meta page; ``problem`` is None when it validates."""
+
+    page: int  # 0 or 1
+    magic: int
+    version: int
+    page_size: int
+    flags: int
+    root: int
+    root_sequence: int
+    freelist: int
+    hwm: int
+    txid: int
+    checksum: int
+    problem: str | None
+
+    @property
+    def valid(self) -> bool:
+        return self.problem is None
+
+    @property
+    def has_freelist(self) -> bool:
+        return self.freelist != PGID_NO_FREELIST
+
+
+def _decode_meta(buf, offset: int, page: int) -> BboltMeta | None:
+    """Decode the 64-byte meta at ``offset`` (the page start + 16); None if it doesn't fit."""
+    if offset + META.size > len(buf):
+        return None
+    fields = META.unpack_from(buf, offset)
+    magic, version = fields[0], fields[1]
+    problem = None
+    if magic != BBOLT_MAGIC:
+        problem = f"bad magic 0x{magic:08x}"
+    elif version != BBOLT_VERSION:
+        problem = f"unsupported bbolt version {version}"
+    else:
+        want = fnv1a64(bytes(buf[offset : offset + META_CHECKSUM_SPAN]))
+        if want != fields[9]:
+            problem = f"checksum mismatch (stored 0x{fields[9]:016x}, computed 0x{want:016x})"
+    return BboltMeta(page, *fields, problem=problem)
+
+
+class BboltReader:
+    """A bbolt file opened read-only, with the shared flock held until :meth:`close`.
+
+    Use as a context manager; ``read()`` yields the root bucket. The whole file
+    is one immutable snapshot (we exclude writers by the lock), so ``read()``
+    can be entered any number of times.
+    """
+
+    kind = "bbolt"
+    readonly = True
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        self._name = str(self.path)
+        self._fd: int | None = None
+        self._mm: mmap.mmap | None = None
+        try:
+            fd = os.open(self._name, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            raise KVError(f"{self._name}: no such file") from None
+        except IsADirectoryError:
+            raise KVError(f"{self._name}: is a directory, expected a bbolt file such as channel.db") from None
+        except OSError as e:
+            raise KVError(f"{self._name}: cannot open for reading: {e.strerror}") from None
+        self._fd = fd
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise KVError(f"{self._name}: not a regular file, expected a bbolt file such as channel.db")
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LockedError(
+                    f"{self._name} is held by another process — is lnd running? stop it first"
+                ) from None
+            self.size = st.st_size
+            if self.size < 1024:
+                raise CorruptError(
+                    f"{self._name}: {self.size} bytes is too small to be a bbolt file", path=self._name
+                )
+            self._mm = mmap.mmap(fd, self.size, access=mmap.ACCESS_READ)
+            self._load_meta()
+            self._check_freelist()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- lifecycle ---------------------------------------------------------
+    def close(self) -> None:
+        """Unmap and drop the lock (closing the fd releases the flock)."""
+        if self._mm is not None:
+            try:
+                self._mm.close()
+            except BufferError:  # a memoryview still alive; the GC will unmap
+                pass
+            self._mm = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    @property
+    def closed(self) -> bool:
+        return self._mm is None
+
+    def __enter__(self) -> "BboltReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self):  # pragma: no cover - safety net only
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    @contextmanager
+    def read(self) -> Iterator["BboltBucket"]:
+        yield self.root()
+
+    @contextmanager
+    def write(self):
+        raise ReadOnlyError(
+            f"{self._name}: bbolt files are only ever read; import into an LMDB store to write"
+        )
+        yield  # pragma: no cover
+
+    def root(self) -> "BboltBucket":
+        m = self.meta
+        return BboltBucket(self, m.root, m.root_sequence, None, ())
+
+    # -- meta ---------------------------------------------------------------
+    def _err(self, msg: str, page: int | None = None, offset: int | None = None) -> CorruptError:
+        where = [self._name]
+        if page is not None:
+            where.append(f"page {page}")
+        if offset is not None:
+            where.append(f"offset {offset} (0x{offset:x})")
+        return CorruptError(f"{', '.join(where)}: {msg}", path=self._name, page=page, offset=offset)
+
+    def _load_meta(self) -> None:
+        mm = self._mm
+        be_magic = BBOLT_MAGIC.to_bytes(4, "big")
+        le_magic = BBOLT_MAGIC.to_bytes(4, "little")
+        # Byte order first: a big-endian file would otherwise read as "bad magic".
+        probes = [16] + [(1024 << i) + 16 for i in range(15)]
+        magics = {mm[p : p + 4] for p in probes if p + 4 <= self.size}
+        if le_magic not in magics and be_magic in magics:
+            raise UnsupportedError(
+                f"{self._name}: big-endian bbolt file (written on a big-endian machine such as s390x); "
+                "bbolt files are not portable across byte orders — copy the data on the machine that wrote it"
+            )
+
+        m0 = _decode_meta(mm, 16, 0)
+        page_size = None
+        if m0 is not None and m0.valid:
+            page_size = m0.page_size
+        else:
+            # bbolt db.go getPageSize: meta 0 damaged, look for meta 1 at 1024<<i.
+            for i in range(15):
+                pos = 1024 << i
+                if pos + HEADER_SIZE + META.size > self.size:
+                    break
+                m = _decode_meta(mm, pos + 16, 1)
+                if m is not None and m.valid and m.page_size == pos:
+                    page_size = pos
+                    break
+        if page_size is None:
+            if le_magic not in magics:
+                raise self._err("not a bbolt file (no bbolt meta page magic found)")
+            raise self._err(
+                f"both meta pages are invalid (meta 0: {m0.problem if m0 else 'truncated'}; "
+                "no valid meta 1 found)"
+            )
+        if page_size < 1024 or page_size & (page_size - 1):
+            raise self._err(f"implausible page size {page_size}", page=0, offset=24)
+        self.page_size = page_size
+
+        m1 = _decode_meta(mm, page_size + 16, 1)
+        metas = [m for m in (m0, m1) if m is not None]
+        self.metas: tuple[BboltMeta | None, BboltMeta | None] = (m0, m1)
+        chosen = None
+        for m in sorted(metas, key=lambda m: m.txid, reverse=True):
+            if m.valid and m.page_size != page_size:
+                continue
+            if m.valid:
+                chosen = m
+                break
+        if chosen is None:
+            probs = "; ".join(
+                f"meta {i}: {m.problem or f'page size {m.page_size} != {page_size}' if m else 'truncated'}"
+                for i, m in enumerate((m0, m1))
+            )
+            raise self._err(f"both meta pages are invalid ({probs})")
+        self.meta: BboltMeta = chosen
+        newest = max(metas, key=lambda m: m.txid)
+        #: True when the newest meta was damaged and the previous transaction is being read.
+        self.meta_fallback = newest is not chosen and newest.txid != chosen.txid
+        if chosen.hwm * page_size > self.size:
+            # bbolt grows the file before writing pages, so this is a truncated copy.
+            raise self._err(
+                f"file is truncated: meta {chosen.page} says {chosen.hwm} pages of {page_size} bytes "
+                f"({chosen.hwm * page_size} bytes) but the file has {self.size}"
+            )
+        if not 2 <= chosen.root < chosen.hwm:
+            raise self._err(f"root bucket page {chosen.root} outside 2..{chosen.hwm - 1}", page=chosen.page)
+
+    def _check_freelist(self) -> None:
+        """Validate the persisted freelist if there is one; never needed to read.
+
+        A damaged freelist does not make the data unreadable (bbolt itself
+        rebuilds it by scanning), so problems are recorded, not raised.
+        """
+        m = self.meta
+        self.freelist_count: int | None = None
+        self.freelist_problem: str | None = None
+        if not m.has_freelist:
+            return
+        try:
+            buf, off, end, flags, count = self._page(m.freelist)
+            if flags != FLAG_FREELIST:
+                raise self._err(f"expected a freelist page, found flags 0x{flags:x}", m.freelist, off)
+            body = off + HEADER_SIZE
+            if count == 0xFFFF:
+                if body + 8 > end:
+                    raise self._err("freelist count overflows the page", m.freelist, body)
+                count = U64.unpack_from(buf, body)[0]
+                body += 8
+            if body + 8 * count > end:
+                raise self._err(f"freelist of {count} ids overflows the page", m.freelist, body)
+            self.freelist_count = count
+        except CorruptError as e:
+            self.freelist_problem = str(e)
+
+    # -- pages ----------------------------------------------------------------
+    def _page(self, pgid: int):
+        """(buffer, page start, page end, flags, count) of a file page, all bounds-checked."""
+        mm = self._mm
+        if mm is None:
+            raise KVError(f"{self._name}: reader is closed")
+        if not 2 <= pgid < self.meta.hwm:
+            raise self._err(f"page reference {pgid} outside 2..{self.meta.hwm - 1}")
+        off = pgid * self.page_size
+        if off + HEADER_SIZE > self.size:
+            raise self._err("page lies beyond the end of the file", pgid, off)
+        pid, flags, count, overflow = PAGE_HEADER.unpack_from(mm, off)
+        if pid != pgid:
+            raise self._err(f"page header says id {pid}", pgid, off)
+        end = off + (overflow + 1) * self.page_size
+        if end > self.size:
+            raise self._err(f"page with {overflow} overflow pages runs past the end of the file", pgid, off)
+        return mm, off, end, flags, count
+
+
+class BboltBucket(BucketBase):
+    """A bucket in a :class:`BboltReader`: either a page tree or an inline page image."""
+
+    writable = False
+    __slots__ = ("_r", "_root", "_seq", "_inline", "path")
+
+    def __init__(self, reader: BboltReader, root: int, seq: int, inline: bytes | None, path: tuple[bytes, ...]):
+        self._r = reader
+        self._root = root
+        self._seq = seq
+        self._inline = inline
+        self.path = path
+
+    def __repr__(self) -> str:
+        from migwizard.core.codec.errors import render_key
+
+        return f"<BboltBucket {render_key(*self.path) or '<root>'} root={self._root} seq={self._seq}>"
+
+    def sequence(self) -> int:
+        return self._seq
+
+    # -- page access -------------------------------------------------------
+    def _where(self, pgid: int | None) -> str:
+        from migwizard.core.codec.errors import render_key
+
+        b = render_key(*self.path) if self.path else "<root>"
+        return f"bucket {b}" + ("" if pgid else " (inline)")
+
+    def _load(self, pgid: int | None):
+        """Page tuple for ``pgid``, or the inline page when ``pgid`` is None."""
+        if pgid is None:
+            buf = self._inline
+            if len(buf) < BUCKET_HDR.size + HEADER_SIZE:
+                raise self._r._err(f"{self._where(None)}: inline bucket value of {len(buf)} bytes is too short")
+            _pid, flags, count, _ov = PAGE_HEADER.unpack_from(buf, BUCKET_HDR.size)
+            return buf, BUCKET_HDR.size, len(buf), flags, count, None
+        buf, off, end, flags, count = self._r._page(pgid)
+        return buf, off, end, flags, count, pgid
+
+    def _start(self):
+        if self._r.closed:
+            raise KVError(f"{self._r._name}: reader is closed")
+        return None if self._inline is not None else self._root
+
+    def _leaf_elem(self, buf, off, end, i, pgid):
+        e = off + HEADER_SIZE + ELEM_SIZE * i
+        if e + ELEM_SIZE > end:
+            raise self._r._err(f"{self._where(pgid)}: leaf element {i} lies outside the page", pgid, e)
+        flags, pos, ksize, vsize = LEAF_ELEM.unpack_from(buf, e)
+        ks = e + pos
+        ve = ks + ksize + vsize
+        if ve > end or ksize == 0:
+            raise self._r._err(
+                f"{self._where(pgid)}: leaf element {i} (key {ksize} B, value {vsize} B at +{pos}) "
+                "does not fit in its page" if ksize else f"{self._where(pgid)}: leaf element {i} has an empty key",
+                pgid,
+                e,
+            )
+        return flags, ks, ks + ksize, ve
+
+    def _branch_elem(self, buf, off, end, i, pgid):
+        e = off + HEADER_SIZE + ELEM_SIZE * i
+        if e + ELEM_SIZE > end:
+            raise self._r._err(f"{self._where(pgid)}: branch element {i} lies outside the page", pgid, e)
+        pos, ksize, child = BRANCH_ELEM.unpack_from(buf, e)
+        if e + pos + ksize > end:
+            raise self._r._err(f"{self._where(pgid)}: branch element {i} key does not fit in its page", pgid, e)
+        return e + pos, e + pos + ksize, child
+
+    def _child(self, buf, flags, key: bytes, vs: int, ve: int, pgid) -> "BboltBucket":
+        if ve - vs < BUCKET_HDR.size:
+            raise self._r._err(
+                f"{self._where(pgid)}: sub-bucket header of {key!r} is {ve - vs} bytes, expected >= 16", pgid, vs
+            )
+        root, seq = BUCKET_HDR.unpack_from(buf, vs)
+        inline = bytes(buf[vs:ve]) if root == 0 else None
+        if inline is not None and len(inline) >= BUCKET_HDR.size + HEADER_SIZE:
+            pflags = PAGE_HEADER.unpack_from(inline, BUCKET_HDR.size)[1]
+            if pflags != FLAG_LEAF:
+                raise self._r._err(
+                    f"{self._where(pgid)}: inline sub-bucket {key!r} page has flags 0x{pflags:x}, expected leaf", pgid, vs
+                )
+        return BboltBucket(self._r, root, seq, inline, self.path + (key,))
+
+    # -- reading -----------------------------------------------------------
+    def entries(self) -> Iterator[tuple[bytes, bytes | None, "BboltBucket | None"]]:
+        start = self._start()
+        prev: bytes | None = None
+        # Explicit stack of (page tuple, next element index): no recursion, depth-bounded.
+        stack = [(self._load(start), 0)]
+        while stack:
+            page, i = stack.pop()
+            buf, off, end, flags, count, pgid = page
+            if flags == FLAG_BRANCH:
+                if i < count:
+                    _ks, _ke, child = self._branch_elem(buf, off, end, i, pgid)
+                    stack.append((page, i + 1))
+                    if len(stack) >= MAX_TREE_DEPTH:
+                        raise self._r._err(f"{self._where(pgid)}: page tree deeper than {MAX_TREE_DEPTH} (cycle?)", pgid)
+                    stack.append((self._load(child), 0))
+                continue
+            if flags != FLAG_LEAF:
+                raise self._r._err(
+                    f"{self._where(pgid)}: expected a branch or leaf page, found flags 0x{flags:x}", pgid, off
+                )
+            for j in range(count):
+                eflags, ks, vs, ve = self._leaf_elem(buf, off, end, j, pgid)
+                key = bytes(buf[ks:vs])
+                if prev is not None and key <= prev:
+                    raise self._r._err(f"{self._where(pgid)}: keys out of order at leaf element {j}", pgid, ks)
+                prev = key
+                if eflags & LEAF_BUCKET:
+                    yield key, None, self._child(buf, eflags, key, vs, ve, pgid)
+                else:
+                    yield key, bytes(buf[vs:ve]), None
+
+    def _seek(self, key: bytes):
+        """Leaf element for exactly ``key``: (buf, flags, vs, ve, pgid) or None."""
+        if not key:
+            return None
+        page = self._load(self._start())
+        for _depth in range(MAX_TREE_DEPTH):
+            buf, off, end, flags, count, pgid = page
+            if flags == FLAG_BRANCH:
+                # Last element whose key <= target (bbolt cursor.search).
+                lo, hi = 0, count
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    ks, ke, _c = self._branch_elem(buf, off, end, mid, pgid)
+                    if bytes(buf[ks:ke]) <= key:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                if count == 0:
+                    return None
+                _ks, _ke, child = self._branch_elem(buf, off, end, max(lo - 1, 0), pgid)
+                page = self._load(child)
+                continue
+            if flags != FLAG_LEAF:
+                raise self._r._err(
+                    f"{self._where(pgid)}: expected a branch or leaf page, found flags 0x{flags:x}", pgid, off
+                )
+            lo, hi = 0, count
+            while lo < hi:
+                mid = (lo + hi) // 2
+                eflags, ks, vs, ve = self._leaf_elem(buf, off, end, mid, pgid)
+                k = bytes(buf[ks:vs])
+                if k == key:
+                    return buf, eflags, vs, ve, pgid
+                if k < key:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            return None
+        raise self._r._err(f"{self._where(None)}: page tree deeper than {MAX_TREE_DEPTH} (cycle?)")
+
+    def get(self, key: bytes) -> bytes | None:
+        hit = self._seek(key)
+        if hit is None or hit[1] & LEAF_BUCKET:
+            return None
+        buf, _f, vs, ve, _p = hit
+        return bytes(buf[vs:ve])
+
+    def bucket(self, key: bytes) -> "BboltBucket | None":
+        hit = self._seek(key)
+        if hit is None or not hit[1] & LEAF_BUCKET:
+            return None
+        buf, flags, vs, ve, pgid = hit
+        return self._child(buf, flags, key, vs, ve, pgid)
+
+    def is_bucket(self, key: bytes) -> bool:
+        hit = self._seek(key)
+        return hit is not None and bool(hit[1] & LEAF_BUCKET)

@@ -1,0 +1,653 @@
+"""migwizard's writable KV store: lnd's bucket tree inside LMDB ("layout A").
+
+Why LMDB and why this layout (storage-notes §5.3, docs/lmdb-layout.md):
+
+* LMDB gives crash-safe transactions, MVCC readers and fast ordered cursors
+  from a maintained C library, unlike bbolt which we can only read.
+* Each bbolt bucket becomes a numeric id. An entry of bucket ``P`` is stored in
+  the ``kv`` sub-DB under ``P (u64 BE) ‖ key``; its value is ``0x00 ‖ value``
+  or, for a sub-bucket, ``0x01 ‖ child id (u64 BE) ‖ sequence (u64 BE)``. All
+  children of a bucket are therefore one contiguous key range, sorted by
+  memcmp on ``key`` exactly as bbolt sorts them, with sub-buckets interleaved
+  — the walk order of a copy equals the walk order of the source.
+* Keys stay bounded (8 + key ≤ LMDB's 511) no matter how deep the tree is,
+  and only two named DBs exist, so ``max_dbs`` is a constant.
+
+Everything about the store itself (layout version, id counter, provenance)
+lives in the ``meta`` sub-DB; other layers keep their own records there via
+:meth:`LmdbStore.meta_get` / :meth:`LmdbStore.meta_put`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import lmdb
+
+from migwizard.core.codec.errors import render_key
+
+from .bucket import BucketBase
+from .errors import (
+    BucketExistsError,
+    BucketNotFoundError,
+    CorruptError,
+    IncompatibleError,
+    KeyTooLongError,
+    KVError,
+    LockedError,
+    MapFullError,
+    ReadOnlyError,
+    TargetNotEmptyError,
+    UnsupportedError,
+)
+
+__all__ = ["LmdbStore", "LmdbBucket", "LAYOUT_VERSION", "LOCK_FILE", "DEFAULT_MAP_SIZE"]
+
+T = TypeVar("T")
+
+LAYOUT_VERSION = 1
+MAX_DBS = 2  # "kv" and "meta"; fixed at open, never grows
+DB_KV = b"kv"
+DB_META = b"meta"
+LOCK_FILE = "migwizard.lock"
+DATA_FILE = "data.mdb"
+LMDB_LOCK_FILE = "lock.mdb"
+DEFAULT_MAP_SIZE = 1 << 30  # virtual reservation only; grows by doubling
+MAX_MAP_SIZE = 1 << 44
+ROOT_ID = 0
+U64_MAX = (1 << 64) - 1
+
+TAG_VALUE = 0x00
+TAG_BUCKET = 0x01
+
+# meta keys owned by this module; meta_put refuses to touch them
+META_LAYOUT = b"layout-version"
+META_NEXT_ID = b"next-bucket-id"
+META_ROOT_SEQ = b"root-sequence"
+META_CREATED_BY = b"created-by"
+META_CREATED_AT = b"created-at"
+RESERVED_META = frozenset({META_LAYOUT, META_NEXT_ID, META_ROOT_SEQ})
+
+
+def _u64(n: int) -> bytes:
+    return n.to_bytes(8, "big")
+
+
+def _bucket_value(child_id: int, seq: int) -> bytes:
+    return b"\x01" + _u64(child_id) + _u64(seq)
+
+
+def _check_key(key: object) -> bytes:
+    if not isinstance(key, (bytes, bytearray, memoryview)):
+        raise TypeError(f"keys are bytes, got {type(key).__name__}")
+    key = bytes(key)
+    if not key:
+        raise KVError("empty keys are not allowed (bbolt/lnd reject them too)")
+    return key
+
+
+class LmdbStore:
+    """An LMDB environment holding one bbolt-shaped bucket tree.
+
+    Open with :meth:`open`. ``read()`` yields the root bucket in a read
+    snapshot; ``write()`` / ``update(fn)`` yield it in a write transaction.
+    At most one writer exists at a time, enforced across processes by an
+    exclusive ``flock`` on ``migwizard.lock`` (readers take it shared).
+    """
+
+    kind = "lmdb"
+
+    def __init__(self, path: Path, env: lmdb.Environment, lock_fd: int | None, readonly: bool):
+        self.path = path
+        self._env = env
+        self._lock_fd = lock_fd
+        self.readonly = readonly
+        self._readers = 0
+        self._in_write = False
+        self._kv = env.open_db(DB_KV, create=False)
+        self._meta = env.open_db(DB_META, create=False)
+        self.max_key_size = env.max_key_size()
+
+    # -- opening -------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        readonly: bool = False,
+        create: bool = False,
+        lock: bool = True,
+        map_size: int = DEFAULT_MAP_SIZE,
+        sync: bool = True,
+    ) -> "LmdbStore":
+        """Open (or with ``create=True`` create) the store in directory ``path``.
+
+        ``readonly=True, lock=False`` writes nothing at all (no ``lock.mdb``, no
+        ``migwizard.lock``): for snapshots and read-only media. It still refuses
+        when an existing ``migwizard.lock`` is held exclusively by a writer.
+        """
+        p = Path(path)
+        if readonly and create:
+            raise ValueError("create=True needs a writable store")
+        if not lock and not readonly:
+            raise ValueError("lock=False is only safe read-only")
+        if p.exists() and not p.is_dir():
+            raise KVError(f"{p}: not a directory (an LMDB store is a directory holding data.mdb)")
+        fresh = not (p / DATA_FILE).exists()
+        if fresh:
+            if not create:
+                raise KVError(f"{p}: no migwizard KV store here (no {DATA_FILE})")
+            if p.exists():
+                foreign = sorted(x.name for x in p.iterdir() if x.name not in (LOCK_FILE, LMDB_LOCK_FILE))
+                if foreign:
+                    raise TargetNotEmptyError(
+                        f"{p}: directory is not empty ({', '.join(foreign[:5])}{'…' if len(foreign) > 5 else ''}); "
+                        "choose a new or empty directory for the KV store"
+                    )
+            p.mkdir(parents=True, exist_ok=True)
+
+        lock_fd = _take_lock(p, exclusive=not readonly, may_create=lock)
+        try:
+            try:
+                env = lmdb.open(
+                    str(p),
+                    map_size=map_size,
+                    subdir=True,
+                    readonly=readonly,
+                    lock=lock,
+                    max_dbs=MAX_DBS,
+                    create=create,
+                    sync=sync,
+                    metasync=sync,
+                )
+            except lmdb.Error as e:
+                if "already open" in str(e):
+                    raise KVError(f"{p}: this store is already open in this process; close it first") from None
+                raise KVError(f"{p}: cannot open the LMDB environment: {e}") from None
+            try:
+                _prepare(env, p, readonly=readonly, create=create)
+                return cls(p, env, lock_fd, readonly)
+            except BaseException:
+                env.close()
+                raise
+        except BaseException:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            raise
+
+    def close(self) -> None:
+        """Close the environment and release the migwizard lock."""
+        if self._env is not None:
+            self._env.close()
+            self._env = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    @property
+    def closed(self) -> bool:
+        return self._env is None
+
+    def __enter__(self) -> "LmdbStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _env_or_raise(self) -> lmdb.Environment:
+        if self._env is None:
+            raise KVError(f"{self.path}: store is closed")
+        return self._env
+
+    # -- transactions ----------------------------------------------------------
+    @contextmanager
+    def read(self) -> Iterator["LmdbBucket"]:
+        env = self._env_or_raise()
+        txn = env.begin(write=False)
+        self._readers += 1
+        try:
+            yield LmdbBucket(self, txn, ROOT_ID, None, (), writable=False)
+        finally:
+            self._readers -= 1
+            txn.abort()
+
+    def _begin_write(self) -> lmdb.Transaction:
+        env = self._env_or_raise()
+        if self.readonly:
+            raise ReadOnlyError(f"{self.path}: the store is open read-only")
+        if self._in_write:
+            raise KVError(f"{self.path}: a write transaction is already open on this store")
+        self._ensure_headroom()
+        return env.begin(write=True)
+
+    @contextmanager
+    def write(self) -> Iterator["LmdbBucket"]:
+        """One write transaction: commits on normal exit, aborts on an exception.
+
+        If the map fills up, the transaction is aborted, the map doubled, and
+        :class:`~.errors.MapFullError` raised: nothing was written and the
+        same block can simply be run again. Prefer :meth:`update` which retries
+        for you.
+        """
+        txn = self._begin_write()
+        self._in_write = True
+        try:
+            try:
+                yield LmdbBucket(self, txn, ROOT_ID, None, (), writable=True)
+                txn.commit()
+            except lmdb.MapFullError:
+                txn.abort()
+                self._in_write = False
+                new = self._grow()
+                raise MapFullError(
+                    f"{self.path}: the LMDB map filled up; it is now {new:,} bytes — run the transaction again"
+                ) from None
+            except BaseException:
+                txn.abort()
+                raise
+        finally:
+            self._in_write = False
+
+    def update(self, fn: Callable[["LmdbBucket"], T], *, max_attempts: int = 32) -> T:
+        """Run ``fn(root)`` in a write transaction, growing the map and retrying on MapFull.
+
+        ``fn`` may run more than once, so it must not have side effects outside
+        the transaction (or must tolerate repeating them).
+        """
+        for _ in range(max_attempts):
+            try:
+                with self.write() as root:
+                    return fn(root)
+            except MapFullError:
+                continue
+        raise KVError(f"{self.path}: the write still did not fit after {max_attempts} map growths")
+
+    def _grow(self, minimum: int = 0) -> int:
+        env = self._env_or_raise()
+        if self._readers:
+            raise KVError(
+                f"{self.path}: the LMDB map must grow but a read transaction is open in this process; "
+                "finish reading before writing more"
+            )
+        size = env.info()["map_size"]
+        new = max(size * 2, minimum)
+        while new < minimum:
+            new *= 2
+        if new > MAX_MAP_SIZE:
+            raise KVError(f"{self.path}: refusing to grow the LMDB map beyond {MAX_MAP_SIZE:,} bytes")
+        env.set_mapsize(new)
+        return new
+
+    def _ensure_headroom(self) -> None:
+        """Double the map before a write when more than half is in use.
+
+        Cheap (the map is only a virtual reservation) and it makes the
+        ``write()`` retry path rare for callers that cannot easily replay.
+        """
+        if self._readers:
+            return
+        env = self._env_or_raise()
+        info = env.info()
+        used = (info["last_pgno"] + 1) * env.stat()["psize"]
+        if used * 2 > info["map_size"]:
+            self._grow(used * 2)
+
+    # -- store metadata ----------------------------------------------------------
+    def meta_get(self, key: bytes, *, within: "LmdbBucket | None" = None) -> bytes | None:
+        """Read a ``meta`` key, in ``within``'s transaction if given, else a fresh snapshot."""
+        key = _check_key(key)
+        if within is not None:
+            return within._txn.get(key, db=self._meta)
+        with self.read() as root:
+            return root._txn.get(key, db=self._meta)
+
+    def meta_put(self, key: bytes, value: bytes, *, within: "LmdbBucket | None" = None) -> None:
+        """Write a ``meta`` key, atomically with ``within``'s write transaction if given."""
+        key = _check_key(key)
+        if key in RESERVED_META:
+            raise KVError(f"meta key {key.decode()} is managed by the store itself")
+        if len(key) > self.max_key_size:
+            raise KeyTooLongError(f"meta key of {len(key)} bytes exceeds LMDB's {self.max_key_size}")
+        value = bytes(value)
+        if within is not None:
+            within._require_writable("write store metadata")
+            within._txn.put(key, value, db=self._meta)
+        else:
+            self.update(lambda root: root._txn.put(key, value, db=self._meta))
+
+    def meta_delete(self, key: bytes, *, within: "LmdbBucket | None" = None) -> None:
+        key = _check_key(key)
+        if key in RESERVED_META:
+            raise KVError(f"meta key {key.decode()} is managed by the store itself")
+        if within is not None:
+            within._require_writable("write store metadata")
+            within._txn.delete(key, db=self._meta)
+        else:
+            self.update(lambda root: root._txn.delete(key, db=self._meta))
+
+    def meta_items(self) -> dict[bytes, bytes]:
+        """All ``meta`` entries, including the reserved ones (for inspection/tests)."""
+        with self.read() as root:
+            return dict(root._txn.cursor(db=self._meta))
+
+    @property
+    def layout_version(self) -> int:
+        return int(self.meta_get(META_LAYOUT))
+
+    def map_size(self) -> int:
+        return self._env_or_raise().info()["map_size"]
+
+    def sync(self) -> None:
+        self._env_or_raise().sync(True)
+
+
+def _take_lock(path: Path, *, exclusive: bool, may_create: bool) -> int | None:
+    """Hold ``flock`` on ``path/migwizard.lock``: EX for writers, SH for readers.
+
+    LMDB's own lock file only coordinates LMDB readers and writers; a second
+    migwizard writer (or a reader racing an import) must be refused with a
+    message, not queued. When ``may_create`` is False we only lock a lock file
+    that already exists, so a read-only open writes nothing.
+    """
+    lock_path = path / LOCK_FILE
+    fd = None
+    if may_create:
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except OSError:
+            if exclusive:
+                raise KVError(f"{lock_path}: cannot create the store's lock file") from None
+    if fd is None:
+        try:
+            fd = os.open(lock_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return None  # nothing to coordinate with (read-only medium without a lock file)
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise LockedError(
+            f"{path}: the KV store is in use by another migwizard process ({lock_path} is locked"
+            f"{'' if exclusive else ' by a writer'}); wait for it to finish or close it first"
+        ) from None
+    return fd
+
+
+def _prepare(env: lmdb.Environment, path: Path, *, readonly: bool, create: bool) -> None:
+    """Create the sub-DBs and meta on a fresh store; check the layout on an existing one."""
+    if readonly:
+        try:
+            with env.begin() as txn:
+                meta = env.open_db(DB_META, txn=txn, create=False)
+                env.open_db(DB_KV, txn=txn, create=False)
+                raw = txn.get(META_LAYOUT, db=meta)
+        except lmdb.NotFoundError:
+            raise KVError(f"{path}: an LMDB environment, but not a migwizard KV store (no kv/meta databases)") from None
+        _check_layout(path, raw)
+        return
+    with env.begin(write=True) as txn:
+        names = [k for k, _ in txn.cursor()]
+        if not names:
+            if not create:
+                raise KVError(f"{path}: an empty LMDB environment, not a migwizard KV store")
+            meta = env.open_db(DB_META, txn=txn, create=True)
+            env.open_db(DB_KV, txn=txn, create=True)
+            from migwizard import __version__
+
+            txn.put(META_LAYOUT, str(LAYOUT_VERSION).encode(), db=meta)
+            txn.put(META_NEXT_ID, _u64(ROOT_ID + 1), db=meta)
+            txn.put(META_ROOT_SEQ, _u64(0), db=meta)
+            txn.put(META_CREATED_BY, f"migwizard {__version__}".encode(), db=meta)
+            txn.put(
+                META_CREATED_AT,
+                _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").encode(),
+                db=meta,
+            )
+            return
+        if DB_META not in names or DB_KV not in names:
+            raise KVError(f"{path}: an LMDB environment, but not a migwizard KV store (no kv/meta databases)")
+        meta = env.open_db(DB_META, txn=txn, create=False)
+        env.open_db(DB_KV, txn=txn, create=False)
+        _check_layout(path, txn.get(META_LAYOUT, db=meta))
+
+
+def _check_layout(path: Path, raw: bytes | None) -> None:
+    if raw is None:
+        raise KVError(f"{path}: not a migwizard KV store (no layout-version in meta)")
+    try:
+        version = int(raw.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise UnsupportedError(f"{path}: unknown KV layout version {raw!r}") from None
+    if version > LAYOUT_VERSION:
+        raise UnsupportedError(
+            f"{path}: KV layout version {version} was written by a newer migwizard "
+            f"(this one understands up to {LAYOUT_VERSION}); upgrade migwizard"
+        )
+    if version < 1:
+        raise UnsupportedError(f"{path}: unknown KV layout version {version}")
+
+
+class LmdbBucket(BucketBase):
+    """A bucket handle bound to one LMDB transaction.
+
+    Holds only ids, never cached contents, so several handles on the same
+    bucket within a transaction always agree (the sequence lives in the
+    parent's entry and is re-read each time).
+    """
+
+    __slots__ = ("_store", "_txn", "_id", "_prefix", "_parent", "_name", "path", "writable")
+
+    def __init__(
+        self,
+        store: LmdbStore,
+        txn: lmdb.Transaction,
+        bucket_id: int,
+        parent: int | None,
+        path: tuple[bytes, ...],
+        *,
+        writable: bool,
+    ):
+        self._store = store
+        self._txn = txn
+        self._id = bucket_id
+        self._prefix = _u64(bucket_id)
+        self._parent = parent
+        self._name = path[-1] if path else None
+        self.path = path
+        self.writable = writable
+
+    def __repr__(self) -> str:
+        return f"<LmdbBucket {render_key(*self.path) or '<root>'} id={self._id}>"
+
+    # -- helpers ---------------------------------------------------------------
+    def _where(self, key: bytes | None = None) -> str:
+        parts = self.path + ((key,) if key is not None else ())
+        return render_key(*parts) if parts else "<root>"
+
+    def _full(self, key: bytes) -> bytes:
+        key = _check_key(key)
+        if len(key) + 8 > self._store.max_key_size:
+            raise KeyTooLongError(
+                f"key {self._where(key[:32])}… is {len(key)} bytes; this store holds keys of at most "
+                f"{self._store.max_key_size - 8} bytes (LMDB's {self._store.max_key_size} minus the 8-byte bucket id)"
+            )
+        return self._prefix + key
+
+    def _raw(self, key: bytes) -> bytes | None:
+        try:
+            full = self._full(key)
+        except KeyTooLongError:
+            return None  # cannot exist
+        return self._txn.get(full, db=self._store._kv)
+
+    def _decode_child(self, key: bytes, raw: bytes) -> "LmdbBucket":
+        if len(raw) != 17:
+            raise CorruptError(f"{self._store.path}: bucket entry {self._where(key)} is {len(raw)} bytes, expected 17")
+        return LmdbBucket(
+            self._store,
+            self._txn,
+            int.from_bytes(raw[1:9], "big"),
+            self._id,
+            self.path + (key,),
+            writable=self.writable,
+        )
+
+    def _bad_tag(self, key: bytes, raw: bytes) -> CorruptError:
+        tag = raw[0] if raw else None
+        return CorruptError(f"{self._store.path}: entry {self._where(key)} has unknown tag {tag!r}")
+
+    def _require_writable(self, op: str) -> None:
+        if not self.writable:
+            self._refuse(op)
+
+    # -- reading -----------------------------------------------------------------
+    def get(self, key: bytes) -> bytes | None:
+        raw = self._raw(key)
+        if raw is None:
+            return None
+        tag = raw[:1]
+        if tag == b"\x00":
+            return raw[1:]
+        if tag == b"\x01":
+            return None
+        raise self._bad_tag(key, raw)
+
+    def bucket(self, key: bytes) -> "LmdbBucket | None":
+        raw = self._raw(key)
+        if raw is None or not raw or raw[0] != TAG_BUCKET:
+            return None
+        return self._decode_child(bytes(key), raw)
+
+    def is_bucket(self, key: bytes) -> bool:
+        raw = self._raw(key)
+        return bool(raw) and raw[0] == TAG_BUCKET
+
+    def entries(self) -> Iterator[tuple[bytes, bytes | None, "LmdbBucket | None"]]:
+        prefix = self._prefix
+        cur = self._txn.cursor(db=self._store._kv)
+        if not cur.set_range(prefix):
+            return
+        for full, raw in cur.iternext():
+            if full[:8] != prefix:
+                break
+            key = full[8:]
+            tag = raw[0] if raw else None
+            if tag == TAG_VALUE:
+                yield key, raw[1:], None
+            elif tag == TAG_BUCKET:
+                yield key, None, self._decode_child(key, raw)
+            else:
+                raise self._bad_tag(key, raw)
+
+    def sequence(self) -> int:
+        kv = self._store._kv
+        if self._parent is None:
+            raw = self._txn.get(META_ROOT_SEQ, db=self._store._meta)
+            return int.from_bytes(raw, "big") if raw else 0
+        raw = self._txn.get(_u64(self._parent) + self._name, db=kv)
+        if raw is None or len(raw) != 17 or raw[0] != TAG_BUCKET:
+            raise KVError(f"{self._store.path}: bucket {self._where()} no longer exists")
+        return int.from_bytes(raw[9:17], "big")
+
+    # -- writing -----------------------------------------------------------------
+    def put(self, key: bytes, value: bytes) -> None:
+        self._require_writable("put a key")
+        if self._parent is None:
+            raise KVError(
+                f"cannot put value {render_key(bytes(key))} at the top level: it holds only buckets (walletdb)"
+            )
+        if value is None or not isinstance(value, (bytes, bytearray, memoryview)):
+            raise TypeError(f"values are bytes, got {type(value).__name__}")
+        full = self._full(key)
+        old = self._txn.get(full, db=self._store._kv)
+        if old and old[0] == TAG_BUCKET:
+            raise IncompatibleError(f"{self._where(bytes(key))} is a bucket, cannot put a value there")
+        self._txn.put(full, b"\x00" + bytes(value), db=self._store._kv)
+
+    def delete(self, key: bytes) -> None:
+        self._require_writable("delete a key")
+        raw = self._raw(key)
+        if raw is None:
+            return  # bbolt: deleting a missing key is not an error
+        if raw[:1] == b"\x01":
+            raise IncompatibleError(f"{self._where(bytes(key))} is a bucket; use delete_bucket")
+        self._txn.delete(self._full(key), db=self._store._kv)
+
+    def _alloc_id(self) -> int:
+        meta = self._store._meta
+        nxt = int.from_bytes(self._txn.get(META_NEXT_ID, db=meta), "big")
+        self._txn.put(META_NEXT_ID, _u64(nxt + 1), db=meta)
+        return nxt
+
+    def create_bucket(self, key: bytes) -> "LmdbBucket":
+        self._require_writable("create a bucket")
+        full = self._full(key)
+        key = bytes(key)
+        old = self._txn.get(full, db=self._store._kv)
+        if old is not None:
+            if old[:1] == b"\x01":
+                raise BucketExistsError(f"bucket {self._where(key)} already exists")
+            raise IncompatibleError(f"{self._where(key)} is a value, cannot create a bucket there")
+        child = self._alloc_id()
+        self._txn.put(full, _bucket_value(child, 0), db=self._store._kv)
+        return LmdbBucket(self._store, self._txn, child, self._id, self.path + (key,), writable=True)
+
+    def create_bucket_if_not_exists(self, key: bytes) -> "LmdbBucket":
+        self._require_writable("create a bucket")
+        raw = self._raw(key)
+        if raw is not None and raw[:1] == b"\x01":
+            return self._decode_child(bytes(key), raw)
+        return self.create_bucket(key)
+
+    def delete_bucket(self, key: bytes) -> None:
+        """Delete a sub-bucket and everything below it (bbolt semantics)."""
+        self._require_writable("delete a bucket")
+        full = self._full(key)
+        kv = self._store._kv
+        raw = self._txn.get(full, db=kv)
+        if raw is None:
+            raise BucketNotFoundError(f"bucket {self._where(bytes(key))} does not exist")
+        if raw[:1] != b"\x01":
+            raise IncompatibleError(f"{self._where(bytes(key))} is a value; use delete")
+        self._txn.delete(full, db=kv)
+        pending = [int.from_bytes(raw[1:9], "big")]
+        cur = self._txn.cursor(db=kv)
+        while pending:
+            prefix = _u64(pending.pop())
+            if not cur.set_range(prefix):
+                continue
+            while True:
+                k = cur.key()
+                if k[:8] != prefix:
+                    break
+                v = cur.value()
+                if v[:1] == b"\x01":
+                    pending.append(int.from_bytes(v[1:9], "big"))
+                if not cur.delete():
+                    break
+
+    def set_sequence(self, n: int) -> None:
+        self._require_writable("set the sequence")
+        if not 0 <= n <= U64_MAX:
+            raise ValueError(f"sequence {n} outside u64")
+        if self._parent is None:
+            self._txn.put(META_ROOT_SEQ, _u64(n), db=self._store._meta)
+            return
+        full = _u64(self._parent) + self._name
+        raw = self._txn.get(full, db=self._store._kv)
+        if raw is None or raw[:1] != b"\x01":
+            raise KVError(f"{self._store.path}: bucket {self._where()} no longer exists")
+        self._txn.put(full, raw[:9] + _u64(n), db=self._store._kv)
+
+    def next_sequence(self) -> int:
+        self._require_writable("advance the sequence")
+        n = self.sequence() + 1
+        self.set_sequence(n)
+        return n
+

@@ -1,0 +1,149 @@
+"""Step 6: typed confirmation, commit + tombstone, then Done."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Input, Static
+
+from migwizard.core.engine.results import CommitResult, ValidationReport
+from migwizard.tui.messages import StepDone, StepFailed
+
+from .base import WizardScreen
+from .confirm import TypedConfirm
+
+WORD = "COMMIT"
+
+
+class CommitScreen(WizardScreen):
+    STEP = "Commit"
+    BINDINGS = [Binding("escape", "back", "Back", id="back")]
+
+    def __init__(self, report: ValidationReport | None = None) -> None:
+        super().__init__()
+        self.report = report
+        self.committing = False
+
+    def compose(self) -> ComposeResult:
+        r = self.report
+        what = (f"{r.payments_checked:,} payments validated, all matching." if r is not None and r.ok
+                else "The staged run in the target.")
+        yield from self.compose_header()
+        with VerticalScroll(id="commit-body"):
+            yield Static(f"[b]This is the one step you cannot undo from here.[/b]  {what}", id="cm-what")
+            yield Static(
+                "1. SQL: the run is marked committed in one transaction and the sequences are fixed.\n"
+                "2. KV: only after that succeeds, a tombstone is written into the KV store, so lnd\n"
+                "   refuses to use the old payment history again.",
+                id="cm-steps", classes="panel",
+            )
+            yield Static(
+                "Before you type: you have a backup of the whole lnd data/ directory, lnd is stopped, "
+                "and the lnd you will start supports the SQL backend.",
+                id="cm-before", classes="panel never",
+            )
+            yield TypedConfirm(WORD, f"Type [b]{WORD}[/b] and press enter to commit and tombstone:", id="cm-confirm")
+            yield Static("", id="cm-status")
+            with Horizontal(classes="buttons"):
+                yield Button("Commit", id="commit", variant="error", compact=True, disabled=True)
+                yield Button("Back", id="back", compact=True)
+        yield from self.compose_footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm-input", Input).focus()
+
+    @on(Input.Changed, "#confirm-input")
+    def _typed(self) -> None:
+        self.query_one("#commit", Button).disabled = not self.query_one(TypedConfirm).confirmed
+
+    @on(Input.Submitted, "#confirm-input")
+    @on(Button.Pressed, "#commit")
+    def _commit(self) -> None:
+        if self.committing:
+            return
+        if not self.query_one(TypedConfirm).confirmed:
+            self.query_one("#cm-status", Static).update(f"Type {WORD} exactly (capital letters) to confirm.")
+            return
+        self.committing = True
+        self.query_one("#commit", Button).disabled = True
+        self.query_one("#confirm-input", Input).disabled = True
+        self.query_one("#cm-status", Static).update("Committing… then writing the tombstone.")
+        self.start_step("commit", lambda engine: engine.commit())
+
+    @on(StepDone)
+    def _done(self, message: StepDone) -> None:
+        message.stop()
+        self.app.switch_screen(DoneScreen(message.result))
+
+    @on(StepFailed)
+    def _failed(self, message: StepFailed) -> None:
+        message.stop()
+        from .error import ErrorScreen
+
+        self.app.switch_screen(ErrorScreen.from_step(message))
+
+    @on(Button.Pressed, "#back")
+    def action_back(self) -> None:
+        if self.committing:
+            return
+        from .report import ReportScreen
+
+        if self.report is not None:
+            self.app.switch_screen(ReportScreen(report=self.report))
+        else:
+            from .welcome import WelcomeScreen
+
+            self.app.switch_screen(WelcomeScreen())
+
+
+class DoneScreen(WizardScreen):
+    STEP = "Commit"
+    BINDINGS = [Binding("q", "finish", "Quit", id="finish"), Binding("enter", "finish", "Quit", show=False)]
+
+    def __init__(self, result: CommitResult) -> None:
+        super().__init__()
+        self.result = result
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_header()
+        app = self.wizard
+        res = self.result
+        mig = app.last_migration
+        rep = app.last_report
+        ok = res.committed and res.tombstoned
+        lines = [f"{'✓' if ok else '!'} {res.message}"]
+        if mig is not None:
+            s = mig.stats
+            lines.append(f"  {s.payments:,} payments · {s.attempts:,} attempts · {s.hops:,} hops · "
+                         f"{s.duplicate_entries:,} duplicates · {s.chunks} chunks")
+        if rep is not None:
+            lines.append(f"  {rep.payments_checked:,} payments validated field by field, "
+                         f"{len(rep.differences)} differences")
+        with VerticalScroll(id="done"):
+            yield Static("\n".join(lines), id="dn-summary", classes="success" if ok else "warning")
+            yield Static(
+                "[b]Keep these for anyone helping you[/b]\n"
+                f"  Report  {app.saved_report or '(not written in this session)'}\n"
+                f"  Log     {app.log_path}",
+                id="dn-artefacts", classes="panel",
+            )
+            yield Static(
+                "[b]Next steps for your node[/b]\n"
+                "  1. Point lnd at the SQL database (db.backend, db.use-native-sql=true).\n"
+                "  2. Start lnd and watch its log for the payments store opening.\n"
+                "  3. Check history: lncli listpayments should list your payments.\n"
+                "  4. Keep the backup of data/ until you are happy; re-verify any time with\n"
+                "     migwizard verify.",
+                id="dn-next", classes="panel",
+            )
+            yield Button("Quit", id="finish", variant="primary", compact=True)
+        yield from self.compose_footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#finish", Button).focus()
+
+    @on(Button.Pressed, "#finish")
+    def action_finish(self) -> None:
+        self.app.exit(0)

@@ -1,0 +1,132 @@
+"""Modal confirmations with typed results (posting/frogmouth style)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static
+
+
+class QuitDuringMigration(ModalScreen[bool]):
+    """Quit while migrating: stop at the next chunk boundary (resumable) or carry on."""
+
+    BINDINGS = [
+        Binding("escape", "keep", "Keep migrating"),
+        Binding("y", "stop", "Stop and quit"),
+        Binding("n", "keep", "Keep migrating", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("Quit while the migration runs?", classes="dialog-title")
+            yield Static(
+                "The migration stops at the next chunk boundary. Every committed chunk stays "
+                "in place with its checkpoint, nothing is committed as final, and the KV store "
+                "is untouched. Run migwizard again to resume.",
+                classes="dialog-body",
+            )
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Stop and quit (y)", id="stop", variant="warning", compact=True)
+                yield Button("Keep migrating (n)", id="keep", variant="primary", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#keep", Button).focus()
+
+    @on(Button.Pressed, "#stop")
+    def action_stop(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#keep")
+    def action_keep(self) -> None:
+        self.dismiss(False)
+
+
+class CancelMigration(ModalScreen[str | None]):
+    """Cancel: "resume" (stop, keep it resumable), "rollback" (stop, then roll back) or None."""
+
+    BINDINGS = [
+        Binding("escape", "keep", "Keep migrating"),
+        Binding("k", "stop_keep", "Stop, keep resumable"),
+        Binding("r", "stop_rollback", "Stop and roll back"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("Stop the migration?", classes="dialog-title")
+            yield Static(
+                "It stops at the next chunk boundary; the chunk in progress is rolled back.\n"
+                "[b]k[/b]  Stop and keep it resumable: committed chunks stay, run it again later.\n"
+                "[b]r[/b]  Stop and roll back: then confirm removing everything this run wrote.\n"
+                "The KV store is untouched either way.",
+                classes="dialog-body",
+            )
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Keep resumable (k)", id="stop-keep", compact=True)
+                yield Button("Roll back (r)", id="stop-rollback", variant="warning", compact=True)
+                yield Button("Continue (esc)", id="keep", variant="primary", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#keep", Button).focus()
+
+    @on(Button.Pressed, "#stop-keep")
+    def action_stop_keep(self) -> None:
+        self.dismiss("resume")
+
+    @on(Button.Pressed, "#stop-rollback")
+    def action_stop_rollback(self) -> None:
+        self.dismiss("rollback")
+
+    @on(Button.Pressed, "#keep")
+    def action_keep(self) -> None:
+        self.dismiss(None)
+
+
+class CheckDetail(ModalScreen[None]):
+    """Everything one preflight check knows."""
+
+    BINDINGS = [Binding("escape", "close", "Close"), Binding("enter", "close", "Close", show=False)]
+
+    def __init__(self, check: Any) -> None:
+        super().__init__()
+        self.check = check
+
+    def compose(self) -> ComposeResult:
+        c = self.check
+        lines = [f"[b]Status[/b]  {c.status.value.upper()}", f"[b]Result[/b]  {c.reason}"]
+        if c.hint:
+            lines.append(f"[b]Fix[/b]     {c.hint}")
+        for key, value in (c.details or {}).items():
+            lines.append(f"[b]{key}[/b]  {value}")
+        lines.append(f"[dim]check id: {c.id}[/dim]")
+        with Vertical(classes="dialog"):
+            yield Static(c.title, classes="dialog-title")
+            with VerticalScroll(classes="dialog-scroll"):
+                yield Static("\n".join(lines), classes="dialog-body", markup=True)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close (esc)", id="close", variant="primary", compact=True)
+
+    @on(Button.Pressed, "#close")
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class TypedConfirm(Vertical):
+    """An inline typed confirmation: the action is enabled only when ``word`` is typed."""
+
+    def __init__(self, word: str, prompt: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.word = word
+        self.prompt = prompt
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.prompt, classes="confirm-prompt")
+        yield Input(placeholder=f"type {self.word}", id="confirm-input", compact=True)
+
+    @property
+    def confirmed(self) -> bool:
+        return self.query_one("#confirm-input", Input).value.strip() == self.word

@@ -1,0 +1,125 @@
+"""Step 5: one payment, KV and SQL side by side."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Label, Static
+
+from migwizard.core.engine.results import PaymentDetail
+from migwizard.tui.messages import StepDone, StepFailed
+from migwizard.tui.widgets import DiffTree, normalisation_text, short_id
+
+from .base import WizardScreen
+
+
+class PaymentDetailScreen(WizardScreen):
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="back"),
+        Binding("s", "toggle_secrets", "Show secrets", id="secrets"),
+        Binding("left", "focus_kv", "KV", show=False),
+        Binding("right", "focus_sql", "SQL", show=False),
+    ]
+
+    def __init__(self, identifier: str, *, detail: PaymentDetail | None = None, offline: bool = False,
+                 back_to_error: bool = False) -> None:
+        super().__init__()
+        self.identifier = identifier
+        self.detail = detail
+        self.offline = offline
+        self.show_secrets = False
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_header()
+        with Vertical(id="detail"):
+            yield Static(f"Payment {short_id(self.identifier, 32)}", id="pd-title")
+            with Horizontal(id="pd-trees"):
+                with Vertical(classes="pd-side"):
+                    yield Label("KV (source, read-only)", classes="pd-label")
+                    yield DiffTree("kv", id="kv")
+                with Vertical(classes="pd-side"):
+                    yield Label("SQL (target)", classes="pd-label")
+                    yield DiffTree("sql", id="sql")
+            with VerticalScroll(id="pd-notes-box"):
+                yield Static("", id="pd-notes")
+        yield from self.compose_footer()
+
+    def on_mount(self) -> None:
+        if self.detail is not None:
+            self._render()
+        elif self.offline:
+            self.query_one("#pd-notes", Static).update(
+                "This payment matched field by field; saved reports keep full trees only for payments "
+                "with differences. Open the store in the wizard to see it.")
+            self.query_one("#kv", DiffTree).load(None, (), missing="(not stored in the report)")
+            self.query_one("#sql", DiffTree).load(None, (), missing="(not stored in the report)")
+        else:
+            self._fetch()
+
+    def _fetch(self) -> None:
+        ident, secrets = self.identifier, self.show_secrets
+        self.query_one("#pd-notes", Static).update("Loading…")
+        self.start_step("detail", lambda engine: engine.payment_detail(ident, show_secrets=secrets))
+
+    @on(StepDone)
+    def _done(self, message: StepDone) -> None:
+        message.stop()
+        self.detail = message.result
+        self._render()
+
+    @on(StepFailed)
+    def _failed(self, message: StepFailed) -> None:
+        message.stop()
+        hint = f"\nFix: {message.hint}" if message.hint else ""
+        notes = self.query_one("#pd-notes", Static)
+        notes.update(f"✗ Cannot load this payment: {message.error}{hint}")
+        notes.add_class("error")
+
+    def _render(self) -> None:
+        d = self.detail
+        assert d is not None
+        paths = [x.path for x in d.differences]
+        self.query_one("#kv", DiffTree).load(d.kv, paths, missing="(missing or unreadable in KV)")
+        self.query_one("#sql", DiffTree).load(d.sql, paths, missing="(not in SQL: not migrated)")
+        status = ""
+        if isinstance(d.kv, dict):
+            status = str((d.kv.get("payment") or {}).get("status", "")) if isinstance(d.kv.get("payment"), dict) \
+                else str(d.kv.get("status", ""))
+        n = len(d.differences)
+        title = f"Payment {short_id(d.identifier, 32)}  {status}  ·  "
+        title += f"≠ {n} difference{'s' if n != 1 else ''}" if n else "✓ KV and SQL match"
+        title += "  ·  secrets shown" if self.show_secrets else "  ·  secrets masked (s)"
+        self.query_one("#pd-title", Static).update(title)
+        lines = []
+        for x in d.differences:
+            lines.append(f"[b]≠ {x.path}[/b]  KV {x.kv!r} → SQL {x.sql!r}")
+        if d.normalisations:
+            lines.append("[b]Normalised (expected to differ):[/b]")
+            for name in d.normalisations:
+                lines.append(f" • {name}: {normalisation_text(name)}")
+        notes = self.query_one("#pd-notes", Static)
+        notes.remove_class("error")
+        notes.update("\n".join(lines) if lines else "No differences and no normalisations.")
+        self.query_one("#kv", DiffTree).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle_secrets":
+            return not self.offline
+        return True
+
+    def action_toggle_secrets(self) -> None:
+        if self.offline:
+            return
+        self.show_secrets = not self.show_secrets
+        self._fetch()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_focus_kv(self) -> None:
+        self.query_one("#kv", DiffTree).focus()
+
+    def action_focus_sql(self) -> None:
+        self.query_one("#sql", DiffTree).focus()

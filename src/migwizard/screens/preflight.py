@@ -1,0 +1,202 @@
+"""Step 2: read-only checks. Failures block; warnings need an explicit OK."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Checkbox, DataTable, Static
+
+from migwizard.core.engine.results import CheckStatus, PreflightReport
+from migwizard.tui.messages import StepDone, StepFailed
+
+from .base import WizardScreen
+
+BADGE = {
+    CheckStatus.PASS: "✓ pass",
+    CheckStatus.WARN: "! warn",
+    CheckStatus.FAIL: "✗ FAIL",
+    CheckStatus.INFO: "i info",
+}
+
+
+class PreflightScreen(WizardScreen):
+    STEP = "Preflight"
+    BINDINGS = [
+        Binding("enter", "details", "Details", id="details", show=False),
+        Binding("r", "rerun", "Re-run checks", id="rerun"),
+        Binding("a", "acknowledge", "Acknowledge warnings", id="acknowledge"),
+        Binding("c", "continue", "Continue", id="continue"),
+        Binding("escape", "back", "Back", id="back"),
+    ]
+
+    def __init__(self, *, resuming: bool = False) -> None:
+        super().__init__()
+        self.resuming = resuming
+        self.report: PreflightReport | None = None
+        self.running = False
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_header()
+        with Vertical(id="preflight"):
+            yield Static("Read-only checks. Nothing has been written yet.", id="pf-intro")
+            yield DataTable(id="checks", cursor_type="row", zebra_stripes=False)
+            yield Static("", id="pf-hint")
+            yield Static("", id="pf-counts")
+            yield Checkbox("I have read the warnings above and want to continue", id="ack", compact=True)
+            yield Static("", id="pf-verdict")
+            with Horizontal(classes="buttons"):
+                yield Button("Continue", id="continue", variant="primary", compact=True)
+                yield Button("Re-run", id="rerun", compact=True)
+                yield Button("Back", id="back", compact=True)
+        yield from self.compose_footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#checks", DataTable)
+        table.add_column("Status", key="status", width=6)
+        table.add_column("Check", key="check", width=28)
+        table.add_column("Result", key="reason")
+        self.query_one("#ack").display = False
+        self.action_rerun()
+
+    # -- running ---------------------------------------------------------
+    def action_rerun(self) -> None:
+        if self.running:
+            return
+        self.running = True
+        self.report = None
+        self.query_one("#checks", DataTable).clear()
+        self.query_one("#pf-verdict", Static).update("Running checks…")
+        self.query_one("#pf-hint", Static).update("")
+        self.query_one("#ack", Checkbox).value = False
+        self.refresh_bindings()
+        self._update_buttons()
+        self.start_step("preflight", lambda engine: engine.preflight())
+
+    @on(StepDone)
+    def _done(self, message: StepDone) -> None:
+        message.stop()
+        self.running = False
+        report: PreflightReport = message.result
+        self.report = report
+        table = self.query_one("#checks", DataTable)
+        table.clear()
+        for i, check in enumerate(report.checks):
+            table.add_row(BADGE[check.status], check.title, check.reason, key=str(i))
+        c = report.counts
+        self.query_one("#pf-counts", Static).update(
+            f"{c.payments} payments: {c.succeeded} succeeded · {c.failed} failed · {c.in_flight} in flight · "
+            f"{c.initiated} initiated · {c.attempts} attempts · {c.hops} hops · {c.duplicates} duplicates"
+        )
+        warnings = report.warnings
+        ack = self.query_one("#ack", Checkbox)
+        ack.display = bool(warnings) and report.ok
+        ack.label = (f"I have read the {len(warnings)} warning{'s' if len(warnings) != 1 else ''} "
+                     "and want to continue (a)")
+        self._update_verdict()
+        table.focus()
+        self._show_hint()
+
+    @on(StepFailed)
+    def _failed(self, message: StepFailed) -> None:
+        message.stop()
+        self.running = False
+        from .error import ErrorScreen
+
+        self.app.switch_screen(ErrorScreen.from_step(message))
+
+    # -- state -----------------------------------------------------------
+    @property
+    def can_continue(self) -> bool:
+        r = self.report
+        if r is None or not r.ok:
+            return False
+        return not r.warnings or self.query_one("#ack", Checkbox).value
+
+    def _update_verdict(self) -> None:
+        r = self.report
+        verdict = self.query_one("#pf-verdict", Static)
+        verdict.remove_class("error", "warning", "success")
+        if r is None:
+            return
+        fails = [c for c in r.checks if c.status is CheckStatus.FAIL]
+        if fails:
+            verdict.update(f"✗ {len(fails)} check{'s' if len(fails) > 1 else ''} failed. Fix "
+                           f"{'them' if len(fails) > 1 else 'it'} (see the hint), then re-run with r.")
+            verdict.add_class("error")
+        elif r.warnings and not self.query_one("#ack", Checkbox).value:
+            verdict.update("! Read the warnings, then acknowledge them (a) to continue.")
+            verdict.add_class("warning")
+        else:
+            what = "resume the interrupted run" if self.resuming else "start migrating"
+            verdict.update(f"✓ Ready. Continue (c) to {what}.")
+            verdict.add_class("success")
+        self._update_buttons()
+        self.refresh_bindings()
+
+    def _update_buttons(self) -> None:
+        self.query_one("#continue", Button).disabled = not self.can_continue
+        self.query_one("#rerun", Button).disabled = self.running
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "continue":
+            return self.can_continue
+        if action == "acknowledge":
+            return bool(self.report and self.report.ok and self.report.warnings)
+        if action == "rerun":
+            return not self.running
+        return True
+
+    @on(Checkbox.Changed, "#ack")
+    def _ack_changed(self) -> None:
+        self._update_verdict()
+
+    @on(DataTable.RowHighlighted, "#checks")
+    def _show_hint(self) -> None:
+        check = self._current_check()
+        hint = self.query_one("#pf-hint", Static)
+        if check is None:
+            hint.update("")
+        else:
+            hint.update(f"Fix: {check.hint}" if check.hint else "Enter for details.")
+
+    def _current_check(self):
+        if self.report is None:
+            return None
+        table = self.query_one("#checks", DataTable)
+        if not table.row_count:
+            return None
+        return self.report.checks[table.cursor_row]
+
+    # -- actions ---------------------------------------------------------
+    @on(DataTable.RowSelected, "#checks")
+    def action_details(self) -> None:
+        check = self._current_check()
+        if check is not None:
+            from .confirm import CheckDetail
+
+            self.app.push_screen(CheckDetail(check))
+
+    def action_acknowledge(self) -> None:
+        ack = self.query_one("#ack", Checkbox)
+        if ack.display:
+            ack.value = not ack.value
+
+    @on(Button.Pressed, "#continue")
+    def action_continue(self) -> None:
+        if not self.can_continue:
+            return
+        from .migrate import MigrateScreen
+
+        self.app.switch_screen(MigrateScreen(resuming=self.resuming))
+
+    @on(Button.Pressed, "#rerun")
+    def _rerun_pressed(self) -> None:
+        self.action_rerun()
+
+    @on(Button.Pressed, "#back")
+    def action_back(self) -> None:
+        from .welcome import WelcomeScreen
+
+        self.app.switch_screen(WelcomeScreen())

@@ -1,0 +1,260 @@
+"""Step 4: validate every payment, then the report (also `migwizard report FILE`)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DataTable, Input, ProgressBar, Select, Static
+
+from migwizard.core.engine.events import Phase
+from migwizard.core.engine.results import PaymentDetail, ValidationReport
+from migwizard.tui.messages import EngineProgress, StepDone, StepFailed
+from migwizard.tui.widgets import EngineClock, short_id
+
+from .base import WizardScreen
+
+STATUSES = ["succeeded", "failed", "in-flight", "initiated"]
+
+
+class ReportScreen(WizardScreen):
+    STEP = "Validate"
+    BINDINGS = [
+        Binding("enter", "open", "Open payment", id="open", show=False),
+        Binding("f", "focus_filter", "Filter", id="filter"),
+        Binding("slash", "focus_search", "Search", id="search"),
+        Binding("c", "commit", "Commit…", id="commit"),
+        Binding("b", "rollback", "Roll back…", id="rollback"),
+        Binding("escape", "focus_table", "Table", show=False),
+    ]
+
+    def __init__(self, report: ValidationReport | None = None, details: dict[str, PaymentDetail] | None = None,
+                 *, viewer: bool = False, verify: bool = False) -> None:
+        super().__init__()
+        self.report = report
+        self.details: dict[str, PaymentDetail] = dict(details or {})
+        self.viewer = viewer
+        self.verify = verify
+        self.bar_clock = EngineClock()
+        self.filter_value = "all"
+        self.search = ""
+        if viewer:
+            self.STEP = None
+            self.sub_title = "report viewer (read-only)"
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_header()
+        with Vertical(id="validating"):
+            yield Static("Comparing every migrated payment with its KV original, field by field…",
+                         id="val-intro")
+            yield ProgressBar(total=None, show_eta=True, clock=self.bar_clock, id="val-bar")
+        with Vertical(id="report"):
+            yield Static("", id="verdict")
+            with Horizontal(id="summary"):
+                yield DataTable(id="tables", cursor_type="none", show_cursor=False)
+                yield Static("", id="counts")
+            with Horizontal(id="filters"):
+                yield Select([("All payments", "all")], value="all", allow_blank=False, id="filter", compact=True)
+                yield Input(placeholder="/ hash prefix", id="search", compact=True)
+            yield DataTable(id="payments", cursor_type="row")
+            yield Static("", id="artefacts")
+        yield from self.compose_footer()
+
+    def on_mount(self) -> None:
+        tables = self.query_one("#tables", DataTable)
+        for label, key in (("Table", "table"), ("Rows", "rows"), ("Errors", "errors"), ("Time", "time")):
+            tables.add_column(label, key=key)
+        payments = self.query_one("#payments", DataTable)
+        payments.add_column("Payment", key="id", width=17)
+        payments.add_column("Status", key="status", width=10)
+        payments.add_column("Amount msat", key="amount", width=12)
+        payments.add_column("Att", key="attempts", width=3)
+        payments.add_column("Diff", key="diff", width=4)
+        payments.add_column("Normalised", key="norm")
+        if self.report is not None:
+            self._show_report()
+        else:
+            self.query_one("#report").display = False
+            self.wizard.event_target = self
+            self.run_validation(self.verify)
+
+    # -- the worker ------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="validate", description="Validating payments")
+    def run_validation(self, verify: bool) -> None:
+        app = self.wizard
+        try:
+            engine = app.ensure_engine()
+            cancel = threading.Event()
+            report = engine.verify(cancel=cancel) if verify else engine.validate(cancel=cancel)
+            details = {}
+            for payment in sorted({d.payment for d in report.differences}):
+                details[payment] = engine.payment_detail(payment)
+            from migwizard.tui.report_file import save_report
+
+            path = save_report(app.results_dir / "migwizard-report.json", report, details,
+                               source=app.kv_path, target=app.sql_url)
+        except Exception as exc:
+            app.write_log("error", f"validate: {exc}")
+            self.post_message(StepFailed("validate", exc))
+            return
+        app.write_log("info", f"report written to {path}")
+        self.post_message(StepDone("validate", (report, details, path)))
+
+    @on(EngineProgress)
+    def _progress(self, message: EngineProgress) -> None:
+        ev = message.event
+        if ev.phase not in (Phase.VALIDATE, Phase.VERIFY):
+            return
+        self.bar_clock.advance_to(ev.elapsed_s)
+        self.query_one("#val-bar", ProgressBar).update(total=ev.total, progress=ev.done)
+
+    @on(StepDone)
+    def _done(self, message: StepDone) -> None:
+        message.stop()
+        self.report, details, path = message.result
+        self.details.update(details)
+        self.wizard.last_report = self.report
+        self.wizard.saved_report = path
+        self._show_report()
+
+    @on(StepFailed)
+    def _failed(self, message: StepFailed) -> None:
+        message.stop()
+        from .error import ErrorScreen
+
+        self.app.switch_screen(ErrorScreen.from_step(message))
+
+    # -- rendering -------------------------------------------------------
+    def _show_report(self) -> None:
+        report = self.report
+        assert report is not None
+        self.query_one("#validating").display = False
+        self.query_one("#report").display = True
+        verdict = self.query_one("#verdict", Static)
+        diffs = {d.payment for d in report.differences}
+        if report.ok:
+            verdict.update(f"✓ All {report.payments_checked:,} payments match field by field "
+                           f"({report.duplicates_checked:,} duplicates checked; KV {report.count_kv:,} / "
+                           f"SQL {report.count_sql:,}).")
+            verdict.set_classes("success")
+        else:
+            why = report.error or f"{len(diffs):,} payment(s) differ"
+            verdict.update(f"✗ {why}. The run cannot be committed; open a payment (enter) to see why.")
+            verdict.set_classes("error")
+        tables = self.query_one("#tables", DataTable)
+        tables.clear()
+        for t in report.tables:
+            tables.add_row(t.table.removeprefix("payment_"), f"{t.rows:,}", str(t.errors), f"{t.seconds:.2f}s")
+        s = report.stats
+        self.query_one("#counts", Static).update(
+            f"[b]Payments[/b] {s.payments:,}\n"
+            f" succeeded {s.succeeded:,} · failed {s.failed:,}\n"
+            f" in flight {s.in_flight:,} · initiated {s.initiated:,}\n"
+            f"[b]Attempts[/b] {s.attempts:,} · [b]hops[/b] {s.hops:,}\n"
+            f"skipped {s.skipped:,} · duplicates {s.duplicate_entries:,}"
+        )
+        options: list[tuple[str, str]] = [("All payments", "all"), ("With differences", "diff")]
+        options += [(f"Status: {st}", f"status:{st}") for st in STATUSES]
+        norms = sorted({n for p in report.payments for n in p.normalisations} | set(s.normalisations))
+        options += [(f"Normalised: {n}", f"norm:{n}") for n in norms]
+        select = self.query_one("#filter", Select)
+        with self.prevent(Select.Changed):
+            select.set_options(options)
+            select.value = self.filter_value
+        artefacts = self.query_one("#artefacts", Static)
+        if self.viewer:
+            artefacts.update("Saved report, read-only: no engine session is open.")
+        elif self.wizard.saved_report is not None:
+            artefacts.update(f"Report: {self.wizard.saved_report}  ·  Log: {self.wizard.log_path}")
+        self._fill_payments()
+        self.query_one("#payments", DataTable).focus()
+        self.refresh_bindings()
+
+    def _rows(self) -> list[Any]:
+        report = self.report
+        if report is None:
+            return []
+        f = self.filter_value
+        rows = report.payments
+        if f == "diff":
+            rows = [p for p in rows if p.differences]
+        elif f.startswith("status:"):
+            rows = [p for p in rows if p.status == f[7:]]
+        elif f.startswith("norm:"):
+            rows = [p for p in rows if f[5:] in p.normalisations]
+        if self.search:
+            prefix = self.search.lower()
+            rows = [p for p in rows if p.identifier.lower().startswith(prefix)]
+        return rows
+
+    def _fill_payments(self) -> None:
+        table = self.query_one("#payments", DataTable)
+        table.clear()
+        for p in self._rows():
+            table.add_row(short_id(p.identifier), p.status, f"{p.amount_msat:,}", str(p.attempts),
+                          f"≠{p.differences}" if p.differences else "", ", ".join(p.normalisations),
+                          key=p.identifier)
+        table.border_subtitle = f"{table.row_count:,} of {len(self.report.payments) if self.report else 0:,}"
+
+    @on(Select.Changed, "#filter")
+    def _filter_changed(self, event: Select.Changed) -> None:
+        self.filter_value = str(event.value)
+        self._fill_payments()
+
+    @on(Input.Changed, "#search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        self.search = event.value.strip()
+        self._fill_payments()
+
+    @on(Input.Submitted, "#search")
+    def action_focus_table(self) -> None:
+        self.query_one("#payments", DataTable).focus()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Select).focus()
+
+    def action_focus_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        ready = self.report is not None
+        if action == "commit":
+            return ready and not self.viewer and self.report.ok and not self.verify
+        if action == "rollback":
+            return ready and not self.viewer and not self.verify
+        if action in {"filter", "search", "focus_filter", "focus_search", "open"}:
+            return ready
+        return True
+
+    # -- actions ---------------------------------------------------------
+    @on(DataTable.RowSelected, "#payments")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self.open_payment(str(event.row_key.value))
+
+    def action_open(self) -> None:
+        table = self.query_one("#payments", DataTable)
+        if table.row_count:
+            row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+            self.open_payment(str(row_key.value))
+
+    def open_payment(self, identifier: str) -> None:
+        from .detail import PaymentDetailScreen
+
+        self.app.push_screen(PaymentDetailScreen(identifier, detail=self.details.get(identifier),
+                                                 offline=self.viewer))
+
+    def action_commit(self) -> None:
+        if self.check_action("commit", ()):
+            from .commit import CommitScreen
+
+            self.app.switch_screen(CommitScreen(report=self.report))
+
+    def action_rollback(self) -> None:
+        if self.check_action("rollback", ()):
+            from .rollback import RollbackScreen
+
+            self.app.switch_screen(RollbackScreen(reason="report"))

@@ -1,0 +1,62 @@
+"""Shared fixtures: target URLs for SQLite and PostgreSQL.
+
+``target_url`` runs a test once per dialect (ids ``sqlite``/``postgres``);
+the PostgreSQL variant carries the ``postgres`` marker and gets a fresh
+database that is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import pg
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'target.db'}"
+
+
+@pytest.fixture
+def pg_url():
+    pg.require_pg()
+    name = pg.create_database()
+    try:
+        yield pg.pg_url(name)
+    finally:
+        pg.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def target_url(request) -> str:
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def target_db(target_url):
+    """An open, empty target database (closed afterwards)."""
+    from migwizard.core.sql.connect import open_database
+
+    db = open_database(target_url)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def migrated_db(target_db):
+    """A target with every migration applied."""
+    from migwizard.core.sql.schema import apply_migrations
+
+    apply_migrations(target_db)
+    return target_db
+
+
+def pytest_collection_modifyitems(items):
+    # Tests that ask for pg_url directly need the server too.
+    for item in items:
+        if "pg_url" in getattr(item, "fixturenames", ()) and "target_url" not in item.fixturenames:
+            item.add_marker(pytest.mark.postgres)
