@@ -197,3 +197,11 @@ def test_fail_info_message_too_long_is_rejected():
     with pytest.raises(DecodeError) as e:
         decode_fail_info(raw)
     assert e.value.code == "too_large"
+
+
+def test_inbound_fee_decoder_reads_eight_bytes_whatever_the_length():
+    # lnwire.feeDecoder ignores the declared length (as LND does).
+    u = ChannelUpdate(**{**UPD.__dict__, "inbound_fee": None})
+    body = b"\x01\x02" + _update_body(u) + b"\xfd\xd9\x03\x00" + (3).to_bytes(4, "big") + (4).to_bytes(4, "big")
+    m = decode_failure_message(b"\x10\x07" + len(body).to_bytes(2, "big") + body)
+    assert m.update.inbound_fee == (3, 4)

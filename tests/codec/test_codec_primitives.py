@@ -219,3 +219,24 @@ def test_secp256k1():
         assert e.value.code == "invalid_pubkey"
     assert normalize_session_key((N + 1).to_bytes(32, "big")) == (1).to_bytes(32, "big")
     assert normalize_session_key(b"\x11" * 32) == b"\x11" * 32
+
+
+def test_uncompressed_blinding_point_is_accepted_and_written_compressed():
+    from migwizard.core.codec import encode_hop
+
+    pt = point_mul(12345)
+    value = uncompressed(pt)
+    recs = (12).to_bytes(8, "big") + w_compact_size(65) + value + (10).to_bytes(8, "big") + w_compact_size(1) + b"e"
+    hop = decode_hop(Reader(_hop(recs, 2)))
+    assert hop.blinding_point == value  # as stored; SQL gets parse_pubkey(value)
+    assert parse_pubkey(hop.blinding_point) == compressed(pt)
+    again = decode_hop(Reader(encode_hop(hop)))
+    assert again.blinding_point == compressed(pt)  # LND's writer re-serialises compressed
+
+
+def test_known_tlv_decoders_ignore_declared_length_like_lnd():
+    # tlv.DBigSize reads a BigSize from the stream whatever the record length
+    # says, so a length of 0 followed by the value still decodes in LND.
+    base = CAROL_AI_1
+    a = decode_attempt_info(base + b"\x00\x00" + b"\x05", 1)
+    assert a.route.first_hop_amount == 5

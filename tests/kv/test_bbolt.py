@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import struct
 
 import pytest
@@ -189,10 +190,11 @@ def test_big_endian_refused(tmp_path):
 @pytest.mark.parametrize(
     "content, match",
     [
-        (os.urandom(8192), "not a bbolt file"),
+        (random.Random(7).randbytes(8192), "not a bbolt file"),
         (b"", "too small"),
         (b"SQLite format 3\0" + bytes(8000), "not a bbolt file"),
     ],
+    ids=["random", "empty", "sqlite"],
 )
 def test_garbage_refused(tmp_path, content, match):
     f = tmp_path / "garbage.db"

@@ -422,3 +422,70 @@ def test_closed_store(tmp_path):
         with s.read():
             pass
 
+
+
+def _model_walk(tree: dict, path=()):
+    for key in sorted(tree):
+        node = tree[key]
+        if isinstance(node, dict):
+            yield Entry(path, key, True, node.get(None, 0), None)
+            yield from _model_walk({k: v for k, v in node.items() if k is not None}, path + (key,))
+        else:
+            yield Entry(path, key, False, 0, node)
+
+
+def test_random_operations_match_a_model(store):
+    """Seeded random put/delete/create/delete_bucket/set_sequence against a dict model."""
+    rng = random.Random(99)
+    alphabet = [b"a", b"ab", b"b", b"\x00", b"\xff", b"a\x00", b"abc"]
+    model: dict = {}
+    for _round in range(30):
+        with store.write() as root:
+            for _ in range(60):
+                # pick a bucket (dict node) by walking down randomly
+                node, handle = model, root
+                while True:
+                    subs = [k for k, v in node.items() if k is not None and isinstance(v, dict)]
+                    if not subs or rng.random() < 0.4:
+                        break
+                    k = rng.choice(subs)
+                    node, handle = node[k], handle.bucket(k)
+                key = rng.choice(alphabet)
+                existing = node.get(key)
+                op = rng.random()
+                if handle.path == ():  # top level: buckets only
+                    if existing is None:
+                        handle.create_bucket(key)
+                        node[key] = {}
+                    elif rng.random() < 0.2:
+                        handle.delete_bucket(key)
+                        del node[key]
+                elif op < 0.4:
+                    if isinstance(existing, dict):
+                        with pytest.raises(IncompatibleError):
+                            handle.put(key, b"v")
+                    else:
+                        v = rng.randbytes(rng.randrange(0, 5))
+                        handle.put(key, v)
+                        node[key] = v
+                elif op < 0.55:
+                    if isinstance(existing, dict):
+                        with pytest.raises(IncompatibleError):
+                            handle.delete(key)
+                    else:
+                        handle.delete(key)
+                        node.pop(key, None)
+                elif op < 0.8:
+                    if existing is None:
+                        handle.create_bucket(key)
+                        node[key] = {}
+                    elif isinstance(existing, dict):
+                        n = rng.randrange(0, 10_000)
+                        handle.bucket(key).set_sequence(n)
+                        existing[None] = n
+                else:
+                    if isinstance(existing, dict):
+                        handle.delete_bucket(key)
+                        del node[key]
+        with store.read() as root:
+            assert list(walk(root)) == list(_model_walk(model))

@@ -132,10 +132,10 @@ def _make_lnd_target(db, *, tracker_version=18, schema_version_=15, upto=4):
     db.execute_sql(
         "CREATE TABLE migration_tracker (version INTEGER UNIQUE NOT NULL, migration_time TIMESTAMP NOT NULL)"
     )
+    # lnd writes time.Now() unnormalised: local zone plus monotonic suffix.
+    when = "2026-03-01 10:00:00.1" if introspect.is_postgres(db) else "2026-03-01 10:00:00.1 +0100 CET m=+0.01"
     for v in range(1, tracker_version + 1):
-        db.execute_sql(
-            f"INSERT INTO migration_tracker VALUES ({v}, '2026-03-01 10:00:00.1 +0100 CET m=+0.01')"
-        )
+        db.execute_sql(f"INSERT INTO migration_tracker VALUES ({v}, '{when}')")
 
 
 def test_detect_fresh_target(target_db):
@@ -147,9 +147,12 @@ def test_detect_fresh_target(target_db):
 def test_lnd_created_tables_are_adopted_not_recreated(target_db):
     db = target_db
     _make_lnd_target(db)
+    from migwizard.core.sql.values import dialect_for
+
+    p = "%s" if introspect.is_postgres(db) else "?"
     db.execute_sql(
-        "INSERT INTO payments (id, amount_msat, created_at, payment_identifier) "
-        "VALUES (1, 10, '2024-01-01 12:00:00 +0000 UTC', %s)" % ("'\\x00'" if introspect.is_postgres(db) else "x'00'")
+        f"INSERT INTO payments (id, amount_msat, created_at, payment_identifier) VALUES (1, 10, {p}, {p})",
+        (dialect_for(db).ts(1704110400 * 10**9), b"\x00" * 32),
     )
     state = detect_lnd_schema(db)
     assert state.has_payment_tables and state.has_duplicates_table and state.lnd_managed

@@ -100,7 +100,7 @@ class CommitScreen(WizardScreen):
 
 class DoneScreen(WizardScreen):
     STEP = "Commit"
-    BINDINGS = [Binding("q", "finish", "Quit", id="finish"), Binding("enter", "finish", "Quit", show=False)]
+    BINDINGS = [Binding("q", "finish", "Finish", id="finish"), Binding("enter", "finish", "Finish", show=False)]
 
     def __init__(self, result: CommitResult) -> None:
         super().__init__()

@@ -48,7 +48,7 @@ class PaymentDetailScreen(WizardScreen):
 
     def on_mount(self) -> None:
         if self.detail is not None:
-            self._render()
+            self._show_detail()
         elif self.offline:
             self.query_one("#pd-notes", Static).update(
                 "This payment matched field by field; saved reports keep full trees only for payments "
@@ -67,7 +67,7 @@ class PaymentDetailScreen(WizardScreen):
     def _done(self, message: StepDone) -> None:
         message.stop()
         self.detail = message.result
-        self._render()
+        self._show_detail()
 
     @on(StepFailed)
     def _failed(self, message: StepFailed) -> None:
@@ -77,7 +77,7 @@ class PaymentDetailScreen(WizardScreen):
         notes.update(f"✗ Cannot load this payment: {message.error}{hint}")
         notes.add_class("error")
 
-    def _render(self) -> None:
+    def _show_detail(self) -> None:
         d = self.detail
         assert d is not None
         paths = [x.path for x in d.differences]

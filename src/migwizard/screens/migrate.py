@@ -104,7 +104,7 @@ class MigrateScreen(WizardScreen):
         self.query_one("#st-chunk", Static).update(f"Chunk  {message.event.chunk:,}")
 
     @on(EngineLog)
-    def _log(self, message: EngineLog) -> None:
+    def _on_log(self, message: EngineLog) -> None:
         self.query_one(LogTail).add_record(message.event)
 
     # -- outcome ---------------------------------------------------------

@@ -174,7 +174,7 @@ class ReportScreen(WizardScreen):
         self.query_one("#payments", DataTable).focus()
         self.refresh_bindings()
 
-    def _rows(self) -> list[Any]:
+    def _visible_rows(self) -> list[Any]:
         report = self.report
         if report is None:
             return []
@@ -194,7 +194,7 @@ class ReportScreen(WizardScreen):
     def _fill_payments(self) -> None:
         table = self.query_one("#payments", DataTable)
         table.clear()
-        for p in self._rows():
+        for p in self._visible_rows():
             table.add_row(short_id(p.identifier), p.status, f"{p.amount_msat:,}", str(p.attempts),
                           f"≠{p.differences}" if p.differences else "", ", ".join(p.normalisations),
                           key=p.identifier)

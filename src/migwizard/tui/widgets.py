@@ -25,7 +25,7 @@ _FALLBACK_NORMALISATIONS: dict[str, str] = {
 
 
 def normalisation_text(name: str) -> str:
-    for mod_name in ("migwizard.core.engine.results", "migwizard.core.engine.normalise",
+    for mod_name in ("migwizard.core.engine.results", "migwizard.core.engine.normalisations",
                      "migwizard.core.validate", "migwizard.core.engine.validate"):
         try:
             mod = importlib.import_module(mod_name)

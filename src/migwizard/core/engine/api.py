@@ -57,6 +57,12 @@ class Engine:
         """Where the marker matrix stands (cheap; reads markers only)."""
         return self._s.state()
 
+    def reconcile(self) -> RunState:
+        """Apply the marker matrix on start: write a missing tombstone after a durable
+        commit (fingerprint checked); raise EngineError for a tombstone without a
+        committed target. Returns the resulting state."""
+        return self._s.reconcile()
+
     def preflight(self) -> PreflightReport:
         """Every check with pass/warn/fail, reason and fix hint, plus payment counts."""
         return self._s.preflight()

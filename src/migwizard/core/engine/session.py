@@ -52,7 +52,7 @@ from ..kv.lmdb_store import LmdbStore
 from ..kv.open import detect_kind
 from ..sql.bulk import BulkWriter, fix_sequences
 from ..sql.connect import TargetURL, open_database, server_version, sqlite_library_version
-from ..sql.schema import apply_migrations, detect_lnd_schema, rollback_migrations
+from ..sql.schema import TRACKING_TABLE, apply_migrations, detect_lnd_schema, rollback_migrations
 from ..sql.transactions import write_txn
 from ..sql.values import dialect_for
 from .events import ChunkCommitted, EventSink, LogRecord, Phase, PhaseFinished, PhaseStarted, Progress
@@ -106,6 +106,7 @@ DUP_BUCKET = b"payment-duplicate-bucket"
 # anything older must be upgraded by LND first.
 MIN_CHANNELDB_VERSION = 23
 LND_PAYMENTS_MIGRATION_VERSION = 14
+LND_MIRROR_LAST = 4  # our migrations 1-4 mirror LND's 000010/11/13/14
 VALIDATION_BATCH = 250
 REPORT_ROW_LIMIT = 50_000
 PROGRESS_INTERVAL_S = 0.25
@@ -121,6 +122,55 @@ class KVScan:
     has_index: bool
     tombstone: bool
     value_bytes: int = 0
+
+
+def scan_kv(root) -> KVScan:
+    """One pass over the index: fingerprint, totals and statuses from keys alone."""
+    h = hashlib.sha256()
+    counts = StatusCounts()
+    rb = root.bucket(ROOT_BUCKET)
+    ib = root.bucket(INDEX_BUCKET)
+    sb = root.bucket(SWITCH_BUCKET)
+    tomb = bool(rb is not None and rb.get(TOMBSTONE_KEY) == b"1")
+    scan = KVScan("", counts, rb.sequence() if rb else 0, sb.sequence() if sb else None,
+                  rb is not None, ib is not None, tomb)
+    if rb is not None and ib is None:
+        raise EngineError("index bucket does not exist (payments-root-bucket without payments-index-bucket)",
+                          exit_code=ExitCode.PREFLIGHT_REFUSED)
+    if ib is None:
+        scan.fingerprint = h.hexdigest()
+        return scan
+    for key, value in ib.items():
+        if value is None:
+            continue
+        h.update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value)
+        counts.index_entries += 1
+        scan.value_bytes += len(key) + len(value)
+        try:
+            phash = decode_index_entry(value)
+        except DecodeError:
+            continue  # counted; the migration reports it precisely
+        pb = rb.bucket(phash) if rb is not None else None
+        if pb is None:
+            continue
+        seq = pb.get(SEQ_KEY)
+        if seq is None or len(seq) != 8 or int.from_bytes(seq, "big") != int.from_bytes(key, "big"):
+            if seq is not None:
+                counts.duplicates += 1
+            continue
+        st, attempts, size = _quick_status(pb)
+        scan.value_bytes += size
+        counts.attempts += attempts
+        if st is PaymentStatus.SUCCEEDED:
+            counts.succeeded += 1
+        elif st is PaymentStatus.FAILED:
+            counts.failed += 1
+        elif st is PaymentStatus.IN_FLIGHT:
+            counts.in_flight += 1
+        else:
+            counts.initiated += 1
+    scan.fingerprint = h.hexdigest()
+    return scan
 
 
 class _Cancelled(Exception):
@@ -230,52 +280,7 @@ class Session:
 
     # ------------------------------------------------------------- KV scanning
     def _scan(self, root) -> KVScan:
-        """One pass over the index: fingerprint, totals and statuses from keys alone."""
-        h = hashlib.sha256()
-        counts = StatusCounts()
-        rb = root.bucket(ROOT_BUCKET)
-        ib = root.bucket(INDEX_BUCKET)
-        sb = root.bucket(SWITCH_BUCKET)
-        tomb = bool(rb is not None and rb.get(TOMBSTONE_KEY) == b"1")
-        scan = KVScan("", counts, rb.sequence() if rb else 0, sb.sequence() if sb else None,
-                      rb is not None, ib is not None, tomb)
-        if rb is not None and ib is None:
-            raise EngineError("index bucket does not exist (payments-root-bucket without payments-index-bucket)",
-                              exit_code=ExitCode.PREFLIGHT_REFUSED)
-        if ib is None:
-            scan.fingerprint = h.hexdigest()
-            return scan
-        for key, value in ib.items():
-            if value is None:
-                continue
-            h.update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value)
-            counts.index_entries += 1
-            scan.value_bytes += len(key) + len(value)
-            try:
-                phash = decode_index_entry(value)
-            except DecodeError:
-                continue  # counted; the migration reports it precisely
-            pb = rb.bucket(phash) if rb is not None else None
-            if pb is None:
-                continue
-            seq = pb.get(SEQ_KEY)
-            if seq is None or len(seq) != 8 or int.from_bytes(seq, "big") != int.from_bytes(key, "big"):
-                if seq is not None:
-                    counts.duplicates += 1
-                continue
-            st, attempts, size = _quick_status(pb)
-            scan.value_bytes += size
-            counts.attempts += attempts
-            if st is PaymentStatus.SUCCEEDED:
-                counts.succeeded += 1
-            elif st is PaymentStatus.FAILED:
-                counts.failed += 1
-            elif st is PaymentStatus.IN_FLIGHT:
-                counts.in_flight += 1
-            else:
-                counts.initiated += 1
-        scan.fingerprint = h.hexdigest()
-        return scan
+        return scan_kv(root)
 
     # ------------------------------------------------------------------ state
     def state(self) -> RunState:
@@ -475,7 +480,8 @@ class Session:
         # profile); the WAL/journal holds up to one chunk, and temp files for index
         # builds up to the largest index.
         est_rows = int(scan.value_bytes * 2.5) + 1024 * 1024
-        est_wal = max(8 * 1024 * 1024, est_rows // max(1, scan.counts.payments or 1) * self.chunk_size * 2)
+        per_payment = scan.value_bytes * 2.5 / max(1, scan.counts.payments)
+        est_wal = max(4 * 1024 * 1024, int(per_payment * self.chunk_size * 2))
         out = []
         tmp = Path(tempfile.gettempdir())
         if self.url.is_sqlite:
@@ -807,7 +813,7 @@ class Session:
             raise EngineError("the migration has not finished all chunks yet", exit_code=ExitCode.USAGE,
                               hint="resume the migration first")
         dialect = self._dialect()
-        from_ts = dialect.from_ts
+        from_ts = dialect.ts_to_ns
         pg = not self.url.is_sqlite
         phase = Phase.VERIFY if verify_only else Phase.VALIDATE
         t0 = self.clock()
@@ -948,8 +954,9 @@ class Session:
                 f"switch payment ID sequence moved since the run started ({run.switch_seq_before} -> {cur_switch}): "
                 "lnd ran in between", exit_code=ExitCode.PREFLIGHT_REFUSED, hint="roll back and migrate again")
         lnd = detect_lnd_schema(db)
-        record_tracker = bool(getattr(lnd, "tracker_max_version", None) is not None
-                              and lnd.tracker_max_version == LND_PAYMENTS_MIGRATION_VERSION - 1)
+        # LND skips every global version <= max(migration_tracker.version); record 14 only
+        # when LND stands exactly before its own payments migration (13 = 000011 applied).
+        record_tracker = lnd.tracker_version == LND_PAYMENTS_MIGRATION_VERSION - 1
         with write_txn(db):
             fix_sequences(db)
             if record_tracker:
@@ -1036,15 +1043,13 @@ class Session:
         dropped: list[str] = []
         others = db.execute_sql("SELECT COUNT(*) FROM migwizard_runs").fetchone()[0]
         before = set(run.stats.get("tables_before", []))
-        if run.created_schema and others == 0:
+        if others == 0:
             now = self._tables()
-            rollback_migrations(db, 0)
-            dropped = sorted(now - self._tables())
-        elif others == 0 and "migwizard_runs" not in before:
-            now = self._tables()
-            from ..sql.schema import drop_bookkeeping
-
-            drop_bookkeeping(db)
+            # Our own migrations down to what the run found: everything when it created the
+            # payment tables, only the bookkeeping when LND owns them (adopted, never dropped).
+            rollback_migrations(db, 0 if run.created_schema else LND_MIRROR_LAST)
+            if TRACKING_TABLE in self._tables() and TRACKING_TABLE not in before:
+                db.execute_sql(f"DROP TABLE {TRACKING_TABLE}")
             dropped = sorted(now - self._tables())
         removed_file = False
         if self.url.is_sqlite and run.stats.get("created_file") and run.created_schema and others == 0:
@@ -1098,7 +1103,7 @@ class Session:
             db = self.db()
             idmap = sql_ids_by_identifier(db, [phash])
             if phash in idmap:
-                sp = read_payments(db, [idmap[phash]], self._dialect().from_ts)[idmap[phash]]
+                sp = read_payments(db, [idmap[phash]], self._dialect().ts_to_ns)[idmap[phash]]
                 sql_tree = payment_tree(sp.payment, sp.duplicates)
         if kvp is not None:
             zero_map = ({normalize_session_key(h.session_key): h.attempt_id for h in sp.payment.htlcs}

@@ -19,7 +19,7 @@ from ..codec import (
     decode_failure_message,
     encode_failure_message,
     normalize_session_key,
-    compress_pubkey,
+    parse_pubkey,
 )
 from ..codec.model import (
     FailureReason,
@@ -153,7 +153,7 @@ def expected_sql_payment(
                     _hit(out, counter, "orphaned_blinded_total_dropped")
                 hop.encrypted_data = None
             if hop.blinding_point is not None and len(hop.blinding_point) != 33:
-                hop.blinding_point = compress_pubkey(hop.blinding_point)
+                hop.blinding_point = parse_pubkey(hop.blinding_point)
                 _hit(out, counter, "blinding_point_recompressed")
             for rtype in hop.custom_records:
                 if rtype < 65536:

@@ -389,10 +389,12 @@ class BboltBucket(BucketBase):
         flags, pos, ksize, vsize = LEAF_ELEM.unpack_from(buf, e)
         ks = e + pos
         ve = ks + ksize + vsize
-        if ve > end or ksize == 0:
+        if ksize == 0:
+            raise self._r._err(f"{self._where(pgid)}: leaf element {i} has an empty key", pgid, e)
+        if ve > end:
             raise self._r._err(
                 f"{self._where(pgid)}: leaf element {i} (key {ksize} B, value {vsize} B at +{pos}) "
-                "does not fit in its page" if ksize else f"{self._where(pgid)}: leaf element {i} has an empty key",
+                "does not fit in its page",
                 pgid,
                 e,
             )
@@ -407,7 +409,7 @@ class BboltBucket(BucketBase):
             raise self._r._err(f"{self._where(pgid)}: branch element {i} key does not fit in its page", pgid, e)
         return e + pos, e + pos + ksize, child
 
-    def _child(self, buf, flags, key: bytes, vs: int, ve: int, pgid) -> "BboltBucket":
+    def _child(self, buf, key: bytes, vs: int, ve: int, pgid) -> "BboltBucket":
         if ve - vs < BUCKET_HDR.size:
             raise self._r._err(
                 f"{self._where(pgid)}: sub-bucket header of {key!r} is {ve - vs} bytes, expected >= 16", pgid, vs
@@ -450,7 +452,7 @@ class BboltBucket(BucketBase):
                     raise self._r._err(f"{self._where(pgid)}: keys out of order at leaf element {j}", pgid, ks)
                 prev = key
                 if eflags & LEAF_BUCKET:
-                    yield key, None, self._child(buf, eflags, key, vs, ve, pgid)
+                    yield key, None, self._child(buf, key, vs, ve, pgid)
                 else:
                     yield key, bytes(buf[vs:ve]), None
 
@@ -506,7 +508,7 @@ class BboltBucket(BucketBase):
         if hit is None or not hit[1] & LEAF_BUCKET:
             return None
         buf, flags, vs, ve, pgid = hit
-        return self._child(buf, flags, key, vs, ve, pgid)
+        return self._child(buf, key, vs, ve, pgid)
 
     def is_bucket(self, key: bytes) -> bool:
         hit = self._seek(key)

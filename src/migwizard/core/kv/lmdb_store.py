@@ -169,7 +169,8 @@ class LmdbStore:
             except lmdb.Error as e:
                 if "already open" in str(e):
                     raise KVError(f"{p}: this store is already open in this process; close it first") from None
-                raise KVError(f"{p}: cannot open the LMDB environment: {e}") from None
+                hint = " (for a read-only copy open with lock=False)" if readonly and lock else ""
+                raise KVError(f"{p}: cannot open the LMDB environment: {e}{hint}") from None
             try:
                 _prepare(env, p, readonly=readonly, create=create)
                 return cls(p, env, lock_fd, readonly)
@@ -504,7 +505,11 @@ class LmdbBucket(BucketBase):
 
     def _require_writable(self, op: str) -> None:
         if not self.writable:
-            self._refuse(op)
+            if self._store.readonly:
+                self._refuse(op)
+            raise ReadOnlyError(
+                f"cannot {op} in bucket {self._where()}: this is a read transaction; use store.write() or store.update()"
+            )
 
     # -- reading -----------------------------------------------------------------
     def get(self, key: bytes) -> bytes | None:

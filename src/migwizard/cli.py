@@ -1,0 +1,288 @@
+"""`migwizard` command line: the wizard by default, headless with `--yes`, and tools.
+
+Exit codes (also in README):
+  0 success · 1 validation mismatch · 2 preflight refused · 3 migration failed (rolled back)
+  4 interrupted / not committed, resumable · 64 usage error
+Textual is imported only when the wizard is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from typer.core import TyperGroup
+
+from .core.engine.results import ExitCode
+
+LOG = logging.getLogger("migwizard")
+
+
+class _Group(TyperGroup):
+    """Lets `migwizard CHANNEL_DB_OR_DIR` mean `migwizard --kv CHANNEL_DB_OR_DIR`."""
+
+    def parse_args(self, ctx, args):
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["--kv", args[0], *args[1:]]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(cls=_Group, add_completion=False, pretty_exceptions_enable=False, no_args_is_help=False, rich_markup_mode=None,
+                  help="Move LND payment history from a KV store into LND's native SQL schema, safely.")
+
+
+def default_log_path() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "migwizard" / "migwizard.log"
+
+
+def setup_logging(log_file: Path | None) -> Path | None:
+    """Everything to the log file; the console shows only what the consumer prints."""
+    LOG.setLevel(logging.DEBUG)
+    for h in list(LOG.handlers):
+        LOG.removeHandler(h)
+    LOG.propagate = False
+    path = log_file or default_log_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = logging.FileHandler(path)
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        LOG.addHandler(fh)
+        return path
+    except OSError as e:
+        sys.stderr.write(f"warning: cannot write the log file {path}: {e}\n")
+        return None
+
+
+KV_OPT = typer.Option(None, "--kv", help="LMDB KV store directory (or a bbolt channel.db for the wizard/inspect).")
+SQL_OPT = typer.Option(None, "--sql", help="sqlite:///path.db or postgresql://user@host:port/db (password from "
+                                           "PGPASSWORD or ~/.pgpass; never printed).")
+
+
+def _need(value, name: str):
+    if value is None:
+        sys.stderr.write(f"error: {name} is required\n")
+        raise typer.Exit(int(ExitCode.USAGE))
+    return value
+
+
+@app.callback(invoke_without_command=True)
+def main_cmd(
+    ctx: typer.Context,
+    kv: Optional[Path] = KV_OPT,
+    sql: Optional[str] = SQL_OPT,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Headless: preflight, migrate, validate, commit, no questions."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write the JSON report here (mode 0600)."),
+    chunk_size: int = typer.Option(500, "--chunk-size", min=1, help="Payments per SQL transaction."),
+    as_json: bool = typer.Option(False, "--json", help="Summary as JSON on stdout."),
+    keep: bool = typer.Option(False, "--keep-on-failure", help="On failure keep committed chunks for resume "
+                                                               "instead of rolling back."),
+    log_file: Optional[Path] = typer.Option(None, "--log", help="Log file (default ~/.local/state/migwizard/)."),
+) -> None:
+    ctx.obj = {"log": log_file}
+    if ctx.invoked_subcommand is not None:
+        return
+    log_path = setup_logging(log_file)
+    if yes:
+        from .headless import run_pipeline
+
+        code = run_pipeline(_need(kv, "--kv"), _need(sql, "--sql"), chunk_size=chunk_size, report_path=report,
+                            as_json=as_json, confirm=None, keep_on_failure=keep)
+        raise typer.Exit(code)
+    from .tui.app import run_wizard  # the TUI is only imported here
+
+    code = run_wizard(kv, sql, chunk_size=chunk_size, report_path=report, log_path=log_path)
+    raise typer.Exit(int(code or 0))
+
+
+@app.command("migrate")
+def migrate_cmd(
+    ctx: typer.Context,
+    kv: Path = typer.Option(..., "--kv"),
+    sql: str = typer.Option(..., "--sql"),
+    report: Optional[Path] = typer.Option(None, "--report"),
+    chunk_size: int = typer.Option(500, "--chunk-size", min=1),
+    as_json: bool = typer.Option(False, "--json"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before the commit."),
+    keep: bool = typer.Option(False, "--keep-on-failure"),
+) -> None:
+    """Preflight, migrate, validate; asks before the commit and tombstone."""
+    from .headless import run_pipeline
+
+    setup_logging(ctx.obj.get("log") if ctx.obj else None)
+
+    def confirm(rep) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            sys.stderr.write("not a terminal: refusing to commit without --yes\n")
+            return False
+        sys.stderr.write(f"Validation passed for {rep.payments_checked} payments. Commit and tombstone the KV store? "
+                         "Type 'commit' to proceed: ")
+        sys.stderr.flush()
+        return sys.stdin.readline().strip() == "commit"
+
+    raise typer.Exit(run_pipeline(kv, sql, chunk_size=chunk_size, report_path=report, as_json=as_json,
+                                  confirm=confirm, keep_on_failure=keep))
+
+
+@app.command("preflight")
+def preflight_cmd(ctx: typer.Context, kv: Path = typer.Option(..., "--kv"), sql: str = typer.Option(..., "--sql"),
+                  as_json: bool = typer.Option(False, "--json")) -> None:
+    """Run every preflight check; exit 2 when one fails."""
+    from .core.engine import Engine, EngineError
+    from .headless import print_preflight
+
+    setup_logging(ctx.obj.get("log") if ctx.obj else None)
+    try:
+        with Engine(kv, sql) as engine:
+            rep = engine.preflight()
+    except EngineError as e:
+        sys.stderr.write(f"error: {e}\n")
+        raise typer.Exit(int(e.exit_code))
+    if as_json:
+        json.dump(rep.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_preflight(rep, sys.stdout)
+    raise typer.Exit(0 if rep.ok else int(ExitCode.PREFLIGHT_REFUSED))
+
+
+@app.command("verify")
+def verify_cmd(ctx: typer.Context, kv: Path = typer.Option(..., "--kv"), sql: str = typer.Option(..., "--sql"),
+               report: Optional[Path] = typer.Option(None, "--report"), as_json: bool = typer.Option(False, "--json")
+               ) -> None:
+    """Re-validate a committed migration, field by field."""
+    from .core.engine import Engine, EngineError
+    from .core.engine.report import render_summary, write_report
+    from .headless import StderrProgress
+
+    setup_logging(ctx.obj.get("log") if ctx.obj else None)
+    try:
+        with Engine(kv, sql, on_event=StderrProgress()) as engine:
+            rep = engine.verify()
+            if report:
+                write_report(report, rep, engine)
+    except EngineError as e:
+        sys.stderr.write(f"error: {e}\n" + (f"hint: {e.hint}\n" if e.hint else ""))
+        raise typer.Exit(int(e.exit_code))
+    if as_json:
+        json.dump({"ok": rep.ok, "payments": rep.payments_checked, "differences": len(rep.differences),
+                   "error": rep.error}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render_summary(rep))
+    raise typer.Exit(0 if rep.ok else int(ExitCode.VALIDATION_MISMATCH))
+
+
+@app.command("rollback")
+def rollback_cmd(ctx: typer.Context, kv: Path = typer.Option(..., "--kv"), sql: str = typer.Option(..., "--sql"),
+                 yes: bool = typer.Option(False, "--yes", "-y")) -> None:
+    """Remove everything an uncommitted run wrote; the KV store is not touched."""
+    from .core.engine import Engine, EngineError
+
+    setup_logging(ctx.obj.get("log") if ctx.obj else None)
+    if not yes:
+        if not sys.stdin.isatty():
+            sys.stderr.write("not a terminal: pass --yes to roll back\n")
+            raise typer.Exit(int(ExitCode.USAGE))
+        sys.stderr.write("Roll back the unfinished migration run in the target? Type 'rollback': ")
+        sys.stderr.flush()
+        if sys.stdin.readline().strip() != "rollback":
+            raise typer.Exit(int(ExitCode.USAGE))
+    try:
+        with Engine(kv, sql) as engine:
+            res = engine.rollback()
+    except EngineError as e:
+        sys.stderr.write(f"error: {e}\n" + (f"hint: {e.hint}\n" if e.hint else ""))
+        raise typer.Exit(int(e.exit_code))
+    sys.stdout.write(res.message + "\n")
+
+
+@app.command("import-bbolt")
+def import_cmd(channel_db: Path = typer.Argument(..., exists=True, dir_okay=False),
+               kv: Path = typer.Option(..., "--kv", help="New LMDB store directory (must be empty)."),
+               all_buckets: bool = typer.Option(False, "--all", help="Copy every bucket, not only the payments ones.")
+               ) -> None:
+    """Copy the payment buckets of an LND channel.db (read-only) into a new LMDB store and verify."""
+    from .core.kv.errors import KVError
+    from .core.kv.importer import format_import_summary, import_bbolt
+
+    t = time.monotonic()
+    last = [t]
+
+    def progress(n: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 2:
+            last[0] = now
+            sys.stderr.write(f"import: {n} entries copied\n")
+
+    try:
+        res = import_bbolt(channel_db, kv, all_buckets=all_buckets, progress=progress)
+    except KVError as e:
+        sys.stderr.write(f"error: {e}\n")
+        raise typer.Exit(int(ExitCode.PREFLIGHT_REFUSED))
+    sys.stdout.write(format_import_summary(res) + "\n")
+
+
+@app.command("generate")
+def generate_cmd(kv: Path = typer.Option(..., "--kv"), payments: int = typer.Option(..., "--payments", min=0),
+                 seed: int = typer.Option(1, "--seed"),
+                 profile: str = typer.Option("mixed", "--profile", help="mixed | edge")) -> None:
+    """Write deterministic synthetic LND payments into a new LMDB store."""
+    from .core.generate import generate_store
+
+    if profile not in ("mixed", "edge"):
+        sys.stderr.write("error: --profile must be mixed or edge\n")
+        raise typer.Exit(int(ExitCode.USAGE))
+    last = [time.monotonic()]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 2:
+            last[0] = now
+            sys.stderr.write(f"generate: {done}/{total}\n")
+
+    try:
+        res = generate_store(kv, payments=payments, seed=seed, profile=profile, progress=progress)
+    except Exception as e:  # noqa: BLE001 - report any refusal plainly
+        sys.stderr.write(f"error: {e}\n")
+        raise typer.Exit(int(ExitCode.USAGE))
+    sys.stdout.write(res.summarize() + "\n")
+
+
+@app.command("inspect")
+def inspect_cmd(source: Optional[Path] = typer.Argument(None), kv: Optional[Path] = typer.Option(None, "--kv"),
+                payment: Optional[str] = typer.Option(None, "--payment", help="Hash prefix of one payment to show."),
+                show_secrets: bool = typer.Option(False, "--show-secrets", help="Show session keys and preimages."),
+                as_json: bool = typer.Option(False, "--json")) -> None:
+    """Counts by status, attempts, hops, duplicates; or one payment as a tree."""
+    from .inspect_cmd import run_inspect
+
+    path = kv or source
+    if path is None:
+        sys.stderr.write("error: give --kv DIR or a CHANNEL_DB path\n")
+        raise typer.Exit(int(ExitCode.USAGE))
+    raise typer.Exit(run_inspect(path, payment=payment, show_secrets=show_secrets, as_json=as_json))
+
+
+@app.command("report")
+def report_cmd(file: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+    """Open a saved JSON report in the wizard's report and drill-down screens."""
+    from .tui.app import run_report_viewer
+
+    raise typer.Exit(int(run_report_viewer(file) or 0))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""The headless consumer of the engine: `migwizard --yes`, `migrate`, `verify`, `rollback`.
+
+Never imports Textual (a script on a small node must not pay for the TUI).
+stdout carries only the summary (or JSON with ``--json``); progress and
+diagnostics go to stderr and the log file. Exit codes: ``ExitCode``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, TextIO
+
+import humanize
+
+from .core.engine import (
+    Engine,
+    EngineError,
+    ExitCode,
+    LogRecord,
+    Phase,
+    PhaseFinished,
+    PhaseStarted,
+    Progress,
+)
+from .core.engine.report import render_summary, write_report
+from .core.engine.results import CheckStatus, PreflightReport, ValidationReport
+
+
+def _fmt_eta(s: float | None) -> str:
+    if s is None:
+        return "--:--"
+    s = int(s)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
+
+
+class StderrProgress:
+    """A one-line bar on a TTY, otherwise a plain line every few seconds (like LND's log)."""
+
+    def __init__(self, stream: TextIO | None = None, *, interval_s: float = 5.0, clock: Callable[[], float] = time.monotonic,
+                 quiet: bool = False) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() and os.environ.get("TERM") != "dumb"
+        self.interval = 0.2 if self.tty else interval_s
+        self.clock = clock
+        self.last = -1e9
+        self.quiet = quiet
+        self._bar_open = False
+
+    def __call__(self, ev) -> None:
+        if isinstance(ev, Progress):
+            now = self.clock()
+            final = ev.done >= ev.total
+            if now - self.last < self.interval and not final:
+                return
+            self.last = now
+            pct = 100.0 * ev.fraction
+            line = (f"{ev.phase.value}: {ev.done}/{ev.total} payments (~{pct:.1f}%), {ev.attempts} attempts, "
+                    f"{ev.hops} hops | {ev.payments_per_s:.1f} pmt/s, {ev.attempts_per_s:.1f} att/s | "
+                    f"chunk {ev.chunk} | elapsed {_fmt_eta(ev.elapsed_s)} | ETA ~{_fmt_eta(ev.eta_s)}")
+            if self.quiet:
+                return
+            if self.tty:
+                width = 24
+                filled = int(width * ev.fraction)
+                self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {line[:160]}\x1b[K")
+                self._bar_open = True
+            else:
+                self.stream.write(line + "\n")
+            self.stream.flush()
+        elif isinstance(ev, LogRecord):
+            if ev.level in ("warning", "error") and not self.quiet:
+                self._end_bar()
+                self.stream.write(f"{ev.level}: {ev.message}\n")
+                self.stream.flush()
+        elif isinstance(ev, PhaseStarted):
+            self.last = -1e9
+        elif isinstance(ev, PhaseFinished):
+            self._end_bar()
+            if not self.quiet:
+                self.stream.write(f"{ev.phase.value}: {ev.summary}\n")
+                self.stream.flush()
+
+    def _end_bar(self) -> None:
+        if self._bar_open:
+            self.stream.write("\n")
+            self._bar_open = False
+
+
+def print_preflight(report: PreflightReport, out: TextIO) -> None:
+    marks = {CheckStatus.PASS: "ok  ", CheckStatus.WARN: "WARN", CheckStatus.FAIL: "FAIL", CheckStatus.INFO: "info"}
+    for c in report.checks:
+        out.write(f"[{marks[c.status]}] {c.title}: {c.reason}\n")
+        if c.hint and c.status in (CheckStatus.WARN, CheckStatus.FAIL):
+            out.write(f"       fix: {c.hint}\n")
+    out.write(f"state: {report.state.value}; preflight {'passed' if report.ok else 'refused'}\n")
+
+
+def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | None, as_json: bool,
+                 confirm: Callable[[ValidationReport], bool] | None, keep_on_failure: bool = False,
+                 out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """preflight -> migrate -> validate -> commit -> tombstone; returns the exit code."""
+    progress = StderrProgress(err)
+    cancel = threading.Event()
+    engine = Engine(kv, sql, chunk_size=chunk_size, on_event=progress)
+    try:
+        with engine:
+            try:
+                engine.reconcile()
+            except EngineError as e:
+                return _fail(e, err, out, as_json)
+            pre = engine.preflight()
+            if not pre.ok:
+                if as_json:
+                    json.dump({"outcome": "preflight_refused", "preflight": pre.to_json()}, out, indent=2)
+                    out.write("\n")
+                else:
+                    print_preflight(pre, err)
+                return int(ExitCode.PREFLIGHT_REFUSED)
+            for w in pre.warnings:
+                err.write(f"warning: {w.title}: {w.reason}\n")
+            try:
+                result = engine.migrate(cancel=cancel)
+            except KeyboardInterrupt:
+                err.write("\ninterrupted: the run is resumable (run the same command again) or `migwizard rollback`\n")
+                return int(ExitCode.INTERRUPTED_RESUMABLE)
+            if result.outcome == "cancelled":
+                return int(ExitCode.INTERRUPTED_RESUMABLE)
+            if result.outcome == "failed":
+                err.write(f"error: {result.error}\n")
+                if keep_on_failure:
+                    err.write("the committed chunks are kept: fix the cause and run again to resume, "
+                              "or `migwizard rollback`\n")
+                else:
+                    rb = engine.rollback()
+                    err.write(f"rolled back: {rb.message}\n")
+                if as_json:
+                    json.dump({"outcome": "failed", "error": result.error, "payment": result.failing_payment,
+                               "rolled_back": not keep_on_failure}, out, indent=2)
+                    out.write("\n")
+                return int(ExitCode.FAILED_ROLLED_BACK)
+            report = engine.validate(cancel=cancel)
+            if report_path is not None:
+                write_report(report_path, report, engine)
+            if not report.ok:
+                _emit_summary(report, out, as_json, committed=False, report_path=report_path)
+                err.write("validation found differences: not committing. The run stays open; "
+                          "see the report, then `migwizard rollback` or fix and re-validate.\n")
+                return int(ExitCode.VALIDATION_MISMATCH)
+            if confirm is not None and not confirm(report):
+                _emit_summary(report, out, as_json, committed=False, report_path=report_path)
+                err.write("not committed. The validated run stays in the target: run again to commit, "
+                          "or `migwizard rollback`.\n")
+                return int(ExitCode.INTERRUPTED_RESUMABLE)
+            commit = engine.commit()
+            _emit_summary(report, out, as_json, committed=commit.committed, report_path=report_path,
+                          commit_message=commit.message)
+            return int(ExitCode.OK)
+    except EngineError as e:
+        return _fail(e, err, out, as_json)
+    except KeyboardInterrupt:
+        err.write("\ninterrupted: the run is resumable (run the same command again) or `migwizard rollback`\n")
+        return int(ExitCode.INTERRUPTED_RESUMABLE)
+
+
+def _fail(e: EngineError, err: TextIO, out: TextIO, as_json: bool) -> int:
+    err.write(f"error: {e}\n")
+    if e.hint:
+        err.write(f"hint: {e.hint}\n")
+    if as_json:
+        json.dump({"outcome": "error", "error": str(e), "hint": e.hint, "exit_code": int(e.exit_code)}, out, indent=2)
+        out.write("\n")
+    return int(e.exit_code)
+
+
+def _emit_summary(report: ValidationReport, out: TextIO, as_json: bool, *, committed: bool,
+                  report_path: Path | None, commit_message: str = "") -> None:
+    if as_json:
+        doc = {"outcome": "committed" if committed else ("validated" if report.ok else "validation_mismatch"),
+               "run_id": report.run_id, "ok": report.ok, "payments": report.payments_checked,
+               "duplicates": report.duplicates_checked, "differences": len(report.differences),
+               "error": report.error, "stats": _stats_json(report), "report": str(report_path) if report_path else None,
+               "commit": commit_message}
+        json.dump(doc, out, indent=2, sort_keys=True)
+        out.write("\n")
+    else:
+        out.write(render_summary(report))
+        if commit_message:
+            out.write(f"\nCommit: {commit_message}\n")
+        if report_path:
+            out.write(f"Report: {report_path}\n")
+
+
+def _stats_json(report: ValidationReport) -> dict:
+    from dataclasses import asdict
+
+    return asdict(report.stats)
+
+
+def human_count(n: int) -> str:
+    return humanize.intcomma(n)

@@ -1,0 +1,57 @@
+"""Helpers shared by the TUI tests."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from textual.pilot import Pilot
+
+from migwizard.core.engine.events import ChunkCommitted
+
+
+async def settle(pilot: Pilot, rounds: int = 3) -> None:
+    """Await every worker, then let the posted messages drain."""
+    for _ in range(rounds):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def wait_for(pilot: Pilot, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting; screen={pilot.app.screen!r}")
+        await pilot.pause(0.02)
+
+
+def gated(factory: Callable[..., Any], gate_chunk: int):
+    """Wrap an engine factory so the engine thread blocks after chunk ``gate_chunk``.
+
+    Returns (factory, reached, release): ``reached`` is set when the engine is held,
+    ``release`` lets it continue (it then sees any cancel at the next boundary).
+    """
+    reached, release = threading.Event(), threading.Event()
+
+    def wrapped(kv, sql, *, on_event, **kwargs):
+        def sink(event):
+            on_event(event)
+            if isinstance(event, ChunkCommitted) and event.chunk == gate_chunk:
+                reached.set()
+                release.wait(30)
+
+        return factory(kv, sql, on_event=sink, **kwargs)
+
+    return wrapped, reached, release
+
+
+def make_fake_store_dir(root: Path) -> Path:
+    """A directory that looks like an LMDB store to the welcome screen."""
+    kv = root / "kv"
+    kv.mkdir(exist_ok=True)
+    (kv / "data.mdb").write_bytes(b"")
+    return kv
