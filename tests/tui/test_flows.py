@@ -205,10 +205,10 @@ async def test_report_filters_search_and_secrets(tmp_path):
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, PaymentDetailScreen)
-        assert "••••" in json.dumps(app.screen.detail.kv)
+        assert "••••" in json.dumps(app.screen.detail.kv, ensure_ascii=False)
         await pilot.press("s")
         await settle(pilot)
-        assert "••••" not in json.dumps(app.screen.detail.kv)
+        assert "••••" not in json.dumps(app.screen.detail.kv, ensure_ascii=False)
     report, details = load_report(tmp_path / "migwizard-results" / "migwizard-report.json")
     assert not report.ok and list(details) == [ident(5)]
 

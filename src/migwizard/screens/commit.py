@@ -146,4 +146,4 @@ class DoneScreen(WizardScreen):
 
     @on(Button.Pressed, "#finish")
     def action_finish(self) -> None:
-        self.app.exit(0)
+        self.app.exit(0, return_code=0)

@@ -104,4 +104,4 @@ class ErrorScreen(WizardScreen):
     def action_finish(self) -> None:
         from migwizard.core.engine.results import ExitCode
 
-        self.app.exit(int(ExitCode.FAILED_ROLLED_BACK))
+        self.app.exit(int(ExitCode.FAILED_ROLLED_BACK), return_code=int(ExitCode.FAILED_ROLLED_BACK))

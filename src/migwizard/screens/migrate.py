@@ -120,7 +120,7 @@ class MigrateScreen(WizardScreen):
         if self.wizard.quit_requested:
             from migwizard.core.engine.results import ExitCode
 
-            self.app.exit(int(ExitCode.INTERRUPTED_RESUMABLE))
+            self.app.exit(int(ExitCode.INTERRUPTED_RESUMABLE), return_code=int(ExitCode.INTERRUPTED_RESUMABLE))
             return
         s = result.stats
         if result.outcome == "complete":

@@ -141,4 +141,4 @@ class RollbackScreen(WizardScreen):
 
     @on(Button.Pressed, "#quit")
     def action_finish(self) -> None:
-        self.app.exit(0)
+        self.app.exit(0, return_code=0)

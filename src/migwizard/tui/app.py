@@ -179,23 +179,21 @@ class MigWizardApp(App[int]):
             if not isinstance(self.screen, QuitDuringMigration):
                 self.push_screen(QuitDuringMigration(), answer)
             return
-        self.exit(self.return_code or 0)
+        self.exit(0, return_code=0)
 
 
 def run_wizard(kv: str | Path | None = None, sql: str | None = None, **kwargs: Any) -> int:
     """Run the wizard; returns the process exit code (ExitCode values)."""
     app = MigWizardApp(kv, sql, **kwargs)
-    result = app.run()
-    if result is None:
-        result = app.return_code
-    return int(result or 0)
+    app.run()
+    return int(app.return_code or 0)
 
 
 def run_report_viewer(path: str | Path, **kwargs: Any) -> int:
     """Open a saved JSON report in the report and drill-down screens."""
     app = MigWizardApp(report=path, **kwargs)
-    result = app.run()
-    return int(result or 0)
+    app.run()
+    return int(app.return_code or 0)
 
 
 __all__ = ["MigWizardApp", "run_wizard", "run_report_viewer", "ExitCode"]

@@ -14,7 +14,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 class WizardCommands(Provider):
     def _commands(self) -> list[tuple[str, str, object]]:
         app = self.app
-        screen = app.screen
+        screen = self.screen  # the screen the palette was opened over
         seen: set[str] = set()
         out: list[tuple[str, str, object]] = []
         try:

@@ -1,0 +1,74 @@
+"""Fixtures for engine tests: real LND fixture stores, generated stores, digests."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from migwizard.core.kv.bucket import walk
+from migwizard.core.kv.lmdb_store import LmdbStore
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO.parent / "shared" / "fixtures"
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.skip(f"LND fixtures not found at {FIXTURES} (the shared/ folder is absent)")
+    return FIXTURES
+
+
+@pytest.fixture
+def import_fixture(fixtures_dir, tmp_path):
+    """import_fixture("carol") -> LMDB store dir holding that channel.db's payment buckets."""
+    from migwizard.core.kv.importer import import_bbolt
+
+    def make(name: str) -> Path:
+        dst = tmp_path / f"kv-{name}"
+        import_bbolt(fixtures_dir / f"lnd-regtest-{name}-channel.db", dst)
+        return dst
+
+    return make
+
+
+@pytest.fixture
+def generated(tmp_path):
+    """generated("mixed", 60) -> a generated LMDB store dir."""
+    from migwizard.core.generate import generate_store
+
+    def make(profile: str, payments: int, seed: int = 1) -> Path:
+        dst = tmp_path / f"kv-{profile}-{payments}-{seed}"
+        generate_store(dst, payments=payments, seed=seed, profile=profile)
+        return dst
+
+    return make
+
+
+def kv_digest(path: Path) -> str:
+    """sha256 over the whole bucket tree (keys, values, bucket flags, sequences) and meta."""
+    h = hashlib.sha256()
+    with LmdbStore.open(path, readonly=True) as store:
+        with store.read() as root:
+            for e in walk(root):
+                h.update(repr((e.path, e.key, e.is_bucket, e.sequence, e.value)).encode())
+        for k, v in sorted(store.meta_items().items()):
+            h.update(k + b"=" + v)
+    return h.hexdigest()
+
+
+@pytest.fixture
+def pg_or_sqlite_second(target_url, tmp_path):
+    """A second empty target of the same dialect as ``target_url``."""
+    if target_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'second.db'}"
+        return
+    from tests.support import pg
+
+    name = pg.create_database()
+    try:
+        yield pg.pg_url(name)
+    finally:
+        pg.drop_database(name)
