@@ -292,7 +292,9 @@ def test_failed_run_rolls_back_cleanly(generated, target_url):
     from migwizard.core.generate import corrupt_payment_value
 
     kv = generated("mixed", 30)
-    res = corrupt_payment_value(kv, index=17, key=b"payment-creation-info", truncate_to=20)
+    with LmdbStore.open(kv, readonly=True) as s, s.read() as root:
+        h = list(root.bucket(b"payments-index-bucket").items())[17][1][2:]
+    res = corrupt_payment_value(kv, h, b"payment-creation-info", 20, mode="truncate")
     before = _snapshot(target_url)
     with Engine(kv, target_url, chunk_size=5) as e:
         r = e.migrate()

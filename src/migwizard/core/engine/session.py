@@ -30,6 +30,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +111,9 @@ LND_MIRROR_LAST = 4  # our migrations 1-4 mirror LND's 000010/11/13/14
 VALIDATION_BATCH = 250
 REPORT_ROW_LIMIT = 50_000
 PROGRESS_INTERVAL_S = 0.25
+# Pause after each committed chunk (seconds). For crash-and-resume tests and demos
+# on tiny stores; never set in normal use.
+THROTTLE_S = float(os.environ.get("MIGWIZ_THROTTLE_CHUNK_S", "0") or 0)
 
 
 @dataclass
@@ -605,6 +609,7 @@ class Session:
             rate.add(now, done, stats.attempts)
             self._progress(Phase.MIGRATE, done, total, stats, run.chunks_done, now - t0, rate)
             stats.seconds = float(run.stats.get("seconds", 0.0))
+            stats.normalisations = dict(run.normalisations)
             self._emit(PhaseFinished(Phase.MIGRATE, outcome == "complete",
                                      f"{outcome}: {stats.payments} payments, {stats.attempts} attempts, {stats.hops} hops"))
             return MigrationResult(run.run_id, outcome, stats, run.checkpoint_seq, error, failing)
@@ -752,6 +757,8 @@ class Session:
                 f"{msg}" + (f"; first failing payment {culprit.hex()}" if culprit else ""), culprit) from None
         stats.chunks = chunk_no
         self._emit(ChunkCommitted(chunk_no, run.checkpoint_seq, run.payments_done))
+        if THROTTLE_S:
+            time.sleep(THROTTLE_S)
 
     def _find_culprit(self, db, writer: BulkWriter, pending: _Pending) -> tuple[bytes | None, Exception | None]:
         """Replay the chunk payment by payment in a transaction that is always rolled back."""

@@ -18,8 +18,9 @@ Allocation habits mirrored from LND (spec §1.2, §6 alice fixture):
 
 A :class:`Generated` wraps each payment with a case label and optional raw-byte
 overrides for values the codec's (canonical) encoders cannot produce, e.g. an
-onion failure whose stored bytes are non-canonical or a pre-0.18 attempt info
-without the trailing TLV stream. The overrides never change what the codec
+onion failure whose stored bytes are non-canonical or a 65-byte blinding point.
+(Pre-0.18 attempt infos without the trailing TLV use the codec's own
+``HTLCAttempt.tlv_absent``.) The overrides never change what the codec
 decodes (tests check ``fetch_payment(...) == generated payment``).
 """
 
@@ -147,10 +148,6 @@ class Generated:
     payment: Payment
     cases: tuple[str, ...] = ()
     overrides: dict[tuple[bytes, ...], bytes | None] = field(default_factory=dict)
-    #: Attempt ids whose ``ai`` value is written the pre-0.18 way: hash present
-    #: but no trailing TLV stream (only when first-hop amount is 0 and there are
-    #: no wire records, so it decodes to the same attempt).
-    no_tlv_attempts: frozenset[int] = frozenset()
     #: attempt id -> the exact failure-message bytes to store in its ``fi`` value
     #: (non-canonical encodings that decode to ``failure.message``).
     raw_fail_messages: dict[int, bytes] = field(default_factory=dict)

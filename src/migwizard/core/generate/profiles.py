@@ -190,12 +190,11 @@ def _apply_first_hop(b: Builder, p: Payment, records: dict[int, bytes] | None) -
         h.route.first_hop_amount = b.rng.choice((354_000, 1_000_000, 550_000))
 
 
-def _no_tlv_ids(p: Payment) -> frozenset[int]:
-    return frozenset(
-        h.attempt_id
-        for h in p.htlcs
-        if h.hash is not None and h.route.first_hop_amount == 0 and not h.route.first_hop_wire_custom_records
-    )
+def _mark_pre018(p: Payment) -> None:
+    """Write attempts the pre-0.18 way (hash, no TLV stream) where that is lossless."""
+    for h in p.htlcs:
+        if h.hash is not None and h.route.first_hop_amount == 0 and not h.route.first_hop_wire_custom_records:
+            h.tlv_absent = True
 
 
 def _pick_reason(b: Builder) -> FailureReason:
@@ -305,7 +304,7 @@ def mixed_payment(b: Builder, *, pre018: bool = False, kind: str | None = None) 
         gen = Generated(p, cases=(f"mixed:{kind}",))
     shuffle_record_order(b, gen.payment)
     if pre018:
-        gen.no_tlv_attempts = _no_tlv_ids(gen.payment)
+        _mark_pre018(gen.payment)
     return gen
 
 
@@ -855,7 +854,8 @@ def case_payreq_and_encodings(b: Builder) -> list[Generated]:
     h = b.attempt(b.shard_route(value, value, addr, n_hops=2), payment_hash=sha256(pre), start_ns=p.info.creation_time)
     b.settle(h, pre)
     p.htlcs.append(h)
-    out.append(Generated(p, cases=("payreq_present", "pre018_attempt_no_tlv"), no_tlv_attempts=frozenset({h.attempt_id})))
+    h.tlv_absent = True  # codec writes hash and no TLV stream (LND < 0.18)
+    out.append(Generated(p, cases=("payreq_present", "pre018_attempt_no_tlv")))
     p, pre = b.new_payment(1_001_000, payment_addr=addr)
     p.info.payment_request = b"lnbc1test"
     h = b.attempt(b.shard_route(1_001_000, 1_001_000, addr, n_hops=2), payment_hash=sha256(pre), start_ns=p.info.creation_time)

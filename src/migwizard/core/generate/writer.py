@@ -21,7 +21,6 @@ from pathlib import Path
 
 from migwizard.core.codec import decide_status, encode_index_entry, payment_to_kv
 from migwizard.core.codec.keys import (
-    HTLC_ATTEMPT_INFO_PREFIX,
     HTLC_FAIL_INFO_PREFIX,
     NEXT_PAYMENT_ID_KEY,
     PAYMENT_HTLCS_BUCKET,
@@ -134,13 +133,8 @@ def _batches(it: Iterable[Generated], n: int) -> Iterator[list[Generated]]:
 def payment_tree(g: Generated) -> dict:
     """codec.payment_to_kv plus the generator's raw-byte overrides."""
     tree = payment_to_kv(g.payment)
-    if g.no_tlv_attempts or g.raw_fail_messages:
+    if g.raw_fail_messages:
         htlcs = tree[PAYMENT_HTLCS_BUCKET]
-        for aid in g.no_tlv_attempts:
-            k = htlc_key(HTLC_ATTEMPT_INFO_PREFIX, aid)
-            v = htlcs[k]
-            assert v.endswith(b"\x00\x01\x00"), "no-TLV attempts need a zero first-hop amount and no records"
-            htlcs[k] = v[:-3]
         by_id = {h.attempt_id: h for h in g.payment.htlcs}
         for aid, raw in g.raw_fail_messages.items():
             f = by_id[aid].failure

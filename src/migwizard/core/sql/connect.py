@@ -191,10 +191,10 @@ def open_database(url: "TargetURL | str", *, connect: bool = True) -> peewee.Dat
         try:
             db.connect(reuse_if_open=True)
         except Exception as exc:  # noqa: BLE001 - driver errors vary
-            message = target.scrub(str(exc)).strip()
-            raise TargetConnectError(
-                f"cannot open {target.redacted()}: {message}"
-            ) from None
+            # Scrub the whole text: a password can also hide in a database
+            # name the server echoes back.
+            message = target.scrub(f"cannot open {target.redacted()}: {str(exc).strip()}")
+            raise TargetConnectError(message) from None
     return db
 
 

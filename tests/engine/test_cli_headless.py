@@ -1,0 +1,171 @@
+"""`migwizard --yes` and friends, run as a real subprocess: exit codes, stdout, the JSON report."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from migwizard.core.kv.lmdb_store import LmdbStore
+
+from .conftest import kv_digest
+
+CLI = [sys.executable, "-m", "migwizard.cli"]
+
+
+def run(*args, env=None, timeout=180, input=None):
+    e = dict(os.environ)
+    e["XDG_STATE_HOME"] = e.get("MIGWIZ_TEST_STATE", "/tmp/migwizard-test-state")
+    e.update(env or {})
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=e,
+                          input=input)
+
+
+def test_yes_end_to_end_json_and_report(generated, target_url, tmp_path):
+    kv = generated("edge", 0)
+    report = tmp_path / "report.json"
+    p = run("--yes", "--kv", kv, "--sql", target_url, "--report", report, "--json", "--chunk-size", "9")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)  # stdout is only the summary
+    assert doc["outcome"] == "committed" and doc["ok"] is True and doc["differences"] == 0
+    assert doc["payments"] == doc["stats"]["payments"] > 0
+    assert "migrate:" in p.stderr and "validate:" in p.stderr  # progress lines go to stderr
+    assert stat.S_IMODE(report.stat().st_mode) == 0o600
+    rep = json.loads(report.read_text())
+    assert rep["kind"] == "migwizard-report" and rep["version"] == 1 and rep["ok"] is True
+    assert rep["payments_checked"] == doc["payments"]
+    assert {t["table"] for t in rep["tables"]} >= {"payments", "payment_htlc_attempts", "payment_duplicates"}
+    assert rep["stats"]["normalisations"]["legacy_zero_attempt_id_remapped"] > 0
+    assert "legacy_zero_attempt_id_remapped" in rep["normalisations"]
+    # a second run refuses: already migrated
+    p2 = run("--yes", "--kv", kv, "--sql", target_url)
+    assert p2.returncode == 2, p2.stderr
+    assert "already migrated" in p2.stderr or "tombstoned" in p2.stderr
+    # verify still works and exits 0
+    p3 = run("verify", "--kv", kv, "--sql", target_url)
+    assert p3.returncode == 0, p3.stderr
+    assert "Validation:    OK" in p3.stdout
+
+
+def test_yes_text_summary(import_fixture, sqlite_url):
+    kv = import_fixture("alice")
+    p = run("--yes", "--kv", kv, "--sql", sqlite_url)
+    assert p.returncode == 0, p.stderr
+    assert "Payments:      total 8, succeeded 8" in p.stdout
+    assert "table name" in p.stdout and "Commit: committed; KV store tombstoned" in p.stdout
+    # no secret material on stdout or stderr
+    with LmdbStore.open(kv, readonly=True) as s, s.read() as root:
+        rb = root.bucket(b"payments-root-bucket")
+        keys = [k for k, v in rb.items() if v is None]
+        htlcs = rb.bucket(keys[0]).bucket(b"payment-htlcs-bucket")
+        ai = next(v for k, v in htlcs.items() if k.startswith(b"ai"))
+        si = next(v for k, v in htlcs.items() if k.startswith(b"si"))
+    assert ai[:32].hex() not in p.stdout + p.stderr
+    assert si[:32].hex() not in p.stdout + p.stderr
+
+
+def test_corrupt_store_fails_names_payment_key_offset_and_rolls_back(generated, tmp_path):
+    from migwizard.core.generate import corrupt_payment_value
+
+    kv = generated("mixed", 25)
+    with LmdbStore.open(kv, readonly=True) as s, s.read() as root:
+        h = list(root.bucket(b"payments-index-bucket").items())[12][1][2:]
+    corrupt_payment_value(kv, h, b"payment-creation-info", 50, mode="truncate")
+    digest = kv_digest(kv)
+    db = tmp_path / "t.sqlite"
+    p = run("--yes", "--kv", kv, "--sql", f"sqlite:///{db}", "--chunk-size", "5")
+    assert p.returncode == 3, p.stderr
+    assert h.hex() in p.stderr and "payment-creation-info" in p.stderr and "byte offset" in p.stderr
+    assert "rolled back" in p.stderr
+    assert not db.exists()  # the run created the file, the rollback removed it
+    assert kv_digest(kv) == digest
+
+
+def test_preflight_json_and_refusals(import_fixture, tmp_path):
+    kv = import_fixture("carol")
+    url = f"sqlite:///{tmp_path / 'x.sqlite'}"
+    p = run("preflight", "--kv", kv, "--sql", url, "--json")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    ids = {c["id"]: c["status"] for c in doc["checks"]}
+    assert ids["kv.open"] == "pass" and ids["markers"] == "pass" and ids["sql.free_space"] == "pass"
+    assert doc["counts"]["succeeded"] == 1
+    # foreign payment rows in the target: refused
+    con = sqlite3.connect(tmp_path / "foreign.sqlite")
+    con.execute("CREATE TABLE payments (id INTEGER PRIMARY KEY, amount_msat BIGINT)")
+    con.execute("INSERT INTO payments VALUES (1, 5)")
+    con.commit()
+    con.close()
+    p = run("--yes", "--kv", kv, "--sql", f"sqlite:///{tmp_path / 'foreign.sqlite'}")
+    assert p.returncode == 2
+    assert "not written by migwizard" in p.stderr or "payment rows" in p.stderr + p.stdout
+
+
+def test_usage_errors_and_password_never_printed(import_fixture):
+    kv = import_fixture("carol")
+    p = run("--yes", "--kv", kv)
+    assert p.returncode == 64
+    p = run("--yes", "--kv", kv, "--sql", "postgresql://bob:s3cr3tpw@127.0.0.1:1/nodb")
+    assert p.returncode == 2
+    assert "s3cr3tpw" not in p.stdout + p.stderr
+    assert "bob" in p.stderr or "127.0.0.1" in p.stderr
+
+
+def test_bbolt_import_then_inspect(fixtures_dir, tmp_path):
+    kv = tmp_path / "kv"
+    p = run("import-bbolt", fixtures_dir / "lnd-regtest-alice-channel.db", "--kv", kv)
+    assert p.returncode == 0, p.stderr
+    assert "verified" in p.stdout
+    p = run("import-bbolt", fixtures_dir / "lnd-regtest-alice-channel.db", "--kv", kv)
+    assert p.returncode != 0 and "not empty" in p.stderr
+    p = run("inspect", "--kv", kv, "--json")
+    doc = json.loads(p.stdout)
+    assert doc["payments"] == 8 and doc["succeeded"] == 8 and doc["attempts"] == 8 and doc["errors"] == []
+    p = run("inspect", fixtures_dir / "lnd-regtest-carol-channel.db", "--payment", "c25c")
+    assert p.returncode == 0
+    assert "<redacted>" in p.stdout and "4e6774ff" not in p.stdout
+    p = run("inspect", fixtures_dir / "lnd-regtest-carol-channel.db", "--payment", "c25c", "--show-secrets")
+    assert "4e6774ff" in p.stdout
+
+
+def test_sigkill_mid_run_then_resume_matches_uninterrupted(generated, tmp_path):
+    """A real crash: SIGKILL the process after a few chunks, resume, compare with a clean run."""
+    kv = generated("mixed", 300)
+    clean = tmp_path / "clean.sqlite"
+    crashed = tmp_path / "crashed.sqlite"
+    # `migrate` without a terminal validates but does not commit (exit 4): the store stays untombstoned
+    p = run("migrate", "--kv", kv, "--sql", f"sqlite:///{clean}", "--chunk-size", "10")
+    assert p.returncode == 4, p.stderr
+    e = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"), MIGWIZ_THROTTLE_CHUNK_S="0.05")
+    proc = subprocess.Popen([*CLI, "migrate", "--kv", str(kv), "--sql", f"sqlite:///{crashed}", "--chunk-size", "10"],
+                            env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    chunks = 0
+    deadline = time.time() + 60
+    while time.time() < deadline and chunks < 3:
+        time.sleep(0.02)
+        try:
+            con = sqlite3.connect(f"file:{crashed}?mode=ro", uri=True, timeout=1)
+            row = con.execute("SELECT chunks_done FROM migwizard_runs").fetchone()
+            con.close()
+            chunks = row[0] if row else 0
+        except sqlite3.Error:
+            continue
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 3 <= chunks < 30, "the crash should land mid-run"
+    p = run("migrate", "--kv", kv, "--sql", f"sqlite:///{crashed}", "--chunk-size", "10")
+    assert p.returncode == 4, p.stderr
+    a, b = sqlite3.connect(clean), sqlite3.connect(crashed)
+    tables = [r[0] for r in a.execute("SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'payment%'")]
+    assert len(tables) == 12
+    for t in tables:
+        assert a.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() == \
+            b.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall(), t
