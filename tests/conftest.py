@@ -1,8 +1,9 @@
 """Shared fixtures: target URLs for SQLite and PostgreSQL.
 
 ``target_url`` runs a test once per dialect (ids ``sqlite``/``postgres``);
-the PostgreSQL variant carries the ``postgres`` marker and gets a fresh
-database that is dropped afterwards.
+the PostgreSQL variant carries the ``postgres`` marker and gets an empty
+database of its own (``migwiz_<random>``; recycled between tests, all
+dropped at the end of the session).
 """
 
 from __future__ import annotations
@@ -17,14 +18,22 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'target.db'}"
 
 
+@pytest.fixture(scope="session")
+def pg_pool():
+    pool = pg.DatabasePool()
+    yield pool
+    pool.close()
+
+
 @pytest.fixture
-def pg_url():
-    pg.require_pg()
-    name = pg.create_database()
+def pg_url(pg_pool):
+    """URL of an empty PostgreSQL database (``migwiz_<random>``), emptied
+    again afterwards; see :class:`tests.support.pg.DatabasePool`."""
+    name = pg_pool.acquire()
     try:
         yield pg.pg_url(name)
     finally:
-        pg.drop_database(name)
+        pg_pool.release(name)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -275,6 +275,7 @@ def build_store(
     extra_index: Mapping[int, bytes] | None = None,
     root_sequence: int | None = None,
     channeldb_version: int | None = CHANNELDB_VERSION,
+    patch_tree: Callable[[bytes, dict[bytes, Any]], None] | None = None,
 ) -> Path:
     """Write an LND payments KV store into the (new or empty) directory ``kv_dir``.
 
@@ -283,6 +284,8 @@ def build_store(
     values (``{seq: value bytes}``), e.g. entries whose payment bucket is
     missing. ``root_sequence`` is the ``payments-root-bucket`` sequence (the
     payment sequence allocator); default: the highest sequence written.
+    ``patch_tree(identifier, tree)`` may edit a payment's ``{key: bytes | dict}``
+    tree before it is written (raw forms LND's writer never produces).
     Returns the store path. The store is closed again.
     """
     plist: list[Payment] = []
@@ -312,7 +315,10 @@ def build_store(
         rb = root.create_bucket(ROOT_BUCKET)
         rb.set_sequence(root_sequence)
         for p in plist:
-            _put_tree(rb.create_bucket(p.info.payment_identifier), payment_to_kv(p))
+            tree = payment_to_kv(p)
+            if patch_tree is not None:
+                patch_tree(p.info.payment_identifier, tree)
+            _put_tree(rb.create_bucket(p.info.payment_identifier), tree)
         ib = root.create_bucket(INDEX_BUCKET)
         for seq in sorted(index):
             ib.put(seq.to_bytes(8, "big"), index[seq])

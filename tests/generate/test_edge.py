@@ -251,5 +251,9 @@ def test_reject_profiles(tmp_path, name):
                 assert all(h.hash != p.identifier for h in p.htlcs)
             elif name == "hop-custom-below-min":
                 assert any(t < MIN_CUSTOM_RECORDS_TLV_TYPE for hop in hops for t in hop.custom_records)
+            elif name == "unindexed-payment":
+                index = root.bucket(PAYMENTS_INDEX_BUCKET)
+                assert p.sequence_num.to_bytes(8, "big") not in dict(index.items())
+                assert r.index_entries == 2
             else:  # pragma: no cover
                 raise AssertionError(f"no expectation for {name}")

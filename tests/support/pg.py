@@ -79,3 +79,61 @@ def drop_database(name: str) -> None:
         return
     with _connect(user) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def reset_database(name: str) -> None:
+    """Empty a database in place: end its other sessions, recreate ``public``."""
+    user = require_pg()
+    with _connect(user) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+    with _connect(user, name) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
+class DatabasePool:
+    """Hands out empty databases, recycling them between tests.
+
+    CREATE DATABASE + DROP DATABASE cost ~0.6 s on this disk (fsync-bound),
+    a schema reset ~20 ms, and a test sees the same empty database either
+    way. ``MIGWIZ_PG_FRESH_DB=1`` gives every test a brand-new database.
+    """
+
+    def __init__(self) -> None:
+        self.free: list[str] = []
+        self.all: list[str] = []
+        self.fresh = os.environ.get("MIGWIZ_PG_FRESH_DB") == "1"
+
+    def acquire(self) -> str:
+        require_pg()
+        if self.free and not self.fresh:
+            return self.free.pop()
+        name = create_database()
+        self.all.append(name)
+        # Tests need no durability; without commit fsyncs the suite is ~2x faster.
+        with _connect(require_pg()) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+        return name
+
+    def release(self, name: str) -> None:
+        if self.fresh:
+            drop_database(name)
+            self.all.remove(name)
+            return
+        try:
+            reset_database(name)
+        except Exception:  # noqa: BLE001 - a broken DB is simply not reused
+            drop_database(name)
+            self.all.remove(name)
+            return
+        self.free.append(name)
+
+    def close(self) -> None:
+        for name in self.all:
+            drop_database(name)
+        self.all.clear()
+        self.free.clear()

@@ -31,12 +31,8 @@ import random
 from dataclasses import dataclass, field
 
 from migwizard.core.codec.model import (
-    KEYSEND_PREIMAGE_TYPE,
-    AMPRecord,
     ChannelUpdate,
-    DuplicatePayment,
     FailureMessage,
-    FailureReason,
     HTLCAttempt,
     HTLCFailInfo,
     HTLCFailReason,

@@ -51,11 +51,35 @@ Profile ``edge``
 Every case of spec §4-§5 at least once, emitted first (whatever N is), then
 ``mixed`` fills up to N. See :data:`EDGE_CASES` and :func:`edge_payments`.
 
+Every case carries a label in ``GenerateResult.cases`` (label -> payment
+identifiers), e.g. ``dup_settle32``, ``dup_settle40``, ``dup_fail``,
+``dup_unresolved_with_attempt``, ``dup_unresolved_no_attempt``,
+``dup_epoch_zero``, ``legacy_nil_hash``, ``legacy_zero_id_settled`` /
+``_failed`` / ``_unresolved``, ``m13_synthetic_fail_info``, ``inflight``,
+``inflight_partial_settle``, ``retryable_all_failed``, ``initiated``,
+``initiated_empty_htlc_bucket``, ``failed_no_htlc_bucket``,
+``fail_reason_0`` .. ``fail_reason_5``, ``mpp_single_shard``,
+``mpp_multi_shard``, ``amp_child0``, ``amp_child_index_high``,
+``blinded_final_hop``, ``blinded_path``, ``blinding_point_uncompressed``,
+``orphaned_total_nil_ed``, ``orphaned_total_empty_ed``,
+``custom_records_payment`` / ``_attempt`` / ``_hop``, ``first_hop_amount``,
+``keysend``, ``metadata_empty``, ``metadata_nonempty``, ``legacy_payload``,
+``all_features``, ``mpp_custom``, ``amp_blinded``, ``custom_metadata``,
+``blinded_metadata``, ``mpp_metadata``, ``failure_codes`` (all 25),
+``update_htlc_max``, ``update_no_htlc_max``, ``update_inbound_fee``,
+``tempchan_no_update``, ``fail_no_message``,
+``incorrect_details_no_amount_height``, ``incorrect_details_amount_only``,
+``update_unknown_tlv``, ``update_no_type_prefix``, ``failure_trailing_bytes``,
+``update_bad_extra_tlv``, ``settle_and_fail``, ``payreq_present``,
+``payreq_short``, ``payreq_empty``, ``pre018_attempt_no_tlv``,
+``first_hop_amount_zero_tlv``, ``timelock_int32_wrap``. Labels are for
+finding payments; the tests check each case on the decoded store.
+
 Reject profiles
 ---------------
 ``reject-<name>`` for each entry of :func:`reject_cases`: one payment that
-LND's migration refuses, emitted first, then ``mixed`` fill. Not part of
-``edge``.
+LND's migration refuses (or, for ``unindexed-payment``, silently skips),
+emitted first, then ``mixed`` fill. Not part of ``edge``.
 
 Profile ``legacy-zero-ids``
 ---------------------------
@@ -77,7 +101,6 @@ from migwizard.core.codec.model import (
     MPP_ONION_TYPE,
     TOTAL_AMT_MSAT_BLINDED_TYPE,
     AMPRecord,
-    ChannelUpdate,
     DuplicatePayment,
     FailureMessage,
     FailureReason,
@@ -90,7 +113,7 @@ from migwizard.core.codec.model import (
     Route,
 )
 from migwizard.core.codec.onion import FAILURE_CODES, encode_channel_update
-from migwizard.core.codec.primitives import w_u16, w_u32, w_u64
+from migwizard.core.codec.primitives import w_u16, w_u64
 from migwizard.core.codec.route import encode_route
 
 from .builders import (
@@ -1035,6 +1058,14 @@ def reject_custom_record_below_min_creation(b: Builder) -> list[Generated]:
     return [Generated(p, cases=("reject:creation_custom_record_below_min",))]
 
 
+def unindexed_payment(b: Builder) -> list[Generated]:
+    """A valid payment bucket without its index entry. LND does not abort: it
+    reaches payments only through the index, so this one is silently never
+    migrated (and the count check cannot notice, spec §4.3)."""
+    p, pre, h = _settled_simple(b)
+    return [Generated(p, cases=("reject:unindexed_payment",), skip_index=True)]
+
+
 def corrupt_cases() -> dict[str, Callable[[Builder], list[Generated]]]:
     """name -> builder of the payment(s) LND's migration refuses. Each is also a
     generate_store profile named ``reject-<name>``."""
@@ -1050,6 +1081,7 @@ def corrupt_cases() -> dict[str, Callable[[Builder], list[Generated]]]:
         "settle-without-attempt": reject_settle_without_attempt,
         "duplicate-missing-creation": reject_duplicate_missing_creation,
         "creation-custom-below-min": reject_custom_record_below_min_creation,
+        "unindexed-payment": unindexed_payment,
     }
 
 

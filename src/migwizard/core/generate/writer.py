@@ -245,6 +245,8 @@ def generate_store(
         result.bytes_written += store.update(init)
         total = payments
         done = 0
+        if progress is not None:
+            progress(0, total)
         for batch in _batches(stream, batch_size):
             trees = [(g, payment_tree(g)) for g in batch]
 
