@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -107,6 +108,7 @@ def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | Non
     progress = StderrProgress(err)
     cancel = threading.Event()
     engine = Engine(kv, sql, chunk_size=chunk_size, on_event=progress)
+    restore = _install_sigint(cancel, err)
     try:
         with engine:
             try:
@@ -144,6 +146,9 @@ def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | Non
                     out.write("\n")
                 return int(ExitCode.FAILED_ROLLED_BACK)
             report = engine.validate(cancel=cancel)
+            if cancel.is_set():
+                err.write("interrupted during validation: run the same command again to validate and commit\n")
+                return int(ExitCode.INTERRUPTED_RESUMABLE)
             if report_path is not None:
                 write_report(report_path, report, engine)
             if not report.ok:
@@ -165,6 +170,26 @@ def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | Non
     except KeyboardInterrupt:
         err.write("\ninterrupted: the run is resumable (run the same command again) or `migwizard rollback`\n")
         return int(ExitCode.INTERRUPTED_RESUMABLE)
+    finally:
+        restore()
+
+
+def _install_sigint(cancel: threading.Event, err: TextIO) -> Callable[[], None]:
+    """First Ctrl-C: finish the current chunk and stop (resumable). Second: abort now
+    (the open chunk's transaction rolls back; still resumable)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        err.write("\nstopping at the next chunk boundary (Ctrl-C again to abort the open chunk now)\n")
+        err.flush()
+
+    signal.signal(signal.SIGINT, handler)
+    return lambda: signal.signal(signal.SIGINT, previous)
 
 
 def _fail(e: EngineError, err: TextIO, out: TextIO, as_json: bool) -> int:

@@ -820,3 +820,30 @@ def test_row21_in_flight_payment(kv, target_url):
         assert m.result.stats.in_flight == 1 and m.result.stats.attempts_in_flight == 1
         assert_payment_rows(m, p, 1)
     assert read_switch_sequence(kv) == 1000
+
+
+# -- beyond the table: LND's test data resumed ---------------------------------------
+
+
+def test_resume_after_checkpoint_at_sequence_zero(kv, target_url):
+    """LND's test stores start at payment sequence 0 (rows 1, 2, 4, 5). A run cancelled after
+    its first chunk has checkpoint 0; resuming must continue after it, not migrate seq 0 again.
+
+    Engine bug (session.py ``_index_after``): ``checkpoint_seq == 0`` doubles as "nothing
+    committed yet", so the resumed run re-reads index key 0 and the chunk fails on
+    UNIQUE(payment_identifier)."""
+    import threading
+
+    payments = five_payments()
+    build_store(kv, payments)
+    cancel = threading.Event()
+    cancel.set()  # stop at the first chunk boundary
+    with Engine(kv, target_url, chunk_size=1) as eng:
+        first = eng.migrate(cancel=cancel)
+        assert first.outcome == "cancelled"
+        assert (first.checkpoint_seq, eng.state()) == (0, RunState.IN_PROGRESS)
+        assert sql_ids_in_order(eng) == [(1, payments[0].info.payment_identifier)]
+    with migrated(kv, target_url, chunk_size=2) as m:
+        assert sql_ids_in_order(m.eng) == [(i + 1, p.info.payment_identifier) for i, p in enumerate(payments)]
+        for sql_id, p in enumerate(payments, start=1):
+            assert_payment_rows(m, p, sql_id)

@@ -169,3 +169,33 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted(generated, tmp_path):
     for t in tables:
         assert a.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() == \
             b.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall(), t
+
+
+def test_sigint_stops_at_chunk_boundary_and_resumes(generated, tmp_path):
+    kv = generated("mixed", 200)
+    db = tmp_path / "t.sqlite"
+    e = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"), MIGWIZ_THROTTLE_CHUNK_S="0.05")
+    proc = subprocess.Popen([*CLI, "--yes", "--kv", str(kv), "--sql", f"sqlite:///{db}", "--chunk-size", "10"],
+                            env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    chunks = 0
+    deadline = time.time() + 60
+    while time.time() < deadline and chunks < 2:
+        time.sleep(0.02)
+        try:
+            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+            row = con.execute("SELECT chunks_done FROM migwizard_runs").fetchone()
+            con.close()
+            chunks = row[0] if row else 0
+        except sqlite3.Error:
+            continue
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 4, err
+    assert "stopping at the next chunk boundary" in err
+    con = sqlite3.connect(db)
+    done, state = con.execute("SELECT payments_done, state FROM migwizard_runs").fetchone()
+    assert state == "running" and 0 < done < 200 and done % 10 == 0
+    assert con.execute("SELECT COUNT(*) FROM payments").fetchone()[0] == done
+    con.close()
+    p = run("--yes", "--kv", kv, "--sql", f"sqlite:///{db}", "--chunk-size", "10")
+    assert p.returncode == 0, p.stderr

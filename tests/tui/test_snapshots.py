@@ -280,11 +280,3 @@ def test_help(snap_compare, tmp_path):
 
     assert snap_compare(build(tmp_path), run_before=run_before, terminal_size=SMALL)
 
-
-def test_command_palette(snap_compare, tmp_path):
-    async def run_before(pilot):
-        await to_report(pilot)
-        await pilot.press("ctrl+p")
-        await pilot.pause(0.3)
-
-    assert snap_compare(build(tmp_path), run_before=run_before, terminal_size=SMALL)
