@@ -234,12 +234,12 @@ def import_cmd(channel_db: Path = typer.Argument(..., exists=True, dir_okay=Fals
 @app.command("generate")
 def generate_cmd(kv: Path = typer.Option(..., "--kv"), payments: int = typer.Option(..., "--payments", min=0),
                  seed: int = typer.Option(1, "--seed"),
-                 profile: str = typer.Option("mixed", "--profile", help="mixed | edge")) -> None:
+                 profile: str = typer.Option("mixed", "--profile", help="mixed | edge | legacy-zero-ids | reject-<case>")) -> None:
     """Write deterministic synthetic LND payments into a new LMDB store."""
-    from .core.generate import generate_store
+    from .core.generate import PROFILES, generate_store
 
-    if profile not in ("mixed", "edge"):
-        sys.stderr.write("error: --profile must be mixed or edge\n")
+    if profile not in PROFILES:
+        sys.stderr.write(f"error: --profile must be one of {', '.join(sorted(PROFILES))}\n")
         raise typer.Exit(int(ExitCode.USAGE))
     last = [time.monotonic()]
 

@@ -45,7 +45,7 @@ def run_inspect(path: Path, *, payment: str | None, show_secrets: bool, as_json:
                     pb = rb.bucket(phash) if rb is not None else None
                     if pb is None or pb.get(SEQ_KEY) != key:
                         continue
-                    p = fetch_payment(pb, payment_id=phash, key_prefix=render_key(ROOT_BUCKET, phash))
+                    p = fetch_payment(pb, payment_id=phash, key_prefix=render_key(ROOT_BUCKET))
                 except DecodeError as e:
                     errors.append(str(e.with_context(key=render_key(INDEX_BUCKET, key)) if e.key is None else e))
                     continue
@@ -99,7 +99,7 @@ def _one(rb, prefix: str, show_secrets: bool, as_json: bool) -> int:
         return int(ExitCode.USAGE)
     phash = matches[0]
     try:
-        p = fetch_payment(rb.bucket(phash), payment_id=phash, key_prefix=render_key(ROOT_BUCKET, phash))
+        p = fetch_payment(rb.bucket(phash), payment_id=phash, key_prefix=render_key(ROOT_BUCKET))
     except DecodeError as e:
         sys.stderr.write(f"error: {e}\n")
         return int(ExitCode.FAILED_ROLLED_BACK)

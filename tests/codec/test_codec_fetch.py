@@ -64,7 +64,7 @@ def test_truncated_attempt_error_names_key_and_offset():
         fetch(t)
     err = e.value
     assert err.payment == HASH
-    assert err.key == f"payments-root-bucket/{HASH.hex()}/payment-htlcs-bucket/6169" + "0000000000000001"
+    assert err.key == f"payments-root-bucket/{HASH.hex()}/payment-htlcs-bucket/ai" + "0000000000000001"
     assert 0 < err.offset <= 100
     assert HASH.hex() in str(err) and "byte offset" in str(err)
 

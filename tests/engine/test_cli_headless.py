@@ -199,3 +199,15 @@ def test_sigint_stops_at_chunk_boundary_and_resumes(generated, tmp_path):
     con.close()
     p = run("--yes", "--kv", kv, "--sql", f"sqlite:///{db}", "--chunk-size", "10")
     assert p.returncode == 0, p.stderr
+
+
+def test_preflight_does_not_create_the_sqlite_file(import_fixture, tmp_path):
+    kv = import_fixture("carol")
+    target = tmp_path / "not-yet.sqlite"
+    p = run("preflight", "--kv", kv, "--sql", f"sqlite:///{target}", "--json")
+    assert p.returncode == 0, p.stderr
+    assert not target.exists() and list(tmp_path.glob("not-yet*")) == []
+    p = run("preflight", "--kv", kv, "--sql", f"sqlite:///{tmp_path / 'missing-dir' / 'x.sqlite'}", "--json")
+    assert p.returncode == 2
+    doc = json.loads(p.stdout)
+    assert any(c["id"] == "sql.target" and c["status"] == "fail" for c in doc["checks"])

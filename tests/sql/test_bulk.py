@@ -11,7 +11,6 @@ from migwizard.core.sql.models import (
     PaymentHtlcAttempt,
     PaymentHtlcAttemptResolution,
     PaymentIntent,
-    PaymentRouteHop,
     PaymentRouteHopBlinded,
 )
 from migwizard.core.sql.transactions import write_txn

@@ -71,6 +71,9 @@ def render_key(*parts: bytes | str) -> str:
             out.append(p)
         elif p and all(0x21 <= b < 0x7F for b in p):
             out.append(p.decode("ascii"))
+        elif len(p) == 10 and all(0x61 <= b <= 0x7A for b in p[:2]):
+            # HTLC keys: 2-letter prefix (ai/si/fi) + u64 attempt id
+            out.append(p[:2].decode("ascii") + p[2:].hex())
         else:
             out.append(p.hex())
     return "/".join(out)

@@ -56,7 +56,7 @@ def check_sent_not_exceeding_total(payment: Payment) -> None:
     sent = sent_amount(payment)
     if sent > payment.info.value:
         raise DecodeError(
-            f"amount sent exceeds total amount: sent={sent}, total={payment.info.value}",
+            f"total sent exceeds total amount: sent={sent}, total={payment.info.value}",
             payment=payment.identifier,
             code="sent_exceeds_total",
         )
