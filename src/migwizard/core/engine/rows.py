@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from ..codec import encode_failure_message, parse_duplicate_settle
 from ..codec.model import DuplicatePayment, FailureReason, Payment
+from ..sql.values import int32, int64
 from .normalisations import NormalisationCounter
 
 # Insert order respects the foreign keys.
@@ -46,18 +47,6 @@ PAYMENT_TABLES = tuple(TABLE_COLUMNS)
 
 # Tables whose own "id" column we allocate (the others key on a parent's id).
 ID_TABLES = tuple(t for t, cols in TABLE_COLUMNS.items() if cols[0] == "id")
-
-
-def int64(u: int) -> int:
-    """Go's int64(uint64) cast."""
-    u &= (1 << 64) - 1
-    return u - (1 << 64) if u >= 1 << 63 else u
-
-
-def int32(u: int) -> int:
-    """Go's int32(uint32) cast (time locks, child_index, failure_source_index)."""
-    u &= (1 << 32) - 1
-    return u - (1 << 32) if u >= 1 << 31 else u
 
 
 @dataclass

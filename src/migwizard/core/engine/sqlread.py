@@ -28,6 +28,8 @@ from .rows import DuplicateRow
 
 
 def uint32(i: int) -> int:
+    """Lenient read-back of an int32 column: an out-of-range value (a tampered row)
+    must surface as a difference in validation, not as an exception."""
     return i & 0xFFFFFFFF
 
 
