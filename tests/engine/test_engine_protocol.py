@@ -371,3 +371,21 @@ def test_commit_advances_switch_sequencer_and_writes_tombstone_only_after(genera
     with LmdbStore.open(kv, readonly=True) as s, s.read() as root:
         after = root.bucket(b"next-payment-id-key").sequence()
     assert after == max(before, 1) + zero
+
+
+def test_preflight_checks_on_both_dialects(import_fixture, target_url):
+    from migwizard.core.engine import CheckStatus
+
+    kv = import_fixture("alice")
+    with Engine(kv, target_url) as e:
+        rep = e.preflight()
+    checks = {c.id: c for c in rep.checks}
+    assert rep.ok, [(c.id, c.reason) for c in rep.checks if c.status is CheckStatus.FAIL]
+    assert checks["sql.version"].status is CheckStatus.PASS, checks["sql.version"].reason
+    assert checks["kv.channeldb"].details["version"] == 29
+    assert rep.counts.succeeded == 8 and rep.counts.index_entries == 8
+    assert checks["markers"].status is CheckStatus.PASS
+    if target_url.startswith("postgres"):
+        assert checks["sql.permissions"].status is CheckStatus.PASS
+    assert "sql.free_space" in checks and "tmp.free_space" in checks
+    assert not rep.warnings

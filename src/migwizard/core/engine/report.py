@@ -80,11 +80,12 @@ def render_summary(report: ValidationReport) -> str:
             lines.append(f"  {k:<40} {v}")
     lines.append(f"Validation:    {'OK' if report.ok else 'FAILED'}: {report.payments_checked} payments and "
                  f"{report.duplicates_checked} duplicates compared field by field; "
-                 f"{len(report.differences)} differences")
+                 f"{report.differences_total or len(report.differences)} differences")
     if report.error:
         lines.append(f"               {report.error}")
     for d in report.differences[:20]:
         lines.append(f"  {d.payment[:16]}  {d.path}: kv={d.kv!r} sql={d.sql!r}")
-    if len(report.differences) > 20:
-        lines.append(f"  ... {len(report.differences) - 20} more in the report file")
+    total = report.differences_total or len(report.differences)
+    if total > 20:
+        lines.append(f"  ... {total - 20} more (the report file lists up to {len(report.differences)})")
     return "\n".join(lines) + "\n"

@@ -169,6 +169,8 @@ class ValidationReport:
     stats: MigrationStats
     seconds: float = 0.0
     error: str | None = None
+    # All differences found; ``differences`` keeps the first MAX_REPORTED_DIFFS.
+    differences_total: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

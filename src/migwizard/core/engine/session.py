@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -110,6 +111,7 @@ LND_PAYMENTS_MIGRATION_VERSION = 14
 LND_MIRROR_LAST = 4  # our migrations 1-4 mirror LND's 000010/11/13/14
 VALIDATION_BATCH = 250
 REPORT_ROW_LIMIT = 50_000
+MAX_REPORTED_DIFFS = 10_000  # keeps memory flat when everything differs
 PROGRESS_INTERVAL_S = 0.25
 # Pause after each committed chunk (seconds). For crash-and-resume tests and demos
 # on tiny stores; never set in normal use.
@@ -419,7 +421,8 @@ class Session:
                 checks.append(Check("sql.version", "SQLite library", CheckStatus.PASS if ok else CheckStatus.WARN,
                                     f"SQLite {lib}", "" if ok else "SQLite < 3.32 limits bound variables; upgrade"))
             else:
-                major = int(sv.split(".")[0]) if sv and sv[0].isdigit() else 0
+                m = re.search(r"(\d+)(?:\.\d+)?", sv or "")
+                major = int(m.group(1)) if m else 0
                 checks.append(Check("sql.version", "PostgreSQL server",
                                     CheckStatus.PASS if major >= 12 else CheckStatus.WARN,
                                     f"reachable at {self.target}, server {sv}",
@@ -850,6 +853,7 @@ class Session:
         rows: list[PaymentRow] = []
         checked = 0
         dup_checked = 0
+        diff_total = 0
         error = None
         with self._open_kv() as store, store.read() as root:
             scan = self._scan(root)
@@ -863,7 +867,7 @@ class Session:
             batch: list[tuple[int, bytes]] = []
 
             def run_batch() -> None:
-                nonlocal checked, dup_checked
+                nonlocal checked, dup_checked, diff_total
                 idmap = sql_ids_by_identifier(db, [h for _, h in batch])
                 loaded = read_payments(db, list(idmap.values()), from_ts)
                 for seq, phash in batch:
@@ -879,6 +883,7 @@ class Session:
                                                  truncate_us=pg)
                     except MigrationReject as e:
                         diffs.append(FieldDiff(phash.hex(), "payment", str(e), None))
+                        diff_total += 1
                         continue
                     edups = expected_duplicates(kvp)
                     if pg:
@@ -892,7 +897,8 @@ class Session:
                     else:
                         pdiffs.extend(diff_trees(kv_tree, payment_tree(sp.payment, sp.duplicates), phash.hex()))
                         pdiffs.extend(FieldDiff(phash.hex(), p, "", prob) for p, prob in sp.problems)
-                    diffs.extend(pdiffs)
+                    diff_total += len(pdiffs)
+                    diffs.extend(pdiffs[: max(0, MAX_REPORTED_DIFFS - len(diffs))])
                     checked += 1
                     dup_checked += len(edups)
                     names = sorted(set(t.names) - {"timestamps_truncated_to_microseconds"})
@@ -944,7 +950,7 @@ class Session:
                                sum(1 for d in diffs if _table_of(d.path) == t), stats.table_seconds.get(t, 0.0))
                   for t in PAYMENT_TABLES]
         report = ValidationReport(run.run_id, ok, checked, dup_checked, checked, count_sql, diffs, rows, tables,
-                                  stats, seconds, error)
+                                  stats, seconds, error, diff_total)
         self._emit(Progress(phase, checked, total, 0, 0, 0, seconds, checked / seconds if seconds else 0.0, 0.0, 0.0))
         if not verify_only:
             run.state = "validated" if ok else "running"
@@ -953,7 +959,7 @@ class Session:
             with write_txn(db):
                 run.save(db)
         msg = (f"{checked} payments and {dup_checked} duplicates match field by field" if ok else
-               f"{len(diffs)} differences" + (f"; {error}" if error else ""))
+               f"{diff_total} differences" + (f"; {error}" if error else ""))
         self._log("info" if ok else "error", f"Validation: {msg}")
         self._emit(PhaseFinished(phase, ok, msg))
         return report
