@@ -88,7 +88,7 @@ def main_cmd(
     ctx.obj = {"log": log_file}
     if ctx.invoked_subcommand is not None:
         return
-    log_path = setup_logging(log_file)
+    setup_logging(log_file)
     if yes:
         from .headless import run_pipeline
 
@@ -97,7 +97,8 @@ def main_cmd(
         raise typer.Exit(code)
     from .tui.app import run_wizard  # the TUI is only imported here
 
-    code = run_wizard(kv, sql, chunk_size=chunk_size, report_path=report, log_path=log_path)
+    code = run_wizard(kv, sql, chunk_size=chunk_size,
+                      results_dir=report.parent if report is not None else None)
     raise typer.Exit(int(code or 0))
 
 
