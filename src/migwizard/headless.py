@@ -28,7 +28,7 @@ from .core.engine import (
     PhaseStarted,
     Progress,
 )
-from .core.engine.report import render_summary, write_report
+from .core.engine.report import next_steps, render_summary, write_report
 from .core.engine.results import CheckStatus, PreflightReport, ValidationReport
 
 
@@ -163,7 +163,7 @@ def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | Non
                 return int(ExitCode.INTERRUPTED_RESUMABLE)
             commit = engine.commit()
             _emit_summary(report, out, as_json, committed=commit.committed, report_path=report_path,
-                          commit_message=commit.message)
+                          commit_message=commit.message, tracker_recorded=commit.lnd_tracker_recorded)
             return int(ExitCode.OK)
     except EngineError as e:
         return _fail(e, err, out, as_json)
@@ -203,7 +203,7 @@ def _fail(e: EngineError, err: TextIO, out: TextIO, as_json: bool) -> int:
 
 
 def _emit_summary(report: ValidationReport, out: TextIO, as_json: bool, *, committed: bool,
-                  report_path: Path | None, commit_message: str = "") -> None:
+                  report_path: Path | None, commit_message: str = "", tracker_recorded: bool = False) -> None:
     if as_json:
         doc = {"outcome": "committed" if committed else ("validated" if report.ok else "validation_mismatch"),
                "run_id": report.run_id, "ok": report.ok, "payments": report.payments_checked,
@@ -216,6 +216,8 @@ def _emit_summary(report: ValidationReport, out: TextIO, as_json: bool, *, commi
         out.write(render_summary(report))
         if commit_message:
             out.write(f"\nCommit: {commit_message}\n")
+            out.write("Next steps:\n" + "".join(f"  {i}. {s}\n" for i, s in
+                                                 enumerate(next_steps(tracker_recorded), 1)))
         if report_path:
             out.write(f"Report: {report_path}\n")
 

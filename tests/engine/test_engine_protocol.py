@@ -389,3 +389,52 @@ def test_preflight_checks_on_both_dialects(import_fixture, target_url):
         assert checks["sql.permissions"].status is CheckStatus.PASS
     assert "sql.free_space" in checks and "tmp.free_space" in checks
     assert not rep.warnings
+
+
+def _make_lnd_target(url: str) -> None:
+    """A target as lnd leaves it when its own payments migration (global version 14) failed:
+    schema files up to 000011 applied, migration_tracker at 13."""
+    from migwizard.core.sql.schema import list_migrations, render_sql, split_statements
+
+    db = open_database(url)
+    try:
+        with db.atomic():
+            for m in list_migrations():
+                if m.version in (1, 2):  # = lnd's 000010_payments, 000011_payment_duplicates
+                    for stmt in split_statements(render_sql(m.up_sql, db)):
+                        db.execute_sql(stmt)
+            db.execute_sql("CREATE TABLE schema_migrations (version BIGINT NOT NULL, dirty BOOLEAN NOT NULL)")
+            db.execute_sql(_q(db, "INSERT INTO schema_migrations (version, dirty) VALUES (?, ?)"), (11, False))
+            db.execute_sql("CREATE TABLE migration_tracker (version INTEGER UNIQUE NOT NULL, "
+                           "migration_time TIMESTAMP NOT NULL)")
+            for v in range(1, 14):
+                db.execute_sql(_q(db, "INSERT INTO migration_tracker (version, migration_time) VALUES (?, ?)"),
+                               (v, "2026-06-01 10:00:00"))
+            db.execute_sql("CREATE TABLE invoices (id INTEGER PRIMARY KEY, memo TEXT)")
+    finally:
+        db.close()
+
+
+def test_lnd_owned_target_gets_tracker_version_14_on_commit(import_fixture, target_url):
+    kv = import_fixture("alice")
+    _make_lnd_target(target_url)
+    with Engine(kv, target_url) as e:
+        assert e.preflight().ok
+        _ = e.migrate()
+        assert e.validate().ok
+        res = e.commit()
+    assert res.lnd_tracker_recorded
+    versions = [r[0] for r in _rows(target_url, "SELECT version FROM migration_tracker ORDER BY version")]
+    assert versions == list(range(1, 15))
+    assert _rows(target_url, "SELECT COUNT(*) FROM payments")[0][0] == 8
+
+
+def test_rollback_on_lnd_owned_target_keeps_lnd_tables(import_fixture, target_url):
+    kv = import_fixture("alice")
+    _make_lnd_target(target_url)
+    before = _snapshot(target_url)
+    with Engine(kv, target_url, chunk_size=3) as e:
+        assert e.migrate().outcome == "complete"
+        res = e.rollback()
+        assert "payments" not in res.tables_dropped
+    assert _snapshot(target_url) == before

@@ -129,13 +129,12 @@ class DoneScreen(WizardScreen):
                 f"  Log     {app.log_path}",
                 id="dn-artefacts", classes="panel",
             )
+            from ..core.engine.report import next_steps
+
+            steps = next_steps(res.lnd_tracker_recorded)
             yield Static(
                 "[b]Next steps for your node[/b]\n"
-                "  1. Point lnd at the SQL database (db.backend, db.use-native-sql=true).\n"
-                "  2. Start lnd and watch its log for the payments store opening.\n"
-                "  3. Check history: lncli listpayments should list your payments.\n"
-                "  4. Keep the backup of data/ until you are happy; re-verify any time with\n"
-                "     migwizard verify.",
+                + "\n".join(f"  {i}. {step}" for i, step in enumerate(steps, 1)),
                 id="dn-next", classes="panel",
             )
             yield Button("Quit", id="finish", variant="primary", compact=True)

@@ -89,3 +89,23 @@ def render_summary(report: ValidationReport) -> str:
     if total > 20:
         lines.append(f"  ... {total - 20} more (the report file lists up to {len(report.differences)})")
     return "\n".join(lines) + "\n"
+
+
+def next_steps(lnd_tracker_recorded: bool) -> list[str]:
+    """What the node runner does after the commit; one source for the CLI and the wizard."""
+    if lnd_tracker_recorded:
+        return [
+            "lnd's migration_tracker now records version 14 (kv_payments_migration): lnd will not run "
+            "its own payments migration again.",
+            "Start lnd with the same db.backend and db.use-native-sql=true; it opens the SQL payments store.",
+            "Check history: lncli listpayments should list your payments.",
+            "Keep the backup of data/ until you are happy; re-verify any time with `migwizard verify`.",
+        ]
+    return [
+        "This target is not an lnd database waiting for its payments migration (migration_tracker "
+        "was not at version 13), so lnd's own bookkeeping was left alone.",
+        "To hand the rows to lnd, run migwizard against lnd's own lnd.sqlite / PostgreSQL database "
+        "after lnd has created its schema (e.g. after its own payments migration failed at start-up).",
+        "The SQL rows are LND's exact schema: `migwizard verify` re-checks them any time.",
+        "Keep the backup of data/ until you are happy.",
+    ]

@@ -164,9 +164,10 @@ def scan_kv(root) -> KVScan:
             if seq is not None:
                 counts.duplicates += 1
             continue
-        st, attempts, size = _quick_status(pb)
+        st, attempts, hops, size = _quick_status(pb)
         scan.value_bytes += size
         counts.attempts += attempts
+        counts.hops += hops
         if st is PaymentStatus.SUCCEEDED:
             counts.succeeded += 1
         elif st is PaymentStatus.FAILED:
@@ -1188,10 +1189,13 @@ def _quick_status(pb) -> tuple[PaymentStatus, int, int]:
     size = 0
     hb = pb.bucket(HTLCS_BUCKET)
     attempts: dict[bytes, set[bytes]] = {}
+    hops = 0
     if hb is not None:
         for k, v in hb.items():
             size += len(k) + (len(v) if v else 0)
             attempts.setdefault(k[-8:], set()).add(k[:2])
+            if v and k[:2] == b"ai":
+                hops += _num_hops(v)
     in_flight = any(b"si" not in s and b"fi" not in s for s in attempts.values())
     settled = any(b"si" in s and b"fi" not in s for s in attempts.values())
     failed_htlc = any(b"fi" in s for s in attempts.values())
@@ -1208,7 +1212,25 @@ def _quick_status(pb) -> tuple[PaymentStatus, int, int]:
     for k in (b"payment-creation-info",):
         v = pb.get(k)
         size += len(v) if v else 0
-    return st, len(attempts), size
+    return st, len(attempts), hops, size
+
+
+def _num_hops(ai: bytes) -> int:
+    """numHops of an attempt info without decoding it: session key (32), total time lock (4),
+    total amount (8), source key as CompactSize-prefixed bytes, then u32 numHops. 0 if malformed
+    (the migration reports malformed values precisely)."""
+    off = 44
+    if len(ai) <= off:
+        return 0
+    n = ai[off]
+    if n < 0xFD:
+        off += 1
+    elif n == 0xFD:
+        n, off = int.from_bytes(ai[off + 1:off + 3], "little"), off + 3
+    else:
+        return 0
+    off += n
+    return int.from_bytes(ai[off:off + 4], "big") if len(ai) >= off + 4 else 0
 
 
 def _count_payment(stats: MigrationStats, p, dups: int) -> None:

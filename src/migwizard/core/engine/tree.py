@@ -20,11 +20,18 @@ from ..codec.model import (
     Payment,
 )
 from ..codec import decide_status, failure_name
+from ..sql.values import go_time_string
 from .rows import DuplicateRow
 from .results import FieldDiff
 
 SECRET_FIELDS = {"session_key", "preimage", "settle_preimage", "root_share"}
 MASK = "<redacted>"
+
+
+def _t(ns: int | None) -> str:
+    """Times as Go's time.String() in UTC with full nanoseconds: exact, so diffs stay exact,
+    and readable in the drill-down (None is Go's zero time, not 1970)."""
+    return go_time_string(ns)
 
 
 def _hex(b: bytes | None) -> str | None:
@@ -77,7 +84,7 @@ def _hop(h: Hop) -> dict[str, Any]:
 def _attempt(h: HTLCAttempt) -> dict[str, Any]:
     r = h.route
     d: dict[str, Any] = {
-        "attempt_id": h.attempt_id, "session_key": h.session_key.hex(), "attempt_time": h.attempt_time,
+        "attempt_id": h.attempt_id, "session_key": h.session_key.hex(), "attempt_time": _t(h.attempt_time),
         "hash": _hex(h.hash),
         "route": {
             "total_time_lock": r.total_time_lock, "total_amount": r.total_amount,
@@ -88,10 +95,10 @@ def _attempt(h: HTLCAttempt) -> dict[str, Any]:
         "settle": None, "failure": None,
     }
     if h.settle is not None:
-        d["settle"] = {"preimage": h.settle.preimage.hex(), "settle_time": h.settle.settle_time}
+        d["settle"] = {"preimage": h.settle.preimage.hex(), "settle_time": _t(h.settle.settle_time)}
     if h.failure is not None:
         f = h.failure
-        d["failure"] = {"fail_time": f.fail_time, "reason": f.reason, "failure_source_index": f.failure_source_index,
+        d["failure"] = {"fail_time": _t(f.fail_time), "reason": f.reason, "failure_source_index": f.failure_source_index,
                         "message": _message(f.message), "failure_msg": f.raw_message.hex() if f.raw_message else None}
     return d
 
@@ -103,14 +110,15 @@ def payment_tree(p: Payment, duplicates: list[DuplicateRow]) -> dict[str, Any]:
         "identifier": p.info.payment_identifier.hex(),
         "status": decide_status(p).label,
         "amount_msat": p.info.value,
-        "created": p.info.creation_time,
+        "created": _t(p.info.creation_time),
         "payment_request": p.info.payment_request.decode("ascii", "backslashreplace"),
         "fail_reason": None if fr is None else (FailureReason(fr).label if 0 <= fr <= 5 else fr),
         "first_hop_custom_records": _records(p.info.first_hop_custom_records),
         "htlcs": [_attempt(h) for h in p.htlcs],
         "duplicates": [
-            {"amount_msat": d.amount_msat, "created": d.created_ns, "fail_reason": d.fail_reason,
-             "settle_preimage": _hex(d.settle_preimage), "settle_time": d.settle_time}
+            {"amount_msat": d.amount_msat, "created": _t(d.created_ns), "fail_reason": d.fail_reason,
+             "settle_preimage": _hex(d.settle_preimage),
+             "settle_time": None if d.settle_time is None else _t(d.settle_time)}
             for d in duplicates
         ],
     }
