@@ -21,6 +21,23 @@ from .base import WizardScreen
 STATUSES = ["succeeded", "failed", "in-flight", "initiated"]
 
 
+# Short labels so the per-table summary fits beside the counts at 80 columns.
+SHORT_TABLE_NAMES = {
+    "payments": "payments",
+    "payment_intents": "intents",
+    "payment_first_hop_custom_records": "first-hop recs",
+    "payment_htlc_attempts": "attempts",
+    "payment_attempt_first_hop_custom_records": "attempt recs",
+    "payment_route_hops": "hops",
+    "payment_route_hop_mpp": "hop mpp",
+    "payment_route_hop_amp": "hop amp",
+    "payment_route_hop_blinded": "hop blinded",
+    "payment_hop_custom_records": "hop records",
+    "payment_htlc_attempt_resolutions": "resolutions",
+    "payment_duplicates": "duplicates",
+}
+
+
 class ReportScreen(WizardScreen):
     STEP = "Validate"
     BINDINGS = [
@@ -66,7 +83,7 @@ class ReportScreen(WizardScreen):
 
     def on_mount(self) -> None:
         tables = self.query_one("#tables", DataTable)
-        for label, key in (("Table", "table"), ("Rows", "rows"), ("Errors", "errors"), ("Time", "time")):
+        for label, key in (("Table", "table"), ("Rows", "rows"), ("Err", "errors"), ("Time", "time")):
             tables.add_column(label, key=key)
         payments = self.query_one("#payments", DataTable)
         payments.add_column("Payment", key="id", width=17)
@@ -148,7 +165,8 @@ class ReportScreen(WizardScreen):
         tables = self.query_one("#tables", DataTable)
         tables.clear()
         for t in report.tables:
-            tables.add_row(t.table.removeprefix("payment_"), f"{t.rows:,}", str(t.errors), f"{t.seconds:.2f}s")
+            tables.add_row(SHORT_TABLE_NAMES.get(t.table, t.table), f"{t.rows:,}", str(t.errors),
+                           f"{t.seconds:.2f}s")
         s = report.stats
         self.query_one("#counts", Static).update(
             f"[b]Payments[/b] {s.payments:,}\n"
