@@ -30,6 +30,11 @@ def _deterministic_tui(monkeypatch, tmp_path):
     monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.delenv("TEXTUAL", raising=False)
+    # Smooth scrolling animates focus changes; a loaded CI machine could otherwise
+    # take the screenshot mid-animation.
+    import textual.constants
+
+    monkeypatch.setattr(textual.constants, "TEXTUAL_ANIMATIONS", "none")
     monkeypatch.chdir(tmp_path)
     yield
 
