@@ -239,3 +239,36 @@ def test_refused_chunk_does_not_count_as_done(tmp_path, target_url, monkeypatch)
     (n,) = _exec(target_url, "SELECT COUNT(*) FROM payments")[0]
     assert n == 2
     assert tuple(row) == (2, 2), f"run record claims {tuple(row)} with only {n} payments committed"
+
+
+# ---------------------------------------------------------------------------
+# F8: sqlread masks int32 columns with & 0xFFFFFFFF and parses scid with
+#     Python's int(). A SQLite value outside int32 (LND's sqlc int32 scan fails:
+#     "value out of range") or a scid strconv.ParseUint rejects ("+100000",
+#     "100_000") reads back equal to the KV value, so validation passes a row
+#     LND cannot load.
+# ---------------------------------------------------------------------------
+
+
+def _one_settled_payment(tmp_path, sqlite_url):
+    h = seed_hash(30)
+    kv = build_store(tmp_path / "kv", [make_payment(1, h, 1000, htlcs=[make_attempt(1, hash=h, settled=h)])])
+    with Engine(kv, sqlite_url) as eng:
+        assert eng.migrate().outcome == "complete"
+    return kv
+
+
+def test_int32_column_out_of_range_is_detected(tmp_path, sqlite_url):
+    kv = _one_settled_payment(tmp_path, sqlite_url)
+    _exec(sqlite_url, "UPDATE payment_route_hops SET outgoing_time_lock = outgoing_time_lock + 4294967296")
+    with Engine(kv, sqlite_url) as eng:
+        rep = eng.validate()
+        assert not rep.ok, "outgoing_time_lock outside int32 passed validation"
+
+
+def test_scid_not_parseable_by_lnd_is_detected(tmp_path, sqlite_url):
+    kv = _one_settled_payment(tmp_path, sqlite_url)
+    _exec(sqlite_url, "UPDATE payment_route_hops SET scid = '+' || scid")
+    with Engine(kv, sqlite_url) as eng:
+        rep = eng.validate()
+        assert not rep.ok, "scid '+100000' (rejected by strconv.ParseUint) passed validation"

@@ -725,7 +725,7 @@ class Session:
             counter.hit("duplicate_index_entry_skipped")
             return
         payment = fetch_payment(pb, payment_id=phash, key_prefix=render_key(ROOT_BUCKET))
-        t = expected_sql_payment(payment, phash, allocate_zero_id=alloc, counter=counter)
+        t = expected_sql_payment(payment, phash, allocate_zero_id=alloc, counter=counter, in_place=True)
         dups = expected_duplicates(payment, counter)
         before = {tb: len(r) for tb, r in pending.rows.rows.items()}
         pid = add_payment_rows(pending.rows, t.payment, phash, dups, ids, dialect.ts)
@@ -881,7 +881,7 @@ class Session:
                         zero_map = {normalize_session_key(h.session_key): h.attempt_id for h in sp.payment.htlcs}
                     try:
                         t = expected_sql_payment(kvp, phash, allocate_zero_id=None, zero_id_by_session_key=zero_map,
-                                                 truncate_us=pg)
+                                                 truncate_us=pg, in_place=True)
                     except MigrationReject as e:
                         diffs.append(FieldDiff(phash.hex(), "payment", str(e), None))
                         diff_total += 1

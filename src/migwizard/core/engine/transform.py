@@ -94,15 +94,19 @@ def expected_sql_payment(
     zero_id_by_session_key: dict[bytes, int] | None = None,
     counter: NormalisationCounter | None = None,
     truncate_us: bool = False,
+    in_place: bool = False,
 ) -> Transformed:
     """The payment LND's SQL store returns after migrating ``kv_payment``.
 
     Exactly one of ``allocate_zero_id`` (migration: hand out fresh IDs) and
     ``zero_id_by_session_key`` (validation: match by session key, as LND's
     ``normalizeLegacyZeroAttemptIDsForCompare``) is used for legacy ID-0 attempts.
-    Raises MigrationReject where LND's migration aborts.
+    Raises MigrationReject where LND's migration aborts. Duplicates are left alone
+    (``rows.expected_duplicates`` maps them).
     """
-    p = copy.deepcopy(kv_payment)
+    # in_place: the caller decoded this payment for this call alone (the hot paths);
+    # copying it would cost half the migration's time.
+    p = kv_payment if in_place else copy.deepcopy(kv_payment)
     out = Transformed(payment=p)
     pid = index_hash
 
