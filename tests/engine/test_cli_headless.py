@@ -211,3 +211,21 @@ def test_preflight_does_not_create_the_sqlite_file(import_fixture, tmp_path):
     assert p.returncode == 2
     doc = json.loads(p.stdout)
     assert any(c["id"] == "sql.target" and c["status"] == "fail" for c in doc["checks"])
+
+
+def test_headless_path_never_imports_textual(import_fixture, sqlite_url):
+    """harlequin's rule: scripts on small nodes must not pay for the TUI."""
+    kv = import_fixture("carol")
+    code = (
+        "import sys; from migwizard import cli\n"
+        "try:\n"
+        f"    cli.app(['--yes', '--kv', {str(kv)!r}, '--sql', {sqlite_url!r}], standalone_mode=False)\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
+        "print('TEXTUAL' if bad else 'CLEAN')\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, XDG_STATE_HOME="/tmp/migwizard-test-state"))
+    assert p.stdout.strip().endswith("CLEAN"), p.stdout + p.stderr
+    assert "Payments:      total 1" in p.stdout
