@@ -11,7 +11,6 @@ from tests.engine.kvbuild import (
     build_store,
     make_attempt,
     make_payment,
-    read_switch_sequence,
     seed_hash,
 )
 

@@ -54,7 +54,14 @@ from ..kv.lmdb_store import LmdbStore
 from ..kv.open import detect_kind
 from ..sql.bulk import BulkWriter, fix_sequences
 from ..sql.connect import TargetURL, open_database, server_version, sqlite_library_version
-from ..sql.schema import TRACKING_TABLE, apply_migrations, detect_lnd_schema, rollback_migrations
+from ..sql.schema import (
+    TRACKING_TABLE,
+    SchemaError,
+    apply_migrations,
+    detect_lnd_schema,
+    rollback_migrations,
+    verify_lnd_tables,
+)
 from ..sql.transactions import write_txn
 from ..sql.values import dialect_for
 from .events import ChunkCommitted, EventSink, LogRecord, Phase, PhaseFinished, PhaseStarted, Progress
@@ -475,6 +482,30 @@ class Session:
         else:
             out.append(Check("sql.target", "Target state", CheckStatus.PASS,
                              "no payment tables yet: they will be created", details=_lnd_details(lnd)))
+        if "migwizard_runs" not in tables and lnd.has_any_payment_table:
+            problems = []
+            if not (lnd.has_payment_tables and lnd.has_duplicates_table):
+                problems.append("only some of lnd's payment tables exist")
+            if lnd.schema_dirty:
+                problems.append(f"lnd's schema_migrations is dirty at version {lnd.schema_version}")
+            if not problems:
+                problems = verify_lnd_tables(self.db())
+            if problems:
+                out.append(Check("sql.lnd_schema", "lnd's payment tables", CheckStatus.FAIL, "; ".join(problems[:3]),
+                                 "let lnd finish its own schema migrations (schema >= 11), or use an empty target"))
+            else:
+                out.append(Check("sql.lnd_schema", "lnd's payment tables", CheckStatus.PASS,
+                                 "created by lnd and matching its schema: they will be used as they are"))
+        if lnd.has_migration_tracker:
+            v = lnd.tracker_version
+            if v == LND_PAYMENTS_MIGRATION_VERSION - 1:
+                text = "lnd stands right before its payments migration (14): it will be recorded at commit"
+            elif (v or 0) >= LND_PAYMENTS_MIGRATION_VERSION:
+                text = (f"lnd already recorded version {v} (its payments migration ran or was skipped): "
+                        "the rows are added, lnd's bookkeeping is left alone")
+            else:
+                text = f"lnd's migration_tracker is at {v}: lnd's bookkeeping is left alone"
+            out.append(Check("sql.lnd_tracker", "lnd migration tracker", CheckStatus.INFO, text, details={"version": v}))
         return out
 
     def _marker_check(self, state: RunState, run: Run | None, scan: KVScan) -> Check:
@@ -669,7 +700,11 @@ class Session:
             return run
         tables_before = self._tables()
         created_schema = "payments" not in tables_before
-        apply_migrations(db)
+        try:
+            apply_migrations(db)
+        except SchemaError as e:
+            raise EngineError(f"the target's schema cannot be used: {e}", exit_code=ExitCode.PREFLIGHT_REFUSED,
+                              hint="use an empty target, or let lnd finish its own schema migrations") from None
         n = db.execute_sql("SELECT COUNT(*) FROM payments").fetchone()[0]
         if n:
             raise EngineError(f"the target already holds {n} payment rows not written by migwizard",
@@ -744,7 +779,8 @@ class Session:
         chunk_no = run.chunks_done + 1
         wall = now_text(self.wall())
         prev = (run.checkpoint_seq, dict(run.next_ids), dict(run.normalisations), dict(run.stats),
-                run.chunks_done, run.first_payment_id)
+                run.chunks_done, run.first_payment_id, run.payments_done, run.attempts_done, run.hops_done,
+                run.duplicates_done, run.skipped_done)
         run.checkpoint_seq = pending.last_seq
         run.next_ids = ids.to_json()
         run.normalisations = dict(counter)
@@ -775,7 +811,8 @@ class Session:
                               "skipped": len(pending.skipped)}, pending.first_pid, pending.last_pid, wall)
         except Exception as e:  # noqa: BLE001 - find which payment the database refused
             (run.checkpoint_seq, run.next_ids, run.normalisations, run.stats, run.chunks_done,
-             run.first_payment_id) = prev
+             run.first_payment_id, run.payments_done, run.attempts_done, run.hops_done,
+             run.duplicates_done, run.skipped_done) = prev
             culprit, cause = self._find_culprit(db, writer, pending)
             msg = self.url.scrub(str(cause if cause is not None else e)).strip().splitlines()[0]
             raise _ChunkFailed(
@@ -876,12 +913,11 @@ class Session:
                                         key_prefix=render_key(ROOT_BUCKET))
                     sid = idmap.get(phash)
                     sp = loaded.get(sid) if sid is not None else None
-                    zero_map = {}
-                    if sp is not None:
-                        zero_map = {normalize_session_key(h.session_key): h.attempt_id for h in sp.payment.htlcs}
                     try:
-                        t = expected_sql_payment(kvp, phash, allocate_zero_id=None, zero_id_by_session_key=zero_map,
-                                                 truncate_us=pg, in_place=True)
+                        # The same allocator as the migration, in the same order: a remapped legacy
+                        # attempt must carry exactly the ID the switch sequencer handed out.
+                        t = expected_sql_payment(kvp, phash, allocate_zero_id=alloc, truncate_us=pg,
+                                                 in_place=True, sort_remapped=True)
                     except MigrationReject as e:
                         diffs.append(FieldDiff(phash.hex(), "payment", str(e), None))
                         diff_total += 1
@@ -893,9 +929,13 @@ class Session:
                             d.settle_time = truncate_ns_to_us(d.settle_time)
                     kv_tree = payment_tree(t.payment, edups)
                     pdiffs: list[FieldDiff] = []
+                    expected_id = (run.first_payment_id + checked) if run.first_payment_id is not None else None
                     if sp is None:
                         pdiffs.append(FieldDiff(phash.hex(), "payment", "present", "missing in SQL"))
                     else:
+                        if expected_id is not None and sid != expected_id:
+                            # payments.id is LND's sequence number: it must follow KV index order.
+                            pdiffs.append(FieldDiff(phash.hex(), "sql_id", expected_id, sid))
                         pdiffs.extend(diff_trees(kv_tree, payment_tree(sp.payment, sp.duplicates), phash.hex()))
                         pdiffs.extend(FieldDiff(phash.hex(), p, "", prob) for p, prob in sp.problems)
                     diff_total += len(pdiffs)
@@ -908,6 +948,16 @@ class Session:
                                                t.payment.info.value, len(t.payment.htlcs),
                                                t.payment.info.creation_time, names, len(pdiffs)))
                 batch.clear()
+
+            switch_next = run.switch_seq_before or 0
+
+            def alloc() -> int:
+                nonlocal switch_next
+                if switch_next == 0:
+                    switch_next = 1
+                v = switch_next
+                switch_next += 1
+                return v
 
             last = -1e9
             try:
@@ -938,6 +988,9 @@ class Session:
                     run_batch()
             except (DecodeError, MigrationReject) as e:
                 error = f"KV payment unreadable during validation: {e}"
+        if error is None and switch_next != int(run.stats.get("switch_next", switch_next)):
+            error = (f"switch sequencer horizon mismatch: KV replay gives {switch_next}, "
+                     f"the run recorded {run.stats.get('switch_next')}")
         count_sql = db.execute_sql("SELECT COUNT(*) FROM payments").fetchone()[0]
         if error is None and count_sql != checked:
             error = f"payment count mismatch: kv={checked} sql={count_sql}"
@@ -1146,7 +1199,7 @@ class Session:
                         if sp is not None else {})
             try:
                 t = expected_sql_payment(kvp, phash, allocate_zero_id=None, zero_id_by_session_key=zero_map,
-                                         truncate_us=not self.url.is_sqlite)
+                                         truncate_us=not self.url.is_sqlite, sort_remapped=True)
                 names = sorted(set(t.names) - {"timestamps_truncated_to_microseconds"})
                 kv_tree = payment_tree(t.payment, expected_duplicates(kvp))
             except MigrationReject as e:

@@ -24,6 +24,7 @@ from ..codec.model import (
     PaymentCreationInfo,
     Route,
 )
+from ..sql.values import parse_scid_text
 from .rows import DuplicateRow
 
 
@@ -70,13 +71,27 @@ def read_payments(db, sql_ids: list[int], from_ts: Callable[[Any], int | None]) 
     out: dict[int, SqlPayment] = {}
     ids = list(sql_ids)
     q = _in_clause(db, len(ids))
+
+    def ts(value: Any, pid: int, path: str) -> Any:
+        # LND's driver fails the whole read on a time it cannot parse: a difference, not a crash.
+        try:
+            return from_ts(value)
+        except (ValueError, TypeError, OverflowError):
+            out[pid].problems.append((path, f"time value LND cannot read: {value!r}"))
+            return f"<unreadable {value!r}>"
+
+    def i32(value: int, pid: int, path: str) -> int:
+        if not -(1 << 31) <= value < (1 << 31):
+            out[pid].problems.append((path, f"{value} is outside int32: LND's scan fails"))
+        return uint32(value)
+
     for pid, amount, created, ident, fail_reason in _query(
         db, f"SELECT id, amount_msat, created_at, payment_identifier, fail_reason FROM payments WHERE id IN ({q})", ids
     ):
-        info = PaymentCreationInfo(
-            payment_identifier=_b(ident), value=uint64(amount), creation_time=from_ts(created), payment_request=b""
-        )
+        info = PaymentCreationInfo(payment_identifier=_b(ident), value=uint64(amount), creation_time=None,
+                                   payment_request=b"")
         out[pid] = SqlPayment(pid, Payment(sequence_num=0, info=info, failure_reason=fail_reason), [], [])
+        info.creation_time = ts(created, pid, "created")
     for pid, itype, payload in _query(
         db, f"SELECT payment_id, intent_type, intent_payload FROM payment_intents WHERE payment_id IN ({q})", ids
     ):
@@ -101,10 +116,11 @@ def read_payments(db, sql_ids: list[int], from_ts: Callable[[Any], int | None]) 
         ids,
     )
     for aidx, pid, skey, atime, phash, fha, ttl, tamt, src in attempt_rows:
-        route = Route(total_time_lock=uint32(ttl), total_amount=uint64(tamt), source_pub_key=_b(src),
-                      first_hop_amount=uint64(fha))
-        h = HTLCAttempt(attempt_id=aidx, session_key=_b(skey), route=route, attempt_time=from_ts(atime),
-                        hash=_b(phash))
+        where = f"htlcs[attempt {aidx}]"
+        route = Route(total_time_lock=i32(ttl, pid, f"{where}.route.total_time_lock"), total_amount=uint64(tamt),
+                      source_pub_key=_b(src), first_hop_amount=uint64(fha))
+        h = HTLCAttempt(attempt_id=aidx, session_key=_b(skey), route=route,
+                        attempt_time=ts(atime, pid, f"{where}.attempt_time"), hash=_b(phash))
         attempts[aidx] = h
         out[pid].payment.htlcs.append(h)
         out[pid].payment.has_htlc_bucket = False
@@ -120,6 +136,7 @@ def read_payments(db, sql_ids: list[int], from_ts: Callable[[Any], int | None]) 
         ):
             attempts[aidx].route.first_hop_wire_custom_records[uint64(key)] = _b(value)
         hops: dict[int, Hop] = {}
+        hop_owner: dict[int, int] = {}
         hop_rows = _query(
             db,
             "SELECT id, htlc_attempt_index, hop_index, pub_key, scid, outgoing_time_lock, amt_to_forward, meta_data "
@@ -128,13 +145,17 @@ def read_payments(db, sql_ids: list[int], from_ts: Callable[[Any], int | None]) 
         )
         for hid, aidx, hop_index, pub, scid, otl, amt, meta in hop_rows:
             try:
-                chan = int(scid) if scid else 0
-            except ValueError:
+                chan = parse_scid_text(scid)
+            except (ValueError, TypeError):
                 chan = 0
-                out[owner[aidx]].problems.append((f"attempt {aidx} hop {hop_index}.scid", f"not decimal: {scid!r}"))
-            hop = Hop(pub_key=_b(pub) or b"", channel_id=chan, outgoing_time_lock=uint32(otl),
+                out[owner[aidx]].problems.append(
+                    (f"htlcs[attempt {aidx}].route.hops[{hop_index}].channel_id",
+                     f"scid {scid!r} is not a base-10 uint64 (strconv.ParseUint fails)"))
+            otl = i32(otl, owner[aidx], f"htlcs[attempt {aidx}].route.hops[{hop_index}].outgoing_time_lock")
+            hop = Hop(pub_key=_b(pub) or b"", channel_id=chan, outgoing_time_lock=otl,
                       amt_to_forward=uint64(amt), metadata=_b(meta))
             hops[hid] = hop
+            hop_owner[hid] = owner[aidx]
             attempts[aidx].route.hops.append(hop)
         if hops:
             hids = list(hops)
@@ -149,7 +170,8 @@ def read_payments(db, sql_ids: list[int], from_ts: Callable[[Any], int | None]) 
                 hids,
             ):
                 if root:
-                    hops[hid].amp = AMPRecord(root_share=_b(root), set_id=_b(set_id), child_index=uint32(child))
+                    hops[hid].amp = AMPRecord(root_share=_b(root), set_id=_b(set_id),
+                                              child_index=i32(child, hop_owner[hid], "amp.child_index"))
             for hid, ed, bp, total in _query(
                 db,
                 "SELECT hop_id, encrypted_data, blinding_point, blinded_path_total_amt FROM payment_route_hop_blinded "
@@ -175,8 +197,9 @@ def read_payments(db, sql_ids: list[int], from_ts: Callable[[Any], int | None]) 
             aids,
         ):
             h = attempts[aidx]
+            where = f"htlcs[attempt {aidx}]"
             if rtype == 1:
-                h.settle = HTLCSettleInfo(preimage=_b(preimage), settle_time=from_ts(rtime))
+                h.settle = HTLCSettleInfo(preimage=_b(preimage), settle_time=ts(rtime, owner[aidx], f"{where}.settle"))
             elif rtype == 2:
                 message = None
                 raw = _b(msg) or b""
@@ -188,9 +211,10 @@ def read_payments(db, sql_ids: list[int], from_ts: Callable[[Any], int | None]) 
                             (f"htlcs[attempt {aidx}].failure.message", f"failed to decode failure message: {e.reason}")
                         )
                 h.failure = HTLCFailInfo(
-                    fail_time=from_ts(rtime), message=message,
+                    fail_time=ts(rtime, owner[aidx], f"{where}.failure.fail_time"), message=message,
                     reason=reason if reason is not None else 0,
-                    failure_source_index=uint32(src_idx) if src_idx is not None else 0,
+                    failure_source_index=(i32(src_idx, owner[aidx], f"{where}.failure.failure_source_index")
+                                          if src_idx is not None else 0),
                     raw_message=raw,
                 )
     dups = _query(
@@ -200,9 +224,10 @@ def read_payments(db, sql_ids: list[int], from_ts: Callable[[Any], int | None]) 
         ids,
     )
     for pid, amount, created, fail_reason, preimage, stime in dups:
+        n = len(out[pid].duplicates)
         out[pid].duplicates.append(
-            DuplicateRow(uint64(amount), from_ts(created), fail_reason, _b(preimage),
-                         from_ts(stime) if stime is not None else None)
+            DuplicateRow(uint64(amount), ts(created, pid, f"duplicates[{n}].created"), fail_reason, _b(preimage),
+                         ts(stime, pid, f"duplicates[{n}].settle_time") if stime is not None else None)
         )
     for sp in out.values():
         sp.payment.htlcs.sort(key=lambda h: h.attempt_id)

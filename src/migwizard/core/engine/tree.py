@@ -28,10 +28,11 @@ SECRET_FIELDS = {"session_key", "preimage", "settle_preimage", "root_share"}
 MASK = "<redacted>"
 
 
-def _t(ns: int | None) -> str:
+def _t(ns: int | str | None) -> str:
     """Times as Go's time.String() in UTC with full nanoseconds: exact, so diffs stay exact,
-    and readable in the drill-down (None is Go's zero time, not 1970)."""
-    return go_time_string(ns)
+    and readable in the drill-down (None is Go's zero time, not 1970). A str is an
+    unreadable stored value, shown as it is."""
+    return ns if isinstance(ns, str) else go_time_string(ns)
 
 
 def _hex(b: bytes | None) -> str | None:

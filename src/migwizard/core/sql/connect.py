@@ -39,6 +39,10 @@ SQLITE_PRAGMAS: tuple[tuple[str, object], ...] = (
 )
 
 
+# libpq connection parameters that carry secrets when given in the URL query.
+SECRET_PARAMS = frozenset({"password", "sslpassword", "passfile_password"})
+
+
 class TargetURLError(ValueError):
     """The target URL cannot be understood."""
 
@@ -117,7 +121,8 @@ class TargetURL:
         netloc = auth + host + (f":{self.port}" if self.port else "")
         text = f"postgresql://{netloc}/{quote(self.database or '', safe='')}"
         if self.params:
-            text += "?" + urlencode(self.params)
+            shown = [(k, "***" if k.lower() in SECRET_PARAMS else v) for k, v in self.params]
+            text += "?" + urlencode(shown)
         return text
 
     def redacted(self) -> str:
@@ -130,6 +135,7 @@ class TargetURL:
     def scrub(self, text: str) -> str:
         """Remove this URL's password (and PGPASSWORD) from text (driver messages)."""
         secrets = [self.password, os.environ.get("PGPASSWORD")]
+        secrets += [v for k, v in self.params if k.lower() in SECRET_PARAMS]
         for secret in secrets:
             if secret:
                 for form in {secret, quote(secret, safe="")}:

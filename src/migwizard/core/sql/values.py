@@ -194,7 +194,7 @@ def parse_scid_text(text: str) -> int:
     """LND's reader: base-10 uint64, empty string = 0."""
     if text == "":
         return 0
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise ValueError(f"scid is not a base-10 uint64: {text!r}")
     value = int(text)
     if value > 0xFFFFFFFFFFFFFFFF:
