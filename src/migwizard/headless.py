@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Any, Callable, TextIO
 
 import humanize
 
@@ -163,7 +163,7 @@ def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | Non
                 return int(ExitCode.INTERRUPTED_RESUMABLE)
             commit = engine.commit()
             _emit_summary(report, out, as_json, committed=commit.committed, report_path=report_path,
-                          commit_message=commit.message, tracker_recorded=commit.lnd_tracker_recorded)
+                          commit=commit)
             return int(ExitCode.OK)
     except EngineError as e:
         return _fail(e, err, out, as_json)
@@ -203,21 +203,21 @@ def _fail(e: EngineError, err: TextIO, out: TextIO, as_json: bool) -> int:
 
 
 def _emit_summary(report: ValidationReport, out: TextIO, as_json: bool, *, committed: bool,
-                  report_path: Path | None, commit_message: str = "", tracker_recorded: bool = False) -> None:
+                  report_path: Path | None, commit: Any = None) -> None:
     if as_json:
         doc = {"outcome": "committed" if committed else ("validated" if report.ok else "validation_mismatch"),
                "run_id": report.run_id, "ok": report.ok, "payments": report.payments_checked,
                "duplicates": report.duplicates_checked, "differences": len(report.differences),
                "error": report.error, "stats": _stats_json(report), "report": str(report_path) if report_path else None,
-               "commit": commit_message}
+               "commit": commit.message if commit is not None else None,
+               "next_steps": next_steps(commit) if commit is not None else []}
         json.dump(doc, out, indent=2, sort_keys=True)
         out.write("\n")
     else:
         out.write(render_summary(report))
-        if commit_message:
-            out.write(f"\nCommit: {commit_message}\n")
-            out.write("Next steps:\n" + "".join(f"  {i}. {s}\n" for i, s in
-                                                 enumerate(next_steps(tracker_recorded), 1)))
+        if commit is not None:
+            out.write(f"\nCommit: {commit.message}\n")
+            out.write("Next steps:\n" + "".join(f"  {i}. {s}\n" for i, s in enumerate(next_steps(commit), 1)))
         if report_path:
             out.write(f"Report: {report_path}\n")
 

@@ -131,7 +131,7 @@ class DoneScreen(WizardScreen):
             )
             from ..core.engine.report import next_steps
 
-            steps = next_steps(res.lnd_tracker_recorded)
+            steps = next_steps(res)
             yield Static(
                 "[b]Next steps for your node[/b]\n"
                 + "\n".join(f"  {i}. {step}" for i, step in enumerate(steps, 1)),

@@ -91,21 +91,27 @@ def render_summary(report: ValidationReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def next_steps(lnd_tracker_recorded: bool) -> list[str]:
-    """What the node runner does after the commit; one source for the CLI and the wizard."""
-    if lnd_tracker_recorded:
-        return [
+def next_steps(commit: Any) -> list[str]:
+    """What the node runner does after the commit (a CommitResult); one source for the CLI and the wizard."""
+    steps: list[str] = []
+    if commit.lnd_tracker_recorded:
+        steps += [
             "lnd's migration_tracker now records version 14 (kv_payments_migration): lnd will not run "
             "its own payments migration again.",
             "Start lnd with the same db.backend and db.use-native-sql=true; it opens the SQL payments store.",
             "Check history: lncli listpayments should list your payments.",
-            "Keep the backup of data/ until you are happy; re-verify any time with `migwizard verify`.",
         ]
-    return [
-        "This target is not an lnd database waiting for its payments migration (migration_tracker "
-        "was not at version 13), so lnd's own bookkeeping was left alone.",
-        "To hand the rows to lnd, run migwizard against lnd's own lnd.sqlite / PostgreSQL database "
-        "after lnd has created its schema (e.g. after its own payments migration failed at start-up).",
-        "The SQL rows are LND's exact schema: `migwizard verify` re-checks them any time.",
-        "Keep the backup of data/ until you are happy.",
-    ]
+    else:
+        steps += [
+            "This target is a standalone copy in lnd's schema: lnd's own bookkeeping was not touched, "
+            "so lnd does not pick these rows up by itself.",
+            "Use it to audit or rehearse; `migwizard verify` re-checks it any time.",
+        ]
+    if commit.imported_from:
+        steps.append(f"The tombstone is in the LMDB copy ({commit.kv_path}); {commit.imported_from} itself is "
+                     "unchanged. To migrate into lnd's own database, import it again into a new directory.")
+    elif not commit.lnd_tracker_recorded:
+        steps.append("This KV store is now tombstoned: to migrate the same history into lnd's own database, "
+                     "start again from your backup of the store.")
+    steps.append("Keep the backup of data/ until you are happy.")
+    return steps

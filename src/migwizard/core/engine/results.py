@@ -185,6 +185,7 @@ class PaymentDetail:
     sql: dict[str, Any] | None
     differences: list[FieldDiff]
     normalisations: list[str]  # names applied to this payment, with explanations in NORMALISATIONS
+    kv_error: str | None = None  # the KV record does not decode: payment, key and byte offset
 
 
 @dataclass
@@ -194,6 +195,8 @@ class CommitResult:
     tombstoned: bool
     lnd_tracker_recorded: bool
     message: str
+    kv_path: str = ""  # the store that carries the tombstone
+    imported_from: str | None = None  # the bbolt channel.db it was imported from (left unchanged)
 
 
 @dataclass

@@ -420,6 +420,11 @@ class Session:
                                     f"{self.url.sqlite_path} does not exist yet: it will be created" if ok else
                                     f"cannot create {self.url.sqlite_path}: directory missing or not writable",
                                     "" if ok else "create the directory / fix its permissions"))
+                checks.append(Check(
+                    "sql.lnd_tracker", "lnd migration tracker", CheckStatus.WARN,
+                    "a new file is not an lnd database: the result is a standalone copy in lnd's schema",
+                    "to hand the history to lnd, point --sql at lnd's own database waiting for its payments "
+                    "migration"))
                 raise _NoTarget()
             db = self.db()
             sv = server_version(db)
@@ -499,13 +504,19 @@ class Session:
         if lnd.has_migration_tracker:
             v = lnd.tracker_version
             if v == LND_PAYMENTS_MIGRATION_VERSION - 1:
-                text = "lnd stands right before its payments migration (14): it will be recorded at commit"
-            elif (v or 0) >= LND_PAYMENTS_MIGRATION_VERSION:
-                text = (f"lnd already recorded version {v} (its payments migration ran or was skipped): "
-                        "the rows are added, lnd's bookkeeping is left alone")
-            else:
-                text = f"lnd's migration_tracker is at {v}: lnd's bookkeeping is left alone"
-            out.append(Check("sql.lnd_tracker", "lnd migration tracker", CheckStatus.INFO, text, details={"version": v}))
+                out.append(Check("sql.lnd_tracker", "lnd migration tracker", CheckStatus.PASS,
+                                 "lnd stands right before its payments migration (14): it will be recorded at "
+                                 "commit, so lnd starts on these rows", details={"version": v}))
+                return out
+            text = (f"lnd already recorded version {v} (its payments migration ran or was skipped)"
+                    if (v or 0) >= LND_PAYMENTS_MIGRATION_VERSION else f"lnd's migration_tracker is at {v}")
+        else:
+            text = "the target is not an lnd database"
+        out.append(Check(
+            "sql.lnd_tracker", "lnd migration tracker", CheckStatus.WARN,
+            f"{text}: the result is a standalone copy in lnd's schema and lnd's bookkeeping is left alone",
+            "to hand the history to lnd, point --sql at lnd's own database waiting for its payments migration",
+            details={"version": lnd.tracker_version}))
         return out
 
     def _marker_check(self, state: RunState, run: Run | None, scan: KVScan) -> Check:
@@ -1059,10 +1070,20 @@ class Session:
         self._log("info", f"Run {run.run_id[:8]} committed in {self.target}.")
         self._emit(PhaseFinished(Phase.COMMIT, True, "committed"))
         self._write_tombstone(run)
-        msg = ("committed; KV store tombstoned" +
+        imported = self._imported_from()
+        msg = ("committed; KV store tombstoned" + (f" (the LMDB copy; {imported} is unchanged)" if imported else "") +
                ("; LND migration_tracker version 14 recorded" if record_tracker else
                 "; LND's migration_tracker was not touched (the target is not an LND database at schema 13)"))
-        return CommitResult(run.run_id, True, True, record_tracker, msg)
+        return CommitResult(run.run_id, True, True, record_tracker, msg, str(self.kv_path), imported)
+
+    def _imported_from(self) -> str | None:
+        """The channel.db this LMDB store was imported from, if it was (import-bbolt records it)."""
+        try:
+            with self._open_kv() as store:
+                raw = store.meta_get(b"import-source")
+            return json.loads(raw)["path"] if raw else None
+        except Exception:  # noqa: BLE001 - informational only
+            return None
 
     def _write_tombstone(self, run: Run) -> None:
         self._emit(PhaseStarted(Phase.TOMBSTONE))
@@ -1212,7 +1233,7 @@ class Session:
         if not show_secrets:
             kv_tree = mask(kv_tree) if kv_tree else kv_tree
             sql_tree = mask(sql_tree) if sql_tree else sql_tree
-        return PaymentDetail(phash.hex(), kv_tree, sql_tree, diffs, names)
+        return PaymentDetail(phash.hex(), kv_tree, sql_tree, diffs, names, kv_error)
 
 
 class _NoTarget(Exception):
