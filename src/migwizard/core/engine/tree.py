@@ -65,6 +65,8 @@ def _message(m: FailureMessage | None) -> dict[str, Any] | None:
             d[k] = v.hex() if isinstance(v, bytes) else v
     if m.update is not None:
         d["channel_update"] = _update(m.update)
+    if getattr(m, "extra_opaque_data", b""):
+        d["extra_opaque_data"] = m.extra_opaque_data.hex()
     return d
 
 
