@@ -8,6 +8,8 @@ call engine methods from ``@work(thread=True)`` workers; no migration logic here
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -39,7 +41,8 @@ class MigWizardApp(App[int]):
     CSS_PATH = str(CSS_FILE)
     TITLE = "migwizard"
     SUB_TITLE = "LND payments: KV → SQL"
-    COMMANDS = App.COMMANDS | {WizardCommands}
+    # Only the wizard's own actions in the palette (no theme/screenshot/system commands).
+    COMMANDS = {WizardCommands}
     BINDINGS = [
         Binding("f1", "help", "Help", id="help"),
         Binding("question_mark", "help", "Help", show=False),
@@ -79,6 +82,30 @@ class MigWizardApp(App[int]):
         self.last_migration: Any = None  # MigrationResult of this session
         self.last_report: Any = None  # ValidationReport of this session
         self.saved_report: Path | None = None
+        self.last_preflight: Any = None  # PreflightReport of this session
+        # The bbolt channel.db the current LMDB source was imported from (None for an LMDB source).
+        self.imported_from: str | None = None
+        # True while an uncommitted run exists in the target (resume or roll back later): exit code 4.
+        self.run_pending = False
+
+    # -- secrets ---------------------------------------------------------
+    @property
+    def sql_url_display(self) -> str:
+        """The target URL as shown on screen and written to files: never with a password."""
+        return redact_url(self.sql_url)
+
+    def scrub(self, text: str) -> str:
+        """Remove the target's password from ``text`` (driver messages, exceptions)."""
+        if not self.sql_url:
+            return text
+        try:
+            from migwizard.core.sql.connect import TargetURL
+
+            url = TargetURL.parse(self.sql_url)
+            text = text.replace(self.sql_url, url.redacted())
+            return url.scrub(text)
+        except Exception:
+            return text.replace(self.sql_url, self.sql_url_display)
 
     # -- artefacts -------------------------------------------------------
     @property
@@ -86,11 +113,17 @@ class MigWizardApp(App[int]):
         return self.results_dir / "migwizard.log"
 
     def write_log(self, level: str, message: str) -> None:
+        """Append one line to the session log (mode 0600 in a 0700 results directory)."""
         try:
-            self.results_dir.mkdir(parents=True, exist_ok=True)
+            ensure_private_dir(self.results_dir)
             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.wall_clock()))
-            with self.log_path.open("a", encoding="utf-8") as fh:
-                fh.write(f"{stamp} {level.upper():7} {message}\n")
+            line = f"{stamp} {level.upper():7} {self.scrub(message)}\n"
+            fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.fchmod(fd, 0o600)
+                os.write(fd, line.encode("utf-8"))
+            finally:
+                os.close(fd)
         except OSError:
             pass
 
@@ -115,7 +148,8 @@ class MigWizardApp(App[int]):
             kwargs: dict[str, Any] = {"on_event": self._sink, "clock": self.clock, "wall_clock": self.wall_clock}
             if self.chunk_size:
                 kwargs["chunk_size"] = self.chunk_size
-            self.write_log("info", f"session: source={self.kv_path} target={self.sql_url}")
+            source = self.kv_path + (f" (imported from {self.imported_from})" if self.imported_from else "")
+            self.write_log("info", f"session: source={source} target={self.sql_url_display}")
             self.engine = self.engine_factory(self.kv_path, self.sql_url, **kwargs)
             self._engine_key = key
             return self.engine
@@ -138,17 +172,18 @@ class MigWizardApp(App[int]):
         if self.report_path is not None:
             from migwizard.screens.report import ReportScreen
 
-            from .report_file import ReportFileError, load_report
+            from .report_file import ReportFileError, load_report_with_meta
 
             try:
-                report, details = load_report(self.report_path)
+                report, details, meta = load_report_with_meta(self.report_path)
             except ReportFileError as exc:
                 from migwizard.screens.error import ErrorScreen
 
                 self.push_screen(ErrorScreen(title="Cannot open the report", message=str(exc),
-                                             hint="Pass a JSON report written by migwizard."))
+                                             hint="Pass a JSON report written by migwizard.",
+                                             exit_code=int(ExitCode.USAGE)))
                 return
-            self.push_screen(ReportScreen(report=report, details=details, viewer=True))
+            self.push_screen(ReportScreen(report=report, details=details, viewer=True, meta=meta))
             return
         from migwizard.screens.welcome import WelcomeScreen
 
@@ -179,21 +214,63 @@ class MigWizardApp(App[int]):
             if not isinstance(self.screen, QuitDuringMigration):
                 self.push_screen(QuitDuringMigration(), answer)
             return
-        self.exit(0, return_code=0)
+        code = getattr(self.screen, "quit_code", self.quit_code)()
+        self.exit(code, return_code=code)
+
+    def quit_code(self) -> int:
+        """The exit code for quitting now: 4 while an uncommitted run waits to be resumed or rolled back."""
+        if self.run_pending:
+            return int(ExitCode.INTERRUPTED_RESUMABLE)
+        return int(ExitCode.OK)
+
+
+RESUME_HINT = ("migwizard: the migration run is not finished and nothing was committed; "
+               "run migwizard again to resume, or migwizard rollback to remove it.")
+
+
+def redact_url(url: str | None) -> str:
+    """``url`` for display and files: the password (and secret parameters) as ``***``."""
+    if not url:
+        return ""
+    try:
+        from migwizard.core.sql.connect import TargetURL
+
+        return TargetURL.parse(url).redacted()
+    except Exception:
+        import re
+
+        return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", url)
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` with mode 0700; a directory we created keeps 0700 despite the umask."""
+    if not path.exists():
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(path, 0o700)
 
 
 def run_wizard(kv: str | Path | None = None, sql: str | None = None, **kwargs: Any) -> int:
     """Run the wizard; returns the process exit code (ExitCode values)."""
     app = MigWizardApp(kv, sql, **kwargs)
     app.run()
-    return int(app.return_code or 0)
+    code = int(app.return_code or 0)
+    if code == ExitCode.INTERRUPTED_RESUMABLE:
+        print(RESUME_HINT, file=sys.stderr)
+    return code
 
 
 def run_report_viewer(path: str | Path, **kwargs: Any) -> int:
-    """Open a saved JSON report in the report and drill-down screens."""
+    """Open a saved JSON report in the report and drill-down screens (64 if it is not one)."""
+    from .report_file import ReportFileError, load_report
+
+    try:
+        load_report(path)
+    except ReportFileError as exc:
+        print(f"migwizard report: {exc}", file=sys.stderr)
+        return int(ExitCode.USAGE)
     app = MigWizardApp(report=path, **kwargs)
     app.run()
     return int(app.return_code or 0)
 
 
-__all__ = ["MigWizardApp", "run_wizard", "run_report_viewer", "ExitCode"]
+__all__ = ["MigWizardApp", "run_wizard", "run_report_viewer", "redact_url", "ensure_private_dir", "ExitCode"]

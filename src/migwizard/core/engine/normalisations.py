@@ -65,6 +65,10 @@ NORMALISATIONS: dict[str, str] = {
     "session_key_reduced": (
         "Session key at or above the curve order; LND stores it reduced modulo N."
     ),
+    "legacy_time_wrapped": (
+        "A legacy duplicate's creation time (stored in seconds) lies outside what Go's UnixNano can "
+        "represent; LND's normalizeTimeForSQL wraps it (int64 overflow), and so do we."
+    ),
     "timestamps_truncated_to_microseconds": (
         "PostgreSQL keeps microseconds; nanoseconds are truncated (LND validates at µs too)."
     ),

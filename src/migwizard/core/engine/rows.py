@@ -78,7 +78,19 @@ def duplicate_row(d: DuplicatePayment, counter: NormalisationCounter | None = No
         fail_reason = int(FailureReason.ERROR)
         if counter is not None:
             counter.hit("duplicate_unresolved_marked_failed")
-    return DuplicateRow(d.value, d.creation_time, fail_reason, preimage, settle_time)
+    created = go_unix_nano(d.creation_time)
+    if created != d.creation_time and counter is not None:
+        counter.hit("legacy_time_wrapped")
+    return DuplicateRow(d.value, created, fail_reason, preimage, settle_time)
+
+
+def go_unix_nano(ns: int) -> int:
+    """Go's ``t.UnixNano()`` for a time outside int64 nanoseconds: the int64 product wraps.
+
+    Only legacy duplicate creation times (stored in seconds) can get there; LND's
+    ``normalizeTimeForSQL`` goes through UnixNano, so the stored value is the wrapped one.
+    """
+    return int64(ns & 0xFFFFFFFFFFFFFFFF)
 
 
 @dataclass

@@ -112,6 +112,7 @@ def expected_sql_payment(
     pid = index_hash
 
     terminalise_legacy_zero_attempts(p, out, counter)
+    _check_record_keys(p.info.first_hop_custom_records, "payment_first_hop_custom_records", pid, "payment level")
 
     p.htlcs.sort(key=lambda h: h.attempt_id)
     for h in p.htlcs:
@@ -135,6 +136,8 @@ def expected_sql_payment(
             h.hash = pid
             _hit(out, counter, "nil_hash_from_payment")
         route = h.route
+        _check_record_keys(route.first_hop_wire_custom_records, "payment_attempt_first_hop_custom_records", pid,
+                           f"attempt {h.attempt_id}")
         if len(route.source_pub_key) != 33:
             route.source_pub_key = route.source_pub_key[:33].ljust(33, b"\x00")
             _hit(out, counter, "route_key_resized")
@@ -160,13 +163,8 @@ def expected_sql_payment(
             if hop.blinding_point is not None and len(hop.blinding_point) != 33:
                 hop.blinding_point = parse_pubkey(hop.blinding_point)
                 _hit(out, counter, "blinding_point_recompressed")
-            for rtype in hop.custom_records:
-                if rtype < 65536:
-                    raise MigrationReject(
-                        f"hop custom record type {rtype} below 65536 would violate "
-                        f"CHECK (key >= 65536) in payment_hop_custom_records (attempt {h.attempt_id}, hop {i})",
-                        payment=pid,
-                    )
+            _check_record_keys(hop.custom_records, "payment_hop_custom_records", pid,
+                               f"attempt {h.attempt_id}, hop {i}")
             hop.record_order = None
         if h.settle is not None and h.failure is not None:
             h.failure = None
@@ -198,6 +196,18 @@ def expected_sql_payment(
         _hit(out, counter, "timestamps_truncated_to_microseconds")
     p.has_htlc_bucket = False
     return out
+
+
+def _check_record_keys(records: dict[int, bytes], table: str, pid: bytes, where: str) -> None:
+    """LND stores custom-record types as int64 under CHECK (key >= 65536): a type below 65536,
+    or one >= 2^63 (negative after the cast), aborts its migration; we refuse it by name first."""
+    for rtype in records:
+        if rtype < 65536 or rtype > MAX_INT64:
+            why = "below 65536" if rtype < 65536 else ">= 2^63, negative as int64,"
+            raise MigrationReject(
+                f"custom record type {rtype} {why} would violate CHECK (key >= 65536) in {table} ({where})",
+                payment=pid,
+            )
 
 
 def truncate_ns_to_us(ns: int | None) -> int | None:
