@@ -59,7 +59,8 @@ class CancelMigration(ModalScreen[str | None]):
         with Vertical(classes="dialog"):
             yield Static("Stop the migration?", classes="dialog-title")
             yield Static(
-                "It stops at the next chunk boundary; the chunk in progress is rolled back.\n"
+                "It stops at the next chunk boundary: the chunk in progress is finished and kept, "
+                "not rolled back (only killing the process would roll that one chunk back).\n"
                 "[b]k[/b]  Stop and keep it resumable: committed chunks stay, run it again later.\n"
                 "[b]r[/b]  Stop and roll back: then confirm removing everything this run wrote.\n"
                 "The KV store is untouched either way.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,7 +19,8 @@ from .base import WizardScreen
 class PaymentDetailScreen(WizardScreen):
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
-        Binding("s", "toggle_secrets", "Show secrets", id="secrets"),
+        Binding("s", "toggle_secrets('show')", "Show secrets", id="secrets"),
+        Binding("s", "toggle_secrets('hide')", "Hide secrets", id="secrets-hide"),
         Binding("left", "focus_kv", "KV", show=False),
         Binding("right", "focus_sql", "SQL", show=False),
     ]
@@ -89,27 +91,43 @@ class PaymentDetailScreen(WizardScreen):
                 else str(d.kv.get("status", ""))
         n = len(d.differences)
         title = f"Payment {short_id(d.identifier, 32)}  {status}  ·  "
-        title += f"≠ {n} difference{'s' if n != 1 else ''}" if n else "✓ KV and SQL match"
+        if d.kv_error:
+            title += "✗ KV record does not decode"
+        elif n:
+            title += f"≠ {n} difference{'s' if n != 1 else ''}"
+        elif d.sql is None:
+            title += "not in SQL (not migrated)"
+        else:
+            title += "✓ KV and SQL match"
         title += "  ·  secrets shown" if self.show_secrets else "  ·  secrets masked (s)"
         self.query_one("#pd-title", Static).update(title)
         lines = []
+        if d.kv_error:
+            lines.append(f"[b]✗ The KV record does not decode:[/b] {escape(d.kv_error)}")
+        if d.sql is None:
+            lines.append("[b]Not in SQL:[/b] this payment was not migrated (the run stopped before it, "
+                         "or it was rolled back).")
         for x in d.differences:
-            lines.append(f"[b]≠ {x.path}[/b]  KV {x.kv!r} → SQL {x.sql!r}")
+            lines.append(f"[b]≠ {escape(x.path)}[/b]  KV {escape(repr(x.kv))} → SQL {escape(repr(x.sql))}")
         if d.normalisations:
             lines.append("[b]Normalised (expected to differ):[/b]")
             for name in d.normalisations:
                 lines.append(f" • {name}: {normalisation_text(name)}")
         notes = self.query_one("#pd-notes", Static)
-        notes.remove_class("error")
+        notes.set_class(bool(d.kv_error), "error")
         notes.update("\n".join(lines) if lines else "No differences and no normalisations.")
+        self.refresh_bindings()
         self.query_one("#kv", DiffTree).focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "toggle_secrets":
-            return not self.offline
+            if self.offline:
+                return False
+            if parameters:  # the footer shows "Show secrets" or "Hide secrets", whichever applies
+                return (parameters[0] == "hide") == self.show_secrets
         return True
 
-    def action_toggle_secrets(self) -> None:
+    def action_toggle_secrets(self, which: str = "") -> None:
         if self.offline:
             return
         self.show_secrets = not self.show_secrets

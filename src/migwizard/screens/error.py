@@ -10,6 +10,7 @@ from textual.widgets import Button, Static
 
 from migwizard.core.engine.results import MigrationResult
 from migwizard.tui.messages import StepFailed
+from migwizard.tui.widgets import plural, show_enter
 
 from .base import WizardScreen
 
@@ -18,11 +19,13 @@ class ErrorScreen(WizardScreen):
     BINDINGS = [
         Binding("enter", "open_payment", "Open payment", id="open"),
         Binding("b", "rollback", "Roll back…", id="rollback"),
-        Binding("q", "finish", "Quit", id="finish"),
+        Binding("escape", "back", "Back", id="back"),
+        Binding("q", "finish", "Quit", id="finish", show=False),  # the footer shows ctrl+q Quit
     ]
 
     def __init__(self, *, title: str, message: str, hint: str = "", payment: str | None = None,
-                 state: str = "", can_rollback: bool = False) -> None:
+                 state: str = "", can_rollback: bool = False, can_back: bool = False,
+                 exit_code: int | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.message = message
@@ -30,6 +33,8 @@ class ErrorScreen(WizardScreen):
         self.payment = payment
         self.state = state
         self.can_rollback = can_rollback
+        self.can_back = can_back
+        self.exit_code = exit_code
 
     @classmethod
     def from_migration(cls, result: MigrationResult) -> "ErrorScreen":
@@ -41,13 +46,14 @@ class ErrorScreen(WizardScreen):
             hint="Open the payment (enter) to see what is wrong with it. Roll back (b) to remove the staged "
                  "chunks, or keep them and hand the log to a helper; fixing the store and resuming works too.",
             payment=result.failing_payment,
-            state=f"The chunk in progress was rolled back. {s.payments:,} payments from earlier chunks are "
-                  "staged in the target; nothing is committed. The KV store was only read.",
+            state=f"The chunk in progress was rolled back. {plural(s.payments, 'payment')} from earlier chunks "
+                  f"{'is' if s.payments == 1 else 'are'} staged in the target; nothing is committed. "
+                  "The KV store was only read.",
             can_rollback=True,
         )
 
     @classmethod
-    def from_step(cls, failed: StepFailed) -> "ErrorScreen":
+    def from_step(cls, failed: StepFailed, *, can_back: bool = False) -> "ErrorScreen":
         return cls(
             title=f"The {failed.step} step failed",
             message=str(failed.error) or type(failed.error).__name__,
@@ -56,6 +62,7 @@ class ErrorScreen(WizardScreen):
             state="No commit and no tombstone were written." if failed.step != "commit" else
                   "Check the log: the commit step reports whether SQL was committed and the tombstone written.",
             can_rollback=failed.step in {"migrate", "validate"},
+            can_back=can_back,
         )
 
     def compose(self) -> ComposeResult:
@@ -63,7 +70,7 @@ class ErrorScreen(WizardScreen):
         app = self.wizard
         with VerticalScroll(id="error-body"):
             yield Static(f"✗ {self.title_text}", id="er-title", classes="error")
-            yield Static(self.message, id="er-message", classes="panel")
+            yield Static(app.scrub(self.message), id="er-message", classes="panel", markup=False)
             if self.state:
                 yield Static(f"[b]Where things stand[/b]\n{self.state}", id="er-state")
             yield Static(f"[b]What to do[/b]\n{self.hint}", id="er-hint")
@@ -73,10 +80,14 @@ class ErrorScreen(WizardScreen):
                     yield Button("Open payment", id="open", variant="primary", compact=True)
                 if self.can_rollback:
                     yield Button("Roll back…", id="rollback", variant="warning", compact=True)
+                if self.can_back:
+                    yield Button("Back", id="back", compact=True)
                 yield Button("Quit", id="quit", compact=True)
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
+        if self.payment:
+            show_enter(self.query_one("#open", Button))
         self.query(Button).first().focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -84,7 +95,26 @@ class ErrorScreen(WizardScreen):
             return self.payment is not None
         if action == "rollback":
             return self.can_rollback
+        if action == "back":
+            return self.can_back
         return True
+
+    def quit_code(self) -> int:
+        """4 while the failed run's chunks are kept (resume or roll back later), else 3 (or as given)."""
+        from migwizard.core.engine.results import ExitCode
+
+        if self.exit_code is not None:
+            return self.exit_code
+        if self.wizard.run_pending:
+            return int(ExitCode.INTERRUPTED_RESUMABLE)
+        return int(ExitCode.FAILED_ROLLED_BACK)
+
+    @on(Button.Pressed, "#back")
+    def action_back(self) -> None:
+        if self.can_back:
+            from .welcome import WelcomeScreen
+
+            self.app.switch_screen(WelcomeScreen())
 
     @on(Button.Pressed, "#open")
     def action_open_payment(self) -> None:
@@ -102,6 +132,5 @@ class ErrorScreen(WizardScreen):
 
     @on(Button.Pressed, "#quit")
     def action_finish(self) -> None:
-        from migwizard.core.engine.results import ExitCode
-
-        self.app.exit(int(ExitCode.FAILED_ROLLED_BACK), return_code=int(ExitCode.FAILED_ROLLED_BACK))
+        code = self.quit_code()
+        self.app.exit(code, return_code=code)

@@ -13,7 +13,7 @@ from textual.widgets import Button, ProgressBar, Static
 from migwizard.core.engine.events import Phase
 from migwizard.core.engine.results import MigrationResult
 from migwizard.tui.messages import EngineChunk, EngineLog, EngineProgress, StepDone, StepFailed
-from migwizard.tui.widgets import EngineClock, LogTail, fmt_duration
+from migwizard.tui.widgets import EngineClock, LogTail, fmt_duration, plural, show_enter
 
 from .base import WizardScreen
 
@@ -42,7 +42,7 @@ class MigrateScreen(WizardScreen):
                          "so stopping never loses work. The KV store is only read.", id="mg-intro")
             yield ProgressBar(total=None, show_eta=True, show_percentage=True, clock=self.bar_clock, id="bar")
             with Grid(id="mg-stats"):
-                yield Static("Payments  –", id="st-payments")
+                yield Static("Entries  –", id="st-payments")
                 yield Static("Rate  –", id="st-rate")
                 yield Static("Chunk  –", id="st-chunk")
                 yield Static("Attempts  –", id="st-attempts")
@@ -59,7 +59,16 @@ class MigrateScreen(WizardScreen):
     def on_mount(self) -> None:
         self.query_one("#mg-outcome").display = False
         self.query_one("#mg-buttons").display = False
+        show_enter(self.query_one("#next", Button))
+        show_enter(self.query_one("#resume", Button))
         self.start_migration()
+
+    @property
+    def chunk_size(self) -> int:
+        from migwizard.core.engine.api import DEFAULT_CHUNK_SIZE
+
+        engine = self.wizard.engine
+        return int(self.wizard.chunk_size or getattr(engine, "chunk_size", 0) or DEFAULT_CHUNK_SIZE)
 
     # -- the worker ------------------------------------------------------
     def start_migration(self) -> None:
@@ -68,6 +77,10 @@ class MigrateScreen(WizardScreen):
         self.running = True
         self.wizard.cancel_event = threading.Event()
         self.wizard.event_target = self
+        self.wizard.run_pending = True  # from the first chunk on, a run exists in the target
+        # A new engine call: its elapsed time starts again, and so must the ETA.
+        self.bar_clock.restart()
+        self.query_one("#bar", ProgressBar).update(total=None, progress=0)
         self.query_one("#mg-outcome").display = False
         self.query_one("#mg-buttons").display = False
         self.refresh_bindings()
@@ -92,16 +105,22 @@ class MigrateScreen(WizardScreen):
             return
         self.bar_clock.advance_to(ev.elapsed_s)
         self.query_one("#bar", ProgressBar).update(total=ev.total, progress=ev.done)
-        self.query_one("#st-payments", Static).update(f"Payments  {ev.done:,}/{ev.total:,}")
-        self.query_one("#st-rate", Static).update(f"Rate  {ev.payments_per_s:,.1f} payments/s")
-        self.query_one("#st-chunk", Static).update(f"Chunk  {ev.chunk:,}")
+        self.query_one("#st-payments", Static).update(f"Entries  {ev.done:,}/{ev.total:,}")
+        self.query_one("#st-rate", Static).update(f"Rate  {ev.payments_per_s:,.1f} entries/s")
+        self._total = ev.total
+        self._show_chunk(ev.chunk)
         self.query_one("#st-attempts", Static).update(f"Attempts  {ev.attempts:,}")
         self.query_one("#st-hops", Static).update(f"Hops  {ev.hops:,}")
         self.query_one("#st-elapsed", Static).update(f"Elapsed  {fmt_duration(ev.elapsed_s)}")
 
+    def _show_chunk(self, chunk: int) -> None:
+        total = getattr(self, "_total", 0)
+        of = f" of ~{max(chunk, -(-total // self.chunk_size)):,}" if total else ""
+        self.query_one("#st-chunk", Static).update(f"Chunk  {chunk:,}{of}")
+
     @on(EngineChunk)
     def _chunk(self, message: EngineChunk) -> None:
-        self.query_one("#st-chunk", Static).update(f"Chunk  {message.event.chunk:,}")
+        self._show_chunk(message.event.chunk)
 
     @on(EngineLog)
     def _on_log(self, message: EngineLog) -> None:
@@ -125,8 +144,12 @@ class MigrateScreen(WizardScreen):
         s = result.stats
         if result.outcome == "complete":
             self.query_one("#bar", ProgressBar).update(total=max(1, s.payments), progress=max(1, s.payments))
-            outcome.update(f"✓ {s.payments:,} payments, {s.attempts:,} attempts and {s.hops:,} hops migrated "
-                           f"in {s.chunks} chunks. Nothing is final yet: next, validate every payment.")
+            dups = f", {plural(s.duplicate_entries, 'duplicate entry', 'duplicate entries')}" \
+                if s.duplicate_entries else ""
+            skipped = f", {s.skipped:,} index {'entry' if s.skipped == 1 else 'entries'} skipped" if s.skipped else ""
+            outcome.update(f"✓ {plural(s.payments, 'payment')} ({plural(s.attempts, 'attempt')}, "
+                           f"{plural(s.hops, 'hop')}{dups}{skipped}) migrated in {plural(s.chunks, 'chunk')}. "
+                           "Nothing is final yet: next, validate every payment.")
             outcome.add_class("success")
             self._show_buttons("next")
         elif result.outcome == "cancelled":
@@ -135,7 +158,7 @@ class MigrateScreen(WizardScreen):
 
                 self.app.switch_screen(RollbackScreen(reason="cancelled", migration=result))
                 return
-            outcome.update(f"Stopped at a chunk boundary after {s.payments:,} payments. Nothing is final and "
+            outcome.update(f"Stopped at a chunk boundary after {plural(s.payments, 'payment')}. Nothing is final and "
                            "the KV store is untouched. Resume now (r), roll back (b), or quit (ctrl+q) and run "
                            "migwizard again later to resume.")
             outcome.add_class("warning")

@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, DataTable, Static
 
-from migwizard.core.engine.results import CheckStatus, PreflightReport
+from migwizard.core.engine.results import CheckStatus, PreflightReport, RunState
 from migwizard.tui.messages import StepDone, StepFailed
 
 from .base import WizardScreen
@@ -25,8 +25,8 @@ class PreflightScreen(WizardScreen):
     STEP = "Preflight"
     BINDINGS = [
         Binding("enter", "details", "Details", id="details", show=False),
-        Binding("r", "rerun", "Re-run checks", id="rerun"),
-        Binding("a", "acknowledge", "Acknowledge warnings", id="acknowledge"),
+        Binding("r", "rerun", "Re-run", id="rerun"),
+        Binding("a", "acknowledge", "Acknowledge", id="acknowledge"),
         Binding("c", "continue", "Continue", id="continue"),
         Binding("escape", "back", "Back", id="back"),
     ]
@@ -40,7 +40,10 @@ class PreflightScreen(WizardScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
         with Vertical(id="preflight"):
-            yield Static("Read-only checks. Nothing has been written yet.", id="pf-intro")
+            intro = ("Read-only checks before resuming the interrupted run: its chunks stay as they are, "
+                     "nothing new has been written yet." if self.resuming else
+                     "Read-only checks. Nothing has been written yet.")
+            yield Static(intro, id="pf-intro")
             yield DataTable(id="checks", cursor_type="row", zebra_stripes=False)
             yield Static("", id="pf-hint")
             yield Static("", id="pf-counts")
@@ -82,21 +85,36 @@ class PreflightScreen(WizardScreen):
         self.report = report
         table = self.query_one("#checks", DataTable)
         table.clear()
+        self.wizard.last_preflight = report
+        if report.state is RunState.IN_PROGRESS:
+            self.wizard.run_pending = True
         for i, check in enumerate(report.checks):
             table.add_row(BADGE[check.status], check.title, check.reason, key=str(i))
         c = report.counts
         self.query_one("#pf-counts", Static).update(
-            f"{c.payments} payments: {c.succeeded} succeeded · {c.failed} failed · {c.in_flight} in flight · "
-            f"{c.initiated} initiated · {c.attempts} attempts · {c.hops} hops · {c.duplicates} duplicates"
+            f"{c.payments:,} payments: {c.succeeded:,} succeeded · {c.failed:,} failed · {c.in_flight:,} in flight · "
+            f"{c.initiated:,} initiated · {c.attempts:,} attempts · {c.hops:,} hops · {c.duplicates:,} duplicates"
         )
         warnings = report.warnings
         ack = self.query_one("#ack", Checkbox)
         ack.display = bool(warnings) and report.ok
-        ack.label = (f"I have read the {len(warnings)} warning{'s' if len(warnings) != 1 else ''} "
-                     "and want to continue (a)")
+        self._ack_label()
         self._update_verdict()
+        # The first row that needs attention (a failure, else a warning) is where the cursor starts.
+        attention = [i for i, c in enumerate(report.checks) if c.status is CheckStatus.FAIL] or \
+                    [i for i, c in enumerate(report.checks) if c.status is CheckStatus.WARN]
+        if attention:
+            table.move_cursor(row=attention[0], animate=False, scroll=True)
         table.focus()
         self._show_hint()
+
+    def _ack_label(self) -> None:
+        """The checkbox state in words too, so it reads without colour (NO_COLOR)."""
+        n = len(self.report.warnings) if self.report else 0
+        what = f"the {n} warning{'s' if n != 1 else ''}"
+        ack = self.query_one("#ack", Checkbox)
+        ack.label = (f"Acknowledged: I have read {what} and want to continue (a to undo)" if ack.value
+                     else f"Not acknowledged: press a once you have read {what}")
 
     @on(StepFailed)
     def _failed(self, message: StepFailed) -> None:
@@ -150,6 +168,7 @@ class PreflightScreen(WizardScreen):
 
     @on(Checkbox.Changed, "#ack")
     def _ack_changed(self) -> None:
+        self._ack_label()
         self._update_verdict()
 
     @on(DataTable.RowHighlighted, "#checks")

@@ -26,6 +26,7 @@ from .commands import WizardCommands
 from .help import HelpScreen
 from .messages import wrap_event
 
+DEFAULT_RESULTS_DIR = "migwizard-results"
 CSS_FILE = Path(__file__).resolve().parent.parent / "migwizard.tcss"
 
 
@@ -71,7 +72,7 @@ class MigWizardApp(App[int]):
         self.wall_clock = wall_clock
         self.chunk_size = chunk_size
         self.report_path = Path(report) if report else None
-        self.results_dir = Path(results_dir) if results_dir else Path("migwizard-results")
+        self.results_dir = Path(results_dir) if results_dir else Path(DEFAULT_RESULTS_DIR)
         self.import_dir = Path(import_dir) if import_dir else None
         self.engine: Any = None
         self._engine_key: tuple[str, str] | None = None
@@ -243,10 +244,16 @@ def redact_url(url: str | None) -> str:
 
 
 def ensure_private_dir(path: Path) -> None:
-    """Create ``path`` with mode 0700; a directory we created keeps 0700 despite the umask."""
+    """Create ``path`` with mode 0700 (despite the umask); our default results directory is
+    tightened to 0700 too. A directory the user named (``--report DIR/FILE``) keeps its mode."""
     if not path.exists():
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(path, 0o700)
+    elif path.name == DEFAULT_RESULTS_DIR and path.is_dir() and (path.stat().st_mode & 0o077):
+        try:
+            os.chmod(path, 0o700)
+        except OSError:
+            pass
 
 
 def run_wizard(kv: str | Path | None = None, sql: str | None = None, **kwargs: Any) -> int:

@@ -1,7 +1,8 @@
-"""Command palette (ctrl+p): the wizard's actions that are available right now.
+"""Command palette (ctrl+p): the wizard's own actions that are available right now.
 
-The provider lists every enabled, described binding of the active screen (and the
-app), so the palette always matches the Footer, plus a few wizard-wide commands.
+The provider lists the enabled, described bindings declared on the active screen and
+on the app — never a widget's own bindings (scrolling, cursor, focus) and no system
+commands — plus help and quit.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+SKIP = {"command_palette", "quit", "help"}
+
 
 class WizardCommands(Provider):
     def _commands(self) -> list[tuple[str, str, object]]:
@@ -17,19 +20,19 @@ class WizardCommands(Provider):
         screen = self.screen  # the screen the palette was opened over
         seen: set[str] = set()
         out: list[tuple[str, str, object]] = []
-        try:
-            active = screen.active_bindings
-        except Exception:
-            active = {}
-        for key, ab in active.items():
-            binding = ab.binding
-            if not ab.enabled or not binding.description or binding.action in seen:
-                continue
-            if binding.action in {"command_palette", "quit"}:
-                continue
-            seen.add(binding.action)
-            out.append((binding.description, f"{binding.description} ({app.get_key_display(binding)})",
-                        partial(ab.node.run_action, binding.action)))
+        for node in (screen, app):
+            for _key, binding in node._bindings:
+                if not binding.description or binding.action in seen or binding.action in SKIP:
+                    continue
+                try:
+                    state = app._check_action_state(binding.action, node)
+                except Exception:
+                    state = False
+                if not state:
+                    continue
+                seen.add(binding.action)
+                out.append((binding.description, f"{binding.description} ({app.get_key_display(binding)})",
+                            partial(node.run_action, binding.action)))
         out.append(("Help: keys and what each step does", "Open the help screen", app.action_help))
         out.append(("Quit migwizard", "Stops a running migration at a chunk boundary first", app.action_quit))
         return out

@@ -5,9 +5,13 @@ from __future__ import annotations
 import importlib
 from typing import Any, Iterable
 
+import re
+
+from rich.markup import escape
 from rich.text import Text
+from textual.binding import Binding
 from textual.clock import MockClock
-from textual.widgets import Log, Tree
+from textual.widgets import Button, Log, Tree
 from textual.widgets.tree import TreeNode
 
 from migwizard.core.engine.events import LogRecord
@@ -38,6 +42,57 @@ def normalisation_text(name: str) -> str:
     return _FALLBACK_NORMALISATIONS.get(name, "Expected difference between KV and SQL representations.")
 
 
+# Short labels for the payments table and the filter (the drill-down shows the full text).
+SHORT_NORMALISATIONS: dict[str, str] = {
+    "duplicate_index_entry_skipped": "dup. entry",
+    "missing_payment_bucket_skipped": "no bucket",
+    "legacy_payload_dropped": "legacy payload",
+    "orphaned_blinded_total_dropped": "blinded total",
+    "nil_hash_from_payment": "nil hash",
+    "legacy_zero_attempt_id_remapped": "attempt id 0",
+    "legacy_zero_attempt_terminalised": "id-0 attempt failed",
+    "legacy_zero_payment_failed": "id-0 payment failed",
+    "settle_and_fail_settle_wins": "settle wins",
+    "failure_message_reencoded": "failure re-encoded",
+    "failure_message_dropped": "failure dropped",
+    "duplicate_unresolved_marked_failed": "dup. marked failed",
+    "blinding_point_recompressed": "blinding point",
+    "route_key_resized": "pubkey resized",
+    "session_key_reduced": "session key mod N",
+    "legacy_time_wrapped": "time wrapped",
+    "timestamps_truncated_to_microseconds": "µs timestamps",
+    "utc_microseconds": "UTC µs",
+    "nil_htlc_hash": "nil hash",
+}
+
+
+def short_normalisation(name: str) -> str:
+    return SHORT_NORMALISATIONS.get(name, name.replace("_", " "))
+
+
+def fmt_sat(msat: int) -> str:
+    """An amount in satoshis with thousands separators; sub-satoshi amounts keep 3 decimals."""
+    sat, rest = divmod(int(msat), 1000)
+    return f"{sat:,}" if not rest else f"{sat:,}.{rest:03d}"
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
+
+
+def inline_markup(text: str) -> str:
+    """Plain text with `code` spans -> Rich markup (escaped; code in bold)."""
+    parts = re.split(r"`([^`]+)`", text)
+    return "".join(f"[b]{escape(p)}[/b]" if i % 2 else escape(p) for i, p in enumerate(parts))
+
+
+def show_enter(button: Button, description: str | None = None) -> Button:
+    """Show ``enter <label>`` in the footer while ``button`` has focus (a Button hides its enter key)."""
+    label = description or str(button.label)
+    button._bindings.key_to_bindings["enter"] = [Binding("enter", "press", label, show=True)]
+    return button
+
+
 class EngineClock(MockClock):
     """A clock that follows the engine's reported elapsed time.
 
@@ -47,6 +102,10 @@ class EngineClock(MockClock):
 
     def advance_to(self, seconds: float) -> None:
         self.set_time(max(self.time, float(seconds)))
+
+    def restart(self) -> None:
+        """A new engine call: its elapsed time starts again from zero."""
+        self.set_time(0.0)
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from ..sql.values import int64, uint64
+
 RUN_COLUMNS = (
     "run_id", "source_path", "source_fingerprint", "source_kind", "kv_layout_version", "channeldb_version",
     "tool_version", "target_dialect", "target_server_version", "state", "checkpoint_seq", "chunks_done",
@@ -20,6 +22,9 @@ RUN_COLUMNS = (
     "next_ids", "normalisations", "switch_seq_before", "switch_seq_after", "created_schema", "started_at",
     "updated_at", "validated_at", "committed_at", "error", "stats",
 )
+
+
+U64_COLUMNS = ("checkpoint_seq", "switch_seq_before", "switch_seq_after")
 
 
 def now_text(wall: float) -> str:
@@ -73,6 +78,8 @@ class Run:
             v = getattr(self, c)
             if c in ("next_ids", "normalisations", "stats"):
                 v = json.dumps(v, sort_keys=True)
+            elif c in U64_COLUMNS and v is not None:
+                v = int64(v)  # KV sequences are u64; the columns are BIGINT, as LND stores u64s
             vals.append(v)
         return vals
 
@@ -91,6 +98,9 @@ class Run:
         d = dict(zip(RUN_COLUMNS, row))
         for c in ("next_ids", "normalisations", "stats"):
             d[c] = json.loads(d[c] or "{}")
+        for c in U64_COLUMNS:
+            if d[c] is not None:
+                d[c] = uint64(d[c])
         for c in ("started_at", "updated_at", "validated_at", "committed_at"):
             if d[c] is not None and not isinstance(d[c], str):
                 d[c] = d[c].strftime("%Y-%m-%d %H:%M:%S")
