@@ -253,6 +253,7 @@ def test_rollback_restores_target_and_leaves_kv_unchanged(generated, target_url)
         db.close()
     before = _snapshot(target_url)
     digest = kv_digest(kv)
+    data_file = (kv / "data.mdb").read_bytes()
     with Engine(kv, target_url, chunk_size=5) as e:
         assert e.migrate().outcome == "complete"
         assert e.validate().ok
@@ -263,6 +264,7 @@ def test_rollback_restores_target_and_leaves_kv_unchanged(generated, target_url)
         assert e.state() is RunState.FRESH
     assert _snapshot(target_url) == before
     assert kv_digest(kv) == digest
+    assert (kv / "data.mdb").read_bytes() == data_file  # byte-identical, not only the same content
 
 
 def test_rollback_of_cancelled_run_on_new_sqlite_file_removes_it(generated, tmp_path):

@@ -112,7 +112,7 @@ class PaymentDetailScreen(WizardScreen):
         if d.normalisations:
             lines.append("[b]Normalised (expected to differ):[/b]")
             for name in d.normalisations:
-                lines.append(f" • {name}: {normalisation_text(name)}")
+                lines.append(f" • {escape(name)}: {escape(normalisation_text(name))}")
         notes = self.query_one("#pd-notes", Static)
         notes.set_class(bool(d.kv_error), "error")
         notes.update("\n".join(lines) if lines else "No differences and no normalisations.")

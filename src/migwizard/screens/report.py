@@ -14,7 +14,9 @@ from textual.widgets import Button, DataTable, Input, ProgressBar, Select, Stati
 from migwizard.core.engine.events import Phase
 from migwizard.core.engine.results import PaymentDetail, ValidationReport
 from migwizard.tui.messages import EngineProgress, StepDone, StepFailed
-from migwizard.tui.widgets import EngineClock, short_id
+from rich.text import Text
+
+from migwizard.tui.widgets import EngineClock, fmt_sat, plural, short_id, short_normalisation
 
 from .base import WizardScreen
 
@@ -46,16 +48,19 @@ class ReportScreen(WizardScreen):
         Binding("slash", "focus_search", "Search", id="search"),
         Binding("c", "commit", "Commit…", id="commit"),
         Binding("b", "rollback", "Roll back…", id="rollback"),
+        Binding("q", "finish", "Finish", id="finish"),
+        Binding("escape", "back", "Back", id="back"),
         Binding("escape", "focus_table", "Table", show=False),
     ]
 
     def __init__(self, report: ValidationReport | None = None, details: dict[str, PaymentDetail] | None = None,
-                 *, viewer: bool = False, verify: bool = False) -> None:
+                 *, viewer: bool = False, verify: bool = False, meta: dict[str, str] | None = None) -> None:
         super().__init__()
         self.report = report
         self.details: dict[str, PaymentDetail] = dict(details or {})
         self.viewer = viewer
         self.verify = verify
+        self.meta = dict(meta or {})
         self.bar_clock = EngineClock()
         self.filter_value = "all"
         self.search = ""
@@ -74,9 +79,11 @@ class ReportScreen(WizardScreen):
             with Horizontal(id="summary"):
                 yield DataTable(id="tables", cursor_type="none", show_cursor=False)
                 yield Static("", id="counts")
+            yield Static("", id="count-note")
             with Horizontal(id="filters"):
                 yield Select([("All payments", "all")], value="all", allow_blank=False, id="filter", compact=True)
                 yield Input(placeholder="/ hash prefix", id="search", compact=True)
+            yield Static("", id="pay-count")
             yield DataTable(id="payments", cursor_type="row")
             yield Static("", id="artefacts")
         yield from self.compose_footer()
@@ -88,7 +95,7 @@ class ReportScreen(WizardScreen):
         payments = self.query_one("#payments", DataTable)
         payments.add_column("Payment", key="id", width=17)
         payments.add_column("Status", key="status", width=10)
-        payments.add_column("Amount msat", key="amount", width=12)
+        payments.add_column(Text("Amount sat", justify="right"), key="amount")  # sized to the widest amount
         payments.add_column("Att", key="attempts", width=3)
         payments.add_column("Diff", key="diff", width=4)
         payments.add_column("Normalised", key="norm")
@@ -110,10 +117,17 @@ class ReportScreen(WizardScreen):
             details = {}
             for payment in sorted({d.payment for d in report.differences}):
                 details[payment] = engine.payment_detail(payment)
+            import time
+
             from migwizard.tui.report_file import save_report
 
-            path = save_report(app.results_dir / "migwizard-report.json", report, details,
-                               source=app.kv_path, target=app.sql_url)
+            stamp = time.gmtime(app.wall_clock())
+            # A re-verification never overwrites the report of the migration itself.
+            name = (f"migwizard-verify-{time.strftime('%Y%m%dT%H%M%SZ', stamp)}.json" if verify
+                    else "migwizard-report.json")
+            path = save_report(app.results_dir / name, report, details, source=app.kv_path,
+                               target=app.sql_url_display, imported_from=app.imported_from,
+                               created=time.strftime("%Y-%m-%dT%H:%M:%SZ", stamp))
         except Exception as exc:
             app.write_log("error", f"validate: {exc}")
             self.post_message(StepFailed("validate", exc))
@@ -135,7 +149,7 @@ class ReportScreen(WizardScreen):
         self.report, details, path = message.result
         self.details.update(details)
         self.wizard.last_report = self.report
-        self.wizard.saved_report = path
+        self.wizard.saved_report = path.resolve()
         self._show_report()
 
     @on(StepFailed)
@@ -175,19 +189,28 @@ class ReportScreen(WizardScreen):
             f"[b]Attempts[/b] {s.attempts:,} · [b]hops[/b] {s.hops:,}\n"
             f"skipped {s.skipped:,} · duplicates {s.duplicate_entries:,}"
         )
+        self._count_note()
+        # Only filters that can match a row (the normalisation totals may name payments not listed).
         options: list[tuple[str, str]] = [("All payments", "all"), ("With differences", "diff")]
-        options += [(f"Status: {st}", f"status:{st}") for st in STATUSES]
-        norms = sorted({n for p in report.payments for n in p.normalisations} | set(s.normalisations))
-        options += [(f"Normalised: {n}", f"norm:{n}") for n in norms]
+        present = {p.status for p in report.payments}
+        options += [(f"Status: {st}", f"status:{st}") for st in STATUSES if st in present]
+        norms = sorted({n for p in report.payments for n in p.normalisations})
+        options += [(f"Normalised: {short_normalisation(n)}", f"norm:{n}") for n in norms]
+        if self.filter_value not in {v for _l, v in options}:
+            self.filter_value = "all"
         select = self.query_one("#filter", Select)
         with self.prevent(Select.Changed):
             select.set_options(options)
             select.value = self.filter_value
         artefacts = self.query_one("#artefacts", Static)
         if self.viewer:
-            artefacts.update("Saved report, read-only: no engine session is open.")
+            m = self.meta
+            facts = [f"run {report.run_id[:8]}" if report.run_id else ""]
+            facts += [f"{label} {m[k]}" for k, label in (("created", "written"), ("source", "source"),
+                                                          ("target", "target")) if m.get(k)]
+            artefacts.update("Saved report, read-only (no engine session): " + " · ".join(f for f in facts if f))
         elif self.wizard.saved_report is not None:
-            artefacts.update(f"Report: {self.wizard.saved_report}  ·  Log: {self.wizard.log_path}")
+            artefacts.update(f"Report: {self.wizard.saved_report}  ·  Log: {self.wizard.log_path.resolve()}")
         self._fill_payments()
         self.query_one("#payments", DataTable).focus()
         self.refresh_bindings()
@@ -213,10 +236,31 @@ class ReportScreen(WizardScreen):
         table = self.query_one("#payments", DataTable)
         table.clear()
         for p in self._visible_rows():
-            table.add_row(short_id(p.identifier), p.status, f"{p.amount_msat:,}", str(p.attempts),
-                          f"≠{p.differences}" if p.differences else "", ", ".join(p.normalisations),
-                          key=p.identifier)
-        table.border_subtitle = f"{table.row_count:,} of {len(self.report.payments) if self.report else 0:,}"
+            table.add_row(short_id(p.identifier), p.status, Text(fmt_sat(p.amount_msat), justify="right"),
+                          str(p.attempts), f"≠{p.differences}" if p.differences else "",
+                          ", ".join(short_normalisation(n) for n in p.normalisations), key=p.identifier)
+        total = len(self.report.payments) if self.report else 0
+        shown = f"{table.row_count:,} of {plural(total, 'payment')}"
+        if self.report is not None and total < self.report.payments_checked:
+            shown += f" listed ({self.report.payments_checked:,} checked)"
+        if table.row_count == 0 and total:
+            shown += " — no payment matches this filter"
+        self.query_one("#pay-count", Static).update(shown)
+        table.border_subtitle = f"{table.row_count:,} of {total:,}"
+
+    def _count_note(self) -> None:
+        """Explain why the report's counts may differ from the preflight's (KV as read)."""
+        note = self.query_one("#count-note", Static)
+        pre = getattr(self.wizard, "last_preflight", None)
+        s = self.report.stats
+        differs = False
+        if pre is not None:
+            c = pre.counts
+            differs = (c.payments, c.succeeded, c.failed, c.in_flight, c.initiated, c.attempts) != \
+                      (s.payments, s.succeeded, s.failed, s.in_flight, s.initiated, s.attempts)
+        note.update("i Counts differ from the preflight: they are counted after LND's normalisations "
+                    "(e.g. terminalised legacy attempts)." if differs else "")
+        note.display = differs
 
     @on(Select.Changed, "#filter")
     def _filter_changed(self, event: Select.Changed) -> None:
@@ -240,6 +284,8 @@ class ReportScreen(WizardScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         ready = self.report is not None
+        if action in {"finish", "back"}:  # verify mode: nothing to commit, so a way out
+            return ready and self.verify and not self.viewer
         if action == "commit":
             return ready and not self.viewer and self.report.ok and not self.verify
         if action == "rollback":
@@ -270,6 +316,16 @@ class ReportScreen(WizardScreen):
             from .commit import CommitScreen
 
             self.app.switch_screen(CommitScreen(report=self.report))
+
+    def action_finish(self) -> None:
+        if self.check_action("finish", ()):
+            self.app.exit(0, return_code=0)
+
+    def action_back(self) -> None:
+        if self.check_action("back", ()):
+            from .welcome import WelcomeScreen
+
+            self.app.switch_screen(WelcomeScreen())
 
     def action_rollback(self) -> None:
         if self.check_action("rollback", ()):
