@@ -441,3 +441,33 @@ def test_rollback_on_lnd_owned_target_keeps_lnd_tables(import_fixture, target_ur
         res = e.rollback()
         assert "payments" not in res.tables_dropped
     assert _snapshot(target_url) == before
+
+
+def test_store_held_by_another_process_is_refused(import_fixture, sqlite_url):
+    import subprocess
+    import sys
+    import time
+
+    from migwizard.core.engine import CheckStatus
+
+    kv = import_fixture("carol")
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\nfrom migwizard.core.kv.lmdb_store import LmdbStore\n"
+         f"s = LmdbStore.open({str(kv)!r})\nprint('held', flush=True)\ntime.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with Engine(kv, sqlite_url) as e:
+            rep = e.preflight()
+            kvopen = next(c for c in rep.checks if c.id == "kv.open")
+            assert kvopen.status is CheckStatus.FAIL and not rep.ok
+            with pytest.raises(EngineError) as ei:
+                e.migrate()
+            assert "stop" in ei.value.hint
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    with Engine(kv, sqlite_url) as e:
+        assert e.preflight().ok
