@@ -8,6 +8,9 @@ Update only after reviewing: ``make snapshot-update``.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from textual.widgets import Select
 
@@ -19,11 +22,16 @@ from .helpers import gated, make_fake_store_dir, settle, wait_for
 
 SMALL = (80, 24)
 WIDE = (120, 40)
+# The screens show absolute report and log paths: a fixed directory per test keeps them stable.
+RESULTS = Path("/tmp/migwizard-snapshots")
 
 
 def build(tmp_path, store=None, factory=None, **kw):
     make_fake_store_dir(tmp_path)
     store = store or FakeStore()
+    results = RESULTS / tmp_path.name
+    shutil.rmtree(results, ignore_errors=True)
+    kw.setdefault("results_dir", results)
     return MigWizardApp("kv", "sqlite:///lnd.sqlite", engine_factory=factory or fake_factory(store),
                         chunk_size=10, wall_clock=fixed_wall_clock, **kw)
 
@@ -238,7 +246,7 @@ def test_rollback_confirmation(snap_compare, tmp_path):
     async def run_before(pilot):
         await settle(pilot)
         await pilot.press("ctrl+b")
-        await pilot.pause()
+        await settle(pilot)  # the rollback screen reads the run's details
 
     assert snap_compare(build(tmp_path, store), run_before=run_before, terminal_size=SMALL)
 
@@ -249,7 +257,7 @@ def test_rollback_done(snap_compare, tmp_path):
     async def run_before(pilot):
         await settle(pilot)
         await pilot.press("ctrl+b")
-        await pilot.pause()
+        await settle(pilot)  # the rollback screen reads the run's details
         await pilot.press(*"ROLLBACK", "enter")
         await settle(pilot)
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Static
 
-from migwizard.core.engine.results import CommitResult, ValidationReport
+from migwizard.core.engine.results import CheckStatus, CommitResult, ValidationReport
 from migwizard.tui.messages import StepDone, StepFailed
+from migwizard.tui.widgets import inline_markup, plural, show_enter
 
 from .base import WizardScreen
 from .confirm import TypedConfirm
@@ -33,12 +35,7 @@ class CommitScreen(WizardScreen):
         yield from self.compose_header()
         with VerticalScroll(id="commit-body"):
             yield Static(f"[b]This is the one step you cannot undo from here.[/b]  {what}", id="cm-what")
-            yield Static(
-                "1. SQL: the run is marked committed in one transaction and the sequences are fixed.\n"
-                "2. KV: only after that succeeds, a tombstone is written into the KV store, so lnd\n"
-                "   refuses to use the old payment history again.",
-                id="cm-steps", classes="panel",
-            )
+            yield Static(self._steps_text(), id="cm-steps", classes="panel")
             yield Static(
                 "Before you type: you have a backup of the whole lnd data/ directory, lnd is stopped, "
                 "and the lnd you will start supports the SQL backend.",
@@ -50,6 +47,26 @@ class CommitScreen(WizardScreen):
                 yield Button("Commit", id="commit", variant="error", compact=True, disabled=True)
                 yield Button("Back", id="back", compact=True)
         yield from self.compose_footer()
+
+    def _steps_text(self) -> str:
+        """What the commit does, for this source and target (each step one paragraph, wrapped by the screen)."""
+        app = self.wizard
+        pre = app.last_preflight
+        tracker = next((c for c in pre.checks if c.id == "sql.lnd_tracker"), None) if pre is not None else None
+        sql = "1. SQL: the run is marked committed in one transaction and the sequences are fixed"
+        if tracker is not None and tracker.status is CheckStatus.WARN:
+            sql += " (a standalone copy: lnd's own migration bookkeeping is not touched)."
+        elif tracker is not None and tracker.status is CheckStatus.PASS:
+            sql += "; lnd's migration tracker records that its payments migration is done."
+        else:
+            sql += "."
+        if app.imported_from:
+            kv = (f"2. KV: only after that succeeds, a tombstone is written into the LMDB copy "
+                  f"({app.kv_path}). The original channel.db ({app.imported_from}) is not changed.")
+        else:
+            kv = ("2. KV: only after that succeeds, a tombstone is written into the KV store, so this payment "
+                  "history cannot be migrated a second time.")
+        return escape(sql) + "\n" + escape(kv)
 
     def on_mount(self) -> None:
         self.query_one("#confirm-input", Input).focus()
@@ -75,6 +92,8 @@ class CommitScreen(WizardScreen):
     @on(StepDone)
     def _done(self, message: StepDone) -> None:
         message.stop()
+        if message.result.committed:
+            self.wizard.run_pending = False
         self.app.switch_screen(DoneScreen(message.result))
 
     @on(StepFailed)
@@ -100,7 +119,7 @@ class CommitScreen(WizardScreen):
 
 class DoneScreen(WizardScreen):
     STEP = "Commit"
-    BINDINGS = [Binding("q", "finish", "Finish", id="finish"), Binding("enter", "finish", "Finish", show=False)]
+    BINDINGS = [Binding("q", "finish", "Finish", id="finish", show=False), Binding("enter", "finish", "Finish")]
 
     def __init__(self, result: CommitResult) -> None:
         super().__init__()
@@ -113,20 +132,20 @@ class DoneScreen(WizardScreen):
         mig = app.last_migration
         rep = app.last_report
         ok = res.committed and res.tombstoned
-        lines = [f"{'✓' if ok else '!'} {res.message}"]
+        lines = [f"{'✓' if ok else '!'} {escape(res.message)}"]
         if mig is not None:
             s = mig.stats
             lines.append(f"  {s.payments:,} payments · {s.attempts:,} attempts · {s.hops:,} hops · "
-                         f"{s.duplicate_entries:,} duplicates · {s.chunks} chunks")
+                         f"{s.duplicate_entries:,} duplicates · {plural(s.chunks, 'chunk')}")
         if rep is not None:
             lines.append(f"  {rep.payments_checked:,} payments validated field by field, "
-                         f"{len(rep.differences)} differences")
+                         f"{plural(len(rep.differences), 'difference')}")
         with VerticalScroll(id="done"):
             yield Static("\n".join(lines), id="dn-summary", classes="success" if ok else "warning")
             yield Static(
                 "[b]Keep these for anyone helping you[/b]\n"
-                f"  Report  {app.saved_report or '(not written in this session)'}\n"
-                f"  Log     {app.log_path}",
+                f"  Report  {escape(str(app.saved_report or '(not written in this session)'))}\n"
+                f"  Log     {escape(str(app.log_path.resolve()))}",
                 id="dn-artefacts", classes="panel",
             )
             from ..core.engine.report import next_steps
@@ -134,10 +153,10 @@ class DoneScreen(WizardScreen):
             steps = next_steps(res)
             yield Static(
                 "[b]Next steps for your node[/b]\n"
-                + "\n".join(f"  {i}. {step}" for i, step in enumerate(steps, 1)),
+                + "\n".join(f"{i}. {inline_markup(step)}" for i, step in enumerate(steps, 1)),
                 id="dn-next", classes="panel",
             )
-            yield Button("Quit", id="finish", variant="primary", compact=True)
+            yield show_enter(Button("Finish", id="finish", variant="primary", compact=True))
         yield from self.compose_footer()
 
     def on_mount(self) -> None:

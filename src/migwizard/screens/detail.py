@@ -96,10 +96,10 @@ class PaymentDetailScreen(WizardScreen):
         elif n:
             title += f"≠ {n} difference{'s' if n != 1 else ''}"
         elif d.sql is None:
-            title += "not in SQL (not migrated)"
+            title += "not in SQL"
         else:
             title += "✓ KV and SQL match"
-        title += "  ·  secrets shown" if self.show_secrets else "  ·  secrets masked (s)"
+        title += "  ·  secrets shown" if self.show_secrets else ("  ·  secrets masked" if self.offline else "  ·  secrets masked (s)")
         self.query_one("#pd-title", Static).update(title)
         lines = []
         if d.kv_error:

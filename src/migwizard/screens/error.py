@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -74,7 +75,7 @@ class ErrorScreen(WizardScreen):
             if self.state:
                 yield Static(f"[b]Where things stand[/b]\n{self.state}", id="er-state")
             yield Static(f"[b]What to do[/b]\n{self.hint}", id="er-hint")
-            yield Static(f"Log for a helper: {app.log_path}", id="er-log")
+            yield Static(f"Log for a helper: {escape(str(app.log_path.resolve()))}", id="er-log")
             with Horizontal(classes="buttons"):
                 if self.payment:
                     yield Button("Open payment", id="open", variant="primary", compact=True)

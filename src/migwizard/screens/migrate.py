@@ -60,7 +60,6 @@ class MigrateScreen(WizardScreen):
         self.query_one("#mg-outcome").display = False
         self.query_one("#mg-buttons").display = False
         show_enter(self.query_one("#next", Button))
-        show_enter(self.query_one("#resume", Button))
         self.start_migration()
 
     @property

@@ -83,7 +83,7 @@ class ReportScreen(WizardScreen):
             with Horizontal(id="filters"):
                 yield Select([("All payments", "all")], value="all", allow_blank=False, id="filter", compact=True)
                 yield Input(placeholder="/ hash prefix", id="search", compact=True)
-            yield Static("", id="pay-count")
+                yield Static("", id="pay-count")
             yield DataTable(id="payments", cursor_type="row")
             yield Static("", id="artefacts")
         yield from self.compose_footer()
@@ -94,7 +94,7 @@ class ReportScreen(WizardScreen):
             tables.add_column(label, key=key)
         payments = self.query_one("#payments", DataTable)
         payments.add_column("Payment", key="id", width=17)
-        payments.add_column("Status", key="status", width=10)
+        payments.add_column("Status", key="status", width=9)
         payments.add_column(Text("Amount sat", justify="right"), key="amount")  # sized to the widest amount
         payments.add_column("Att", key="attempts", width=3)
         payments.add_column("Diff", key="diff", width=4)
@@ -173,7 +173,7 @@ class ReportScreen(WizardScreen):
                            f"SQL {report.count_sql:,}).")
             verdict.set_classes("success")
         else:
-            why = report.error or f"{len(diffs):,} payment(s) differ"
+            why = report.error or f"{plural(len(diffs), 'payment')} differ{'s' if len(diffs) == 1 else ''}"
             verdict.update(f"✗ {why}. The run cannot be committed; open a payment (enter) to see why.")
             verdict.set_classes("error")
         tables = self.query_one("#tables", DataTable)
@@ -238,15 +238,22 @@ class ReportScreen(WizardScreen):
         for p in self._visible_rows():
             table.add_row(short_id(p.identifier), p.status, Text(fmt_sat(p.amount_msat), justify="right"),
                           str(p.attempts), f"≠{p.differences}" if p.differences else "",
-                          ", ".join(short_normalisation(n) for n in p.normalisations), key=p.identifier)
+                          self._norm_cell(p.normalisations), key=p.identifier)
         total = len(self.report.payments) if self.report else 0
         shown = f"{table.row_count:,} of {plural(total, 'payment')}"
         if self.report is not None and total < self.report.payments_checked:
             shown += f" listed ({self.report.payments_checked:,} checked)"
         if table.row_count == 0 and total:
-            shown += " — no payment matches this filter"
+            shown += ": none match"
         self.query_one("#pay-count", Static).update(shown)
         table.border_subtitle = f"{table.row_count:,} of {total:,}"
+
+    @staticmethod
+    def _norm_cell(names: list[str]) -> str:
+        """The first normalisation and how many more (80 columns; the drill-down lists them all)."""
+        if not names:
+            return ""
+        return short_normalisation(names[0]) + (f" +{len(names) - 1}" if len(names) > 1 else "")
 
     def _count_note(self) -> None:
         """Explain why the report's counts may differ from the preflight's (KV as read)."""

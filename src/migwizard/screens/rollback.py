@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,6 +11,7 @@ from textual.widgets import Button, DataTable, Input, Static
 
 from migwizard.core.engine.results import MigrationResult, RollbackResult
 from migwizard.tui.messages import StepDone, StepFailed
+from migwizard.tui.widgets import plural, show_enter
 
 from .base import WizardScreen
 from .confirm import TypedConfirm
@@ -27,7 +29,7 @@ REASONS = {
 class RollbackScreen(WizardScreen):
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
-        Binding("q", "finish", "Quit", id="finish"),
+        Binding("q", "finish", "Quit", id="finish", show=False),  # the footer shows ctrl+q Quit
     ]
 
     def __init__(self, *, reason: str = "interrupted", migration: MigrationResult | None = None) -> None:
@@ -36,23 +38,57 @@ class RollbackScreen(WizardScreen):
         self.migration = migration or None
         self.result: RollbackResult | None = None
         self.rolling = False
+        self.loading = False  # reading the interrupted run's details (preflight)
+        self.queued = False  # the user confirmed while those were read
+
+    def _what_text(self, run_lines: list[str]) -> str:
+        sqlite = (self.wizard.sql_url or "").startswith("sqlite:")
+        created = ("The payment tables, if this run created them (and no other run uses them)"
+                   + (", and the SQLite file, if it created it" if sqlite else "")
+                   + ", are dropped; tables lnd created stay, without this run's rows.")
+        body = "\n".join(f" • {escape(x)}" for x in [*run_lines, created])
+        return (f"[b]Will be removed from the SQL target[/b] ({escape(self.wizard.sql_url_display)})\n{body}\n"
+                "[b]Will not change[/b]\n • The KV store: it was only ever read. lnd can keep using it.")
+
+    def _run_lines(self) -> list[str]:
+        mig = self.migration or self.wizard.last_migration
+        if mig is not None:
+            s = mig.stats
+            rows = ", ".join(f"{n:,} {t.removeprefix('payment_')}" for t, n in s.rows.items()) or "no rows"
+            return [f"Run {mig.run_id[:8]}: {plural(s.payments, 'payment')} committed so far in "
+                    f"{plural(s.chunks, 'chunk')} ({rows}).",
+                    f"Its checkpoint (KV sequence {mig.checkpoint_seq:,}) and its run record."]
+        pre = self.wizard.last_preflight
+        if pre is not None and pre.run_id:
+            return self._lines_from_preflight(pre)
+        return ["Everything the interrupted run wrote (its payments, attempts, hops and duplicates).",
+                "Its checkpoint and its run record."]
+
+    @staticmethod
+    def _lines_from_preflight(pre) -> list[str]:
+        """The run's size and checkpoint as the read-only checks report them."""
+        import re
+
+        by_id = {c.id: c for c in pre.checks}
+        target = by_id.get("sql.target")
+        markers = by_id.get("markers")
+        m = re.search(r"\((\w+), (\d+) payments\)", target.reason) if target else None
+        if m:
+            n = int(m.group(2))
+            first = f"Run {pre.run_id[:8]} ({m.group(1)}): {plural(n, 'payment')} committed so far, with their " \
+                    "attempts, hops and duplicates."
+        else:
+            first = f"Run {pre.run_id[:8]}: everything it wrote (payments, attempts, hops and duplicates)."
+        seq = re.search(r"KV sequence (\d+)", markers.reason) if markers else None
+        second = (f"Its checkpoint (KV sequence {int(seq.group(1)):,}) and its run record." if seq
+                  else "Its checkpoint and its run record.")
+        return [first, second]
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
-        mig = self.migration or self.wizard.last_migration
-        if mig is not None:
-            rows = ", ".join(f"{n:,} {t.removeprefix('payment_')}" for t, n in mig.stats.rows.items()) or "no rows"
-            written = f"Run {mig.run_id} wrote {mig.stats.payments:,} payments in {mig.stats.chunks} chunks ({rows})."
-        else:
-            written = "Everything the interrupted run wrote (its payments, attempts, hops and duplicates)."
         with VerticalScroll(id="rollback-body"):
             yield Static(f"[b]Roll back the uncommitted run.[/b] {REASONS.get(self.reason, '')}", id="rb-why")
-            yield Static(
-                f"[b]Will be removed from the SQL target[/b]\n {written}\n"
-                " The run's checkpoint and run record.\n"
-                "[b]Will not change[/b]\n The KV store: it was only ever read. lnd can keep using it.",
-                id="rb-what", classes="panel",
-            )
+            yield Static(self._what_text(self._run_lines()), id="rb-what", classes="panel")
             yield TypedConfirm(WORD, f"Type [b]{WORD}[/b] and press enter to remove it:", id="rb-confirm")
             yield Static("", id="rb-status")
             yield DataTable(id="rb-result", cursor_type="none", show_cursor=False)
@@ -67,7 +103,14 @@ class RollbackScreen(WizardScreen):
         self.query_one("#rb-result").display = False
         self.query_one("#again").display = False
         self.query_one("#quit").display = False
+        show_enter(self.query_one("#again", Button))
         self.query_one("#confirm-input", Input).focus()
+        mig = self.migration or self.wizard.last_migration
+        if mig is None and self.wizard.last_preflight is None:
+            # An interrupted run from an earlier session: read what it holds (read-only checks).
+            self.loading = True
+            self.query_one("#rb-status", Static).update("Reading the interrupted run's details…")
+            self.start_step("rollback-info", lambda engine: engine.preflight())
 
     @on(Input.Changed, "#confirm-input")
     def _typed(self) -> None:
@@ -76,11 +119,20 @@ class RollbackScreen(WizardScreen):
     @on(Input.Submitted, "#confirm-input")
     @on(Button.Pressed, "#rollback")
     def _rollback(self) -> None:
-        if self.rolling or self.result is not None:
+        if self.rolling or self.queued or self.result is not None:
             return
         if not self.query_one(TypedConfirm).confirmed:
             self.query_one("#rb-status", Static).update(f"Type {WORD} exactly (capital letters) to confirm.")
             return
+        if self.loading:  # one engine call at a time: roll back as soon as the details are read
+            self.queued = True
+            self.query_one("#rollback", Button).disabled = True
+            self.query_one("#confirm-input", Input).disabled = True
+            self.query_one("#rb-status", Static).update("Rolling back after reading the run's details…")
+            return
+        self._start_rollback()
+
+    def _start_rollback(self) -> None:
         self.rolling = True
         self.query_one("#rollback", Button).disabled = True
         self.query_one("#confirm-input", Input).disabled = True
@@ -90,13 +142,27 @@ class RollbackScreen(WizardScreen):
     @on(StepDone)
     def _done(self, message: StepDone) -> None:
         message.stop()
+        if message.step == "rollback-info":
+            self.loading = False
+            pre = message.result
+            self.query_one("#rb-status", Static).update("")
+            if pre.run_id:
+                self.query_one("#rb-what", Static).update(self._what_text(self._lines_from_preflight(pre)))
+            self._after_info()
+            return
         self.rolling = False
+        self.wizard.run_pending = False
         res: RollbackResult = message.result
         self.result = res
         self.wizard.last_migration = None
         status = self.query_one("#rb-status", Static)
-        kv = "The KV store was not changed." if res.kv_unchanged else "! The KV store reports a change: keep the log."
-        status.update(f"✓ {res.message} {kv}")
+        if not res.kv_unchanged:
+            kv = " ! The KV store reports a change: keep the log."
+        elif "kv store" in res.message.lower():
+            kv = ""  # the engine's message says it already
+        else:
+            kv = " The KV store was not changed."
+        status.update(f"✓ {escape(res.message)}.{kv}".replace("..", "."))
         status.set_classes("success" if res.kv_unchanged else "warning")
         table = self.query_one("#rb-result", DataTable)
         table.add_columns("Removed", "Rows")
@@ -108,16 +174,28 @@ class RollbackScreen(WizardScreen):
         self.query_one("#rb-confirm").display = False
         for bid, show in (("rollback", False), ("back", False), ("again", True), ("quit", True)):
             self.query_one(f"#{bid}").display = show
-        self.query_one("#again", Button).focus()
+        again = self.query_one("#again", Button)
+        again.focus(scroll_visible=False)
+        self.call_after_refresh(again.scroll_visible, animate=False)
         self.refresh_bindings()
 
     @on(StepFailed)
     def _failed(self, message: StepFailed) -> None:
         message.stop()
+        if message.step == "rollback-info":  # informational only: the rollback itself still works
+            self.loading = False
+            self.query_one("#rb-status", Static).update("")
+            self._after_info()
+            return
         self.rolling = False
         from .error import ErrorScreen
 
         self.app.switch_screen(ErrorScreen.from_step(message))
+
+    def _after_info(self) -> None:
+        if self.queued:
+            self.queued = False
+            self._start_rollback()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "back":

@@ -9,9 +9,20 @@ from __future__ import annotations
 
 from functools import partial
 
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 SKIP = {"command_palette", "quit", "help"}
+
+
+def own_bindings(node):
+    """Bindings declared by migwizard's own classes (not Textual's Screen/App defaults like focus or copy)."""
+    for cls in type(node).__mro__:
+        if not cls.__module__.startswith("migwizard"):
+            continue
+        for binding in cls.__dict__.get("BINDINGS", []):
+            if isinstance(binding, Binding):
+                yield binding
 
 
 class WizardCommands(Provider):
@@ -21,7 +32,7 @@ class WizardCommands(Provider):
         seen: set[str] = set()
         out: list[tuple[str, str, object]] = []
         for node in (screen, app):
-            for _key, binding in node._bindings:
+            for binding in own_bindings(node):
                 if not binding.description or binding.action in seen or binding.action in SKIP:
                     continue
                 try:
