@@ -84,6 +84,8 @@ def main_cmd(
     keep: bool = typer.Option(False, "--keep-on-failure", help="On failure keep committed chunks for resume "
                                                                "instead of rolling back."),
     log_file: Optional[Path] = typer.Option(None, "--log", help="Log file (default ~/.local/state/migwizard/)."),
+    import_dir: Optional[Path] = typer.Option(None, "--import-dir", help="Wizard: where to put the LMDB copy of "
+                                              "a bbolt channel.db (default: next to it)."),
 ) -> None:
     ctx.obj = {"log": log_file}
     if ctx.invoked_subcommand is not None:
@@ -97,7 +99,7 @@ def main_cmd(
         raise typer.Exit(code)
     from .tui.app import run_wizard  # the TUI is only imported here
 
-    code = run_wizard(kv, sql, chunk_size=chunk_size,
+    code = run_wizard(kv, sql, chunk_size=chunk_size, import_dir=import_dir,
                       results_dir=report.parent if report is not None else None)
     raise typer.Exit(int(code or 0))
 
@@ -274,7 +276,7 @@ def inspect_cmd(source: Optional[Path] = typer.Argument(None), kv: Optional[Path
 
 
 @app.command("report")
-def report_cmd(file: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+def report_cmd(file: Path = typer.Argument(...)) -> None:
     """Open a saved JSON report in the wizard's report and drill-down screens."""
     from .tui.app import run_report_viewer
 

@@ -66,23 +66,19 @@ class RollbackScreen(WizardScreen):
 
     @staticmethod
     def _lines_from_preflight(pre) -> list[str]:
-        """The run's size and checkpoint as the read-only checks report them."""
-        import re
-
-        by_id = {c.id: c for c in pre.checks}
-        target = by_id.get("sql.target")
-        markers = by_id.get("markers")
-        m = re.search(r"\((\w+), (\d+) payments\)", target.reason) if target else None
-        if m:
-            n = int(m.group(2))
-            first = f"Run {pre.run_id[:8]} ({m.group(1)}): {plural(n, 'payment')} committed so far, with their " \
-                    "attempts, hops and duplicates."
-        else:
-            first = f"Run {pre.run_id[:8]}: everything it wrote (payments, attempts, hops and duplicates)."
-        seq = re.search(r"KV sequence (\d+)", markers.reason) if markers else None
-        second = (f"Its checkpoint (KV sequence {int(seq.group(1)):,}) and its run record." if seq
-                  else "Its checkpoint and its run record.")
-        return [first, second]
+        """The run's size and checkpoint, from the engine's run summary."""
+        run = pre.run
+        if run is None:
+            return [f"Run {pre.run_id[:8]}: everything it wrote (payments, attempts, hops and duplicates).",
+                    "Its checkpoint and its run record."]
+        lines = [f"Run {run.run_id[:8]} ({run.state}): {plural(run.payments_done, 'payment')} committed so far in "
+                 f"{plural(run.chunks_done, 'chunk')}, with their attempts, hops and duplicates.",
+                 f"Its checkpoint (KV sequence {run.checkpoint_seq:,}) and its run record."]
+        if run.created_schema:
+            lines.append("The payment tables it created (the target had none before).")
+        if run.created_file:
+            lines.append("The SQLite file it created.")
+        return lines
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()

@@ -68,11 +68,25 @@ class StatusCounts:
 
 
 @dataclass
+class RunSummary:
+    """The run a target holds, for screens that must say what a rollback would remove."""
+
+    run_id: str
+    state: str
+    payments_done: int
+    chunks_done: int
+    checkpoint_seq: int
+    created_schema: bool  # rollback drops the payment tables
+    created_file: bool  # rollback removes the SQLite file
+
+
+@dataclass
 class PreflightReport:
     checks: list[Check]
     counts: StatusCounts
     state: RunState
     run_id: str | None = None  # the run in progress, if any
+    run: RunSummary | None = None
 
     @property
     def ok(self) -> bool:
@@ -87,6 +101,7 @@ class PreflightReport:
             "ok": self.ok,
             "state": self.state.value,
             "run_id": self.run_id,
+            "run": asdict(self.run) if self.run else None,
             "counts": asdict(self.counts) | {"payments": self.counts.payments},
             "checks": [asdict(c) | {"status": c.status.value} for c in self.checks],
         }

@@ -81,6 +81,7 @@ from .results import (
     PreflightReport,
     RollbackResult,
     RunState,
+    RunSummary,
     StatusCounts,
     TableSummary,
     ValidationReport,
@@ -451,7 +452,11 @@ class Session:
             state = self._state_from(scan.tombstone, run)
             checks.append(self._marker_check(state, run, scan))
             checks.extend(self._space_checks(scan))
-        report = PreflightReport(checks, counts, state, run.run_id if run else None)
+        summary = None
+        if run is not None:
+            summary = RunSummary(run.run_id, run.state, run.payments_done, run.chunks_done, run.checkpoint_seq,
+                                 bool(run.created_schema), bool(run.stats.get("created_file")))
+        report = PreflightReport(checks, counts, state, run.run_id if run else None, summary)
         self._emit(PhaseFinished(Phase.PREFLIGHT, report.ok,
                                  "preflight passed" if report.ok else "preflight found a blocking problem"))
         return report
