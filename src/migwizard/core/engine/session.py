@@ -959,7 +959,9 @@ class Session:
                     checked += 1
                     dup_checked += len(edups)
                     names = sorted(set(t.names) - {"timestamps_truncated_to_microseconds"})
-                    if len(rows) < REPORT_ROW_LIMIT or pdiffs or names:
+                    # Bounded either way (memory stays flat on a million payments): rows with a
+                    # difference first, then any others up to the listing limit.
+                    if (pdiffs and len(rows) < REPORT_ROW_LIMIT + MAX_REPORTED_DIFFS) or len(rows) < REPORT_ROW_LIMIT:
                         rows.append(PaymentRow(phash.hex(), seq, sid, decide_status(t.payment).label,
                                                t.payment.info.value, len(t.payment.htlcs),
                                                t.payment.info.creation_time, names, len(pdiffs)))
