@@ -176,14 +176,7 @@ def scan_kv(root) -> KVScan:
         scan.value_bytes += size
         counts.attempts += attempts
         counts.hops += hops
-        if st is PaymentStatus.SUCCEEDED:
-            counts.succeeded += 1
-        elif st is PaymentStatus.FAILED:
-            counts.failed += 1
-        elif st is PaymentStatus.IN_FLIGHT:
-            counts.in_flight += 1
-        else:
-            counts.initiated += 1
+        _tally(counts, st)
     scan.fingerprint = h.hexdigest()
     return scan
 
@@ -1314,17 +1307,18 @@ def _num_hops(ai: bytes) -> int:
     return int.from_bytes(ai[off:off + 4], "big") if len(ai) >= off + 4 else 0
 
 
+_STATUS_FIELD = {PaymentStatus.SUCCEEDED: "succeeded", PaymentStatus.FAILED: "failed",
+                 PaymentStatus.IN_FLIGHT: "in_flight", PaymentStatus.INITIATED: "initiated"}
+
+
+def _tally(counts: StatusCounts | MigrationStats, status: PaymentStatus) -> None:
+    field_name = _STATUS_FIELD[status]
+    setattr(counts, field_name, getattr(counts, field_name) + 1)
+
+
 def _count_payment(stats: MigrationStats, p, dups: int) -> None:
-    st = decide_status(p)
     stats.payments += 1
-    if st is PaymentStatus.SUCCEEDED:
-        stats.succeeded += 1
-    elif st is PaymentStatus.FAILED:
-        stats.failed += 1
-    elif st is PaymentStatus.IN_FLIGHT:
-        stats.in_flight += 1
-    else:
-        stats.initiated += 1
+    _tally(stats, decide_status(p))
     for h in p.htlcs:
         stats.attempts += 1
         stats.hops += len(h.route.hops)
