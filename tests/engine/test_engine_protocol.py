@@ -471,3 +471,28 @@ def test_store_held_by_another_process_is_refused(import_fixture, sqlite_url):
     time.sleep(0.1)
     with Engine(kv, sqlite_url) as e:
         assert e.preflight().ok
+
+
+def test_two_sessions_on_one_store_are_refused(generated, sqlite_url, tmp_path):
+    import subprocess
+    import sys
+
+    kv = generated("mixed", 60)
+    env = dict(__import__("os").environ, MIGWIZ_THROTTLE_CHUNK_S="0.2")
+    first = subprocess.Popen(
+        [sys.executable, "-c",
+         "from migwizard.core.engine import Engine, ChunkCommitted\n"
+         "def sink(ev):\n"
+         "    if isinstance(ev, ChunkCommitted) and ev.chunk == 1: print('chunk', flush=True)\n"
+         f"e = Engine({str(kv)!r}, {sqlite_url!r}, chunk_size=5, on_event=sink)\n"
+         "print(e.migrate().outcome, flush=True)"],
+        stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert first.stdout.readline().strip() == "chunk"
+        with Engine(kv, f"sqlite:///{tmp_path / 'other.sqlite'}") as e:
+            with pytest.raises(EngineError, match="another migwizard session"):
+                e.migrate()
+            assert not e.preflight().ok
+    finally:
+        out = first.communicate(timeout=60)[0]
+    assert out.strip() == "complete"

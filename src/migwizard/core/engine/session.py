@@ -23,6 +23,8 @@ Protocol, in one place (README "How a migration stays safe"):
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -200,6 +202,53 @@ class _Pending:
     stats_delta: MigrationStats = field(default_factory=MigrationStats)
 
 
+SESSION_LOCK = "migwizard-session.lock"
+
+
+def _one_session_at_a_time(fn):
+    """Two migwizard processes (two SSH windows) must not drive the same KV store at once:
+    their chunks would collide. An exclusive flock next to the store, held per step."""
+
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        if self._session_lock_depth or not self.kv_path.is_dir():
+            self._session_lock_depth += 1
+            try:
+                return fn(self, *args, **kwargs)
+            finally:
+                self._session_lock_depth -= 1
+        fd = os.open(self.kv_path / SESSION_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise EngineError("another migwizard session is working on this KV store right now",
+                              exit_code=ExitCode.PREFLIGHT_REFUSED,
+                              hint="wait for it to finish, or stop it (Ctrl-C) first") from None
+        self._session_lock_depth += 1
+        try:
+            return fn(self, *args, **kwargs)
+        finally:
+            self._session_lock_depth -= 1
+            os.close(fd)
+
+    return wrapper
+
+
+def _session_lock_held(kv_path: Path) -> bool:
+    path = kv_path / SESSION_LOCK
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 class Session:
     def __init__(self, kv_path: Path, sql_url: str, *, chunk_size: int, on_event: EventSink,
                  clock: Callable[[], float], wall_clock: Callable[[], float]) -> None:
@@ -217,6 +266,7 @@ class Session:
         self.wall = wall_clock
         self._db = None
         self._sqlite_existed: bool | None = None
+        self._session_lock_depth = 0
 
     # ------------------------------------------------------------------ utils
     def _emit(self, ev) -> None:
@@ -357,8 +407,16 @@ class Session:
         else:
             try:
                 store = LmdbStore.open(self.kv_path, readonly=True)
-                checks.append(Check("kv.open", "KV store", CheckStatus.PASS,
-                                    "opens read-only; no other process holds it", details={"path": str(self.kv_path)}))
+                if self._session_lock_depth == 0 and _session_lock_held(self.kv_path):
+                    store.close()
+                    store = None
+                    checks.append(Check("kv.open", "KV store", CheckStatus.FAIL,
+                                        "another migwizard session is working on this store right now",
+                                        "wait for it to finish, or stop it (Ctrl-C) first"))
+                else:
+                    checks.append(Check("kv.open", "KV store", CheckStatus.PASS,
+                                        "opens read-only; no other process holds it",
+                                        details={"path": str(self.kv_path)}))
             except LockedError as e:
                 checks.append(Check("kv.open", "KV store", CheckStatus.FAIL, str(e),
                                     "stop lnd / the other migwizard holding the store"))
@@ -590,6 +648,7 @@ class Session:
         return out
 
     # ---------------------------------------------------------------- migrate
+    @_one_session_at_a_time
     def migrate(self, *, cancel: threading.Event | None) -> MigrationResult:
         self.reconcile()
         db = self.db()
@@ -879,6 +938,7 @@ class Session:
             log.exception("could not record the failed state")
 
     # --------------------------------------------------------------- validate
+    @_one_session_at_a_time
     def validate(self, *, cancel: threading.Event | None, verify_only: bool = False) -> ValidationReport:
         db = self.db()
         run = self._run()
@@ -1030,6 +1090,7 @@ class Session:
         return report
 
     # ----------------------------------------------------------------- commit
+    @_one_session_at_a_time
     def commit(self) -> CommitResult:
         db = self.db()
         run = self._run()
@@ -1115,6 +1176,7 @@ class Session:
         self._emit(PhaseFinished(Phase.TOMBSTONE, True, "tombstoned"))
 
     # --------------------------------------------------------------- rollback
+    @_one_session_at_a_time
     def rollback(self) -> RollbackResult:
         db = self.db()
         run = self._run()
