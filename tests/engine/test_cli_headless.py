@@ -229,3 +229,16 @@ def test_headless_path_never_imports_textual(import_fixture, sqlite_url):
                        env=dict(os.environ, XDG_STATE_HOME="/tmp/migwizard-test-state"))
     assert p.stdout.strip().endswith("CLEAN"), p.stdout + p.stderr
     assert "Payments:      total 1" in p.stdout
+
+
+def test_created_target_and_log_are_owner_only(import_fixture, tmp_path):
+    kv = import_fixture("carol")
+    db = tmp_path / "t.sqlite"
+    state = tmp_path / "state"
+    p = run("--yes", "--kv", kv, "--sql", f"sqlite:///{db}", env={"XDG_STATE_HOME": str(state)})
+    assert p.returncode == 0, p.stderr
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600  # holds session keys and preimages
+    log = state / "migwizard" / "migwizard.log"
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
+    assert "Started run" in log.read_text()

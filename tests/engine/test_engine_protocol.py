@@ -496,3 +496,20 @@ def test_two_sessions_on_one_store_are_refused(generated, sqlite_url, tmp_path):
     finally:
         out = first.communicate(timeout=60)[0]
     assert out.strip() == "complete"
+
+
+def test_payment_detail_masks_differences_unless_secrets_are_asked_for(import_fixture, sqlite_url):
+    kv = import_fixture("carol")
+    _full_run(kv, sqlite_url)
+    db = open_database(sqlite_url)
+    with db.atomic():
+        db.execute_sql("UPDATE payment_htlc_attempts SET session_key = X'" + "22" * 32 + "'")
+    db.close()
+    with Engine(kv, sqlite_url) as e:
+        masked = e.payment_detail(CAROL_HASH)
+        shown = e.payment_detail(CAROL_HASH, show_secrets=True)
+    (dm,) = [d for d in masked.differences if d.path.endswith("session_key")]
+    (ds,) = [d for d in shown.differences if d.path.endswith("session_key")]
+    assert dm.kv == dm.sql == "<redacted>"
+    assert ds.sql == "22" * 32 and ds.kv.startswith("4e6774ff")
+    assert "22" * 32 not in repr(masked)

@@ -203,6 +203,10 @@ class _Pending:
 
 
 SESSION_LOCK = "migwizard-session.lock"
+STANDALONE_REASON = ("{what}: the result is a standalone copy in lnd's schema; lnd will not pick it up by "
+                     "itself, and its bookkeeping is left alone")
+STANDALONE_HINT = ("fine for a rehearsal or an audit; to hand the history to lnd, use lnd's own database "
+                   "after its payments migration failed at start-up (migration_tracker at 13)")
 
 
 def _one_session_at_a_time(fn):
@@ -294,6 +298,12 @@ class Session:
                                       exit_code=ExitCode.PREFLIGHT_REFUSED, hint="create it first")
             try:
                 self._db = open_database(self.url)
+                if self.url.is_sqlite and not self._sqlite_existed:
+                    # It will hold session keys and preimages: owner-only, like the report and the log.
+                    for suffix in ("", "-wal", "-shm"):
+                        f = Path(str(self.url.sqlite_path) + suffix)
+                        if f.exists():
+                            os.chmod(f, 0o600)
             except Exception as e:  # noqa: BLE001
                 raise EngineError(f"cannot open the SQL target {self.target}: {self.url.scrub(str(e))}",
                                   exit_code=ExitCode.PREFLIGHT_REFUSED,
@@ -472,11 +482,9 @@ class Session:
                                     f"{self.url.sqlite_path} does not exist yet: it will be created" if ok else
                                     f"cannot create {self.url.sqlite_path}: directory missing or not writable",
                                     "" if ok else "create the directory / fix its permissions"))
-                checks.append(Check(
-                    "sql.lnd_tracker", "lnd migration tracker", CheckStatus.WARN,
-                    "a new file is not an lnd database: the result is a standalone copy in lnd's schema",
-                    "to hand the history to lnd, point --sql at lnd's own database waiting for its payments "
-                    "migration"))
+                checks.append(Check("sql.lnd_tracker", "lnd migration tracker", CheckStatus.WARN,
+                                    STANDALONE_REASON.format(what="a new file is not lnd's database"),
+                                    STANDALONE_HINT))
                 raise _NoTarget()
             db = self.db()
             sv = server_version(db)
@@ -538,8 +546,10 @@ class Session:
                 out.append(Check("sql.target", "Target state", CheckStatus.PASS,
                                  "payment tables exist and are empty", details=_lnd_details(lnd)))
             else:
+                shown = {"running": "interrupted or in progress", "validated": "validated, not committed",
+                         "failed": "stopped by an error"}.get(run.state, run.state)
                 out.append(Check("sql.target", "Target state", CheckStatus.INFO,
-                                 f"holds migwizard run {run.run_id[:8]} ({run.state}, {run.payments_done} payments)"))
+                                 f"holds migwizard run {run.run_id[:8]} ({shown}, {run.payments_done:,} payments)"))
         else:
             out.append(Check("sql.target", "Target state", CheckStatus.PASS,
                              "no payment tables yet: they will be created", details=_lnd_details(lnd)))
@@ -568,11 +578,9 @@ class Session:
                     if (v or 0) >= LND_PAYMENTS_MIGRATION_VERSION else f"lnd's migration_tracker is at {v}")
         else:
             text = "the target is not an lnd database"
-        out.append(Check(
-            "sql.lnd_tracker", "lnd migration tracker", CheckStatus.WARN,
-            f"{text}: the result is a standalone copy in lnd's schema and lnd's bookkeeping is left alone",
-            "to hand the history to lnd, point --sql at lnd's own database waiting for its payments migration",
-            details={"version": lnd.tracker_version}))
+        out.append(Check("sql.lnd_tracker", "lnd migration tracker", CheckStatus.WARN,
+                         STANDALONE_REASON.format(what=text), STANDALONE_HINT,
+                         details={"version": lnd.tracker_version}))
         return out
 
     def _marker_check(self, state: RunState, run: Run | None, scan: KVScan) -> Check:
@@ -586,7 +594,7 @@ class Session:
                              "roll that run back (migwizard rollback with its --kv) or pick another target")
             return Check("markers", "Migration markers", CheckStatus.WARN,
                          f"interrupted run {run.run_id[:8]} at KV sequence {run.checkpoint_seq}: it will resume",
-                         "or roll it back with `migwizard rollback`")
+                         "or roll it back instead (migwizard rollback, or Roll back in the wizard)")
         if state is RunState.COMMITTED_NO_TOMBSTONE:
             return Check("markers", "Migration markers", CheckStatus.WARN,
                          "migration committed but the KV tombstone is missing: it will be written",
@@ -1289,7 +1297,7 @@ class Session:
                 kv_tree = payment_tree(kvp, expected_duplicates(kvp))
                 diffs.append(FieldDiff(phash.hex(), "payment", str(e), None))
             if sql_tree is not None:
-                diffs.extend(diff_trees(kv_tree, sql_tree, phash.hex()))
+                diffs.extend(diff_trees(kv_tree, sql_tree, phash.hex(), mask_secrets=not show_secrets))
         else:
             kv_tree = {"error": kv_error}
         if not show_secrets:

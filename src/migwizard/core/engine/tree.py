@@ -144,28 +144,33 @@ def mask(tree: Any, path: str = "") -> Any:
     return tree
 
 
-def diff_trees(kv: Any, sql: Any, payment: str, path: str = "") -> list[FieldDiff]:
-    """Every leaf that differs, with its path; secrets masked in the values reported."""
+def diff_trees(kv: Any, sql: Any, payment: str, path: str = "", *, mask_secrets: bool = True) -> list[FieldDiff]:
+    """Every leaf that differs, with its path; secrets masked in the values reported
+    unless the caller (a user who asked to see secrets) says otherwise."""
     out: list[FieldDiff] = []
+
+    def show(v: Any, p: str) -> Any:
+        return _show(v, p) if mask_secrets else v
+
     if isinstance(kv, dict) and isinstance(sql, dict):
         for k in list(kv) + [k for k in sql if k not in kv]:
             sub = f"{path}.{k}" if path else str(k)
             if k not in kv or k not in sql:
-                out.append(FieldDiff(payment, sub, _show(kv.get(k), sub), _show(sql.get(k), sub)))
+                out.append(FieldDiff(payment, sub, show(kv.get(k), sub), show(sql.get(k), sub)))
             else:
-                out.extend(diff_trees(kv[k], sql[k], payment, sub))
+                out.extend(diff_trees(kv[k], sql[k], payment, sub, mask_secrets=mask_secrets))
         return out
     if isinstance(kv, list) and isinstance(sql, list):
         for i in range(max(len(kv), len(sql))):
             sub = f"{path}[{i}]"
             if i >= len(kv) or i >= len(sql):
-                out.append(FieldDiff(payment, sub, _show(kv[i] if i < len(kv) else None, sub),
-                                     _show(sql[i] if i < len(sql) else None, sub)))
+                out.append(FieldDiff(payment, sub, show(kv[i] if i < len(kv) else None, sub),
+                                     show(sql[i] if i < len(sql) else None, sub)))
             else:
-                out.extend(diff_trees(kv[i], sql[i], payment, sub))
+                out.extend(diff_trees(kv[i], sql[i], payment, sub, mask_secrets=mask_secrets))
         return out
     if kv != sql:
-        out.append(FieldDiff(payment, path, _show(kv, path), _show(sql, path)))
+        out.append(FieldDiff(payment, path, show(kv, path), show(sql, path)))
     return out
 
 
