@@ -77,6 +77,8 @@ class MigrateScreen(WizardScreen):
         self.wizard.cancel_event = threading.Event()
         self.wizard.event_target = self
         self.wizard.run_pending = True  # from the first chunk on, a run exists in the target
+        self.wizard.set_outcome(None)  # a new attempt: an earlier failure no longer decides the exit code
+        self._show_stopped(False)
         # A new engine call: its elapsed time starts again, and so must the ETA.
         self.bar_clock.restart()
         self.query_one("#bar", ProgressBar).update(total=None, progress=0)
@@ -135,10 +137,10 @@ class MigrateScreen(WizardScreen):
         self.wizard.last_migration = result
         outcome = self.query_one("#mg-outcome", Static)
         outcome.remove_class("error", "warning", "success")
+        if result.outcome == "failed":
+            self.wizard.set_outcome("failed")
         if self.wizard.quit_requested:
-            from migwizard.core.engine.results import ExitCode
-
-            self.app.exit(int(ExitCode.INTERRUPTED_RESUMABLE), return_code=int(ExitCode.INTERRUPTED_RESUMABLE))
+            self.wizard.finish()
             return
         s = result.stats
         if result.outcome == "complete":
@@ -152,16 +154,19 @@ class MigrateScreen(WizardScreen):
             outcome.add_class("success")
             self._show_buttons("next")
         elif result.outcome == "cancelled":
-            if self.after_cancel == "rollback":
-                from .rollback import RollbackScreen
-
-                self.app.switch_screen(RollbackScreen(reason="cancelled", migration=result))
-                return
+            self._show_stopped(True)
             outcome.update(f"Stopped at a chunk boundary after {plural(s.payments, 'payment')}. Nothing is final and "
                            "the KV store is untouched. Resume now (r), roll back (b), or quit (ctrl+q) and run "
                            "migwizard again later to resume.")
             outcome.add_class("warning")
             self._show_buttons("resume", "rollback")
+            if self.after_cancel == "rollback":  # back from the rollback screen lands here, stopped
+                outcome.display = True
+                self.refresh_bindings()
+                from .rollback import RollbackScreen
+
+                self.app.push_screen(RollbackScreen(reason="cancelled", migration=result, pushed=True))
+                return
         else:
             from .error import ErrorScreen
 
@@ -177,6 +182,20 @@ class MigrateScreen(WizardScreen):
         from .error import ErrorScreen
 
         self.app.switch_screen(ErrorScreen.from_step(message))
+
+    def _show_stopped(self, stopped: bool) -> None:
+        """After a stop the bar's ETA would go stale: show "stopped" in its place."""
+        bar = self.query_one("#bar", ProgressBar)
+        try:
+            eta = bar.query_one("#eta")
+        except Exception:
+            return
+        eta.display = not stopped
+        existing = bar.query(".eta-stopped")
+        if stopped and not existing:
+            bar.mount(Static("stopped", classes="eta-stopped"), after=eta)
+        elif not stopped:
+            existing.remove()
 
     def _show_buttons(self, *ids: str) -> None:
         self.query_one("#mg-buttons").display = True
@@ -228,4 +247,4 @@ class MigrateScreen(WizardScreen):
         if self.result is not None and self.result.outcome == "cancelled":
             from .rollback import RollbackScreen
 
-            self.app.switch_screen(RollbackScreen(reason="cancelled", migration=self.result))
+            self.app.push_screen(RollbackScreen(reason="cancelled", migration=self.result, pushed=True))

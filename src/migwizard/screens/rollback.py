@@ -18,6 +18,9 @@ from .confirm import TypedConfirm
 
 WORD = "ROLLBACK"
 
+# A run record's state as the wizard says it: a run "running" in the target is not running now.
+RUN_STATES = {"running": "interrupted", "validated": "validated, not committed", "failed": "stopped by an error"}
+
 REASONS = {
     "cancelled": "You stopped the migration and asked to roll it back.",
     "interrupted": "An interrupted run exists in the target.",
@@ -32,11 +35,15 @@ class RollbackScreen(WizardScreen):
         Binding("q", "finish", "Quit", id="finish", show=False),  # the footer shows ctrl+q Quit
     ]
 
-    def __init__(self, *, reason: str = "interrupted", migration: MigrationResult | None = None) -> None:
+    def __init__(self, *, reason: str = "interrupted", migration: MigrationResult | None = None,
+                 pushed: bool = False) -> None:
         super().__init__()
         self.reason = reason
-        self.migration = migration or None
+        # Only a migration of the current source and target describes the run this screen removes.
+        self.migration = migration or self.wizard.migration_for_target() or None
+        self.pushed = pushed  # pushed over the screen it came from: Back pops back to it
         self.result: RollbackResult | None = None
+        self.run_id: str | None = self.migration.run_id if self.migration is not None else None
         self.rolling = False
         self.loading = False  # reading the interrupted run's details (preflight)
         self.queued = False  # the user confirmed while those were read
@@ -51,27 +58,28 @@ class RollbackScreen(WizardScreen):
                 "[b]Will not change[/b]\n • The KV store: it was only ever read. lnd can keep using it.")
 
     def _run_lines(self) -> list[str]:
-        mig = self.migration or self.wizard.last_migration
+        mig = self.migration
         if mig is not None:
             s = mig.stats
             rows = ", ".join(f"{n:,} {t.removeprefix('payment_')}" for t, n in s.rows.items()) or "no rows"
             return [f"Run {mig.run_id[:8]}: {plural(s.payments, 'payment')} committed so far in "
                     f"{plural(s.chunks, 'chunk')} ({rows}).",
                     f"Its checkpoint (KV sequence {mig.checkpoint_seq:,}) and its run record."]
-        pre = self.wizard.last_preflight
-        if pre is not None and pre.run_id:
-            return self._lines_from_preflight(pre)
-        return ["Everything the interrupted run wrote (its payments, attempts, hops and duplicates).",
+        return ["Everything the uncommitted run in this target wrote (its payments, attempts, hops and "
+                "duplicates), once its details are read.",
                 "Its checkpoint and its run record."]
 
     @staticmethod
     def _lines_from_preflight(pre) -> list[str]:
         """The run's size and checkpoint, from the engine's run summary."""
         run = pre.run
+        if not pre.run_id and run is None:
+            return ["The engine reports no uncommitted run in this target: there is nothing to remove."]
         if run is None:
             return [f"Run {pre.run_id[:8]}: everything it wrote (payments, attempts, hops and duplicates).",
                     "Its checkpoint and its run record."]
-        lines = [f"Run {run.run_id[:8]} ({run.state}): {plural(run.payments_done, 'payment')} committed so far in "
+        state = RUN_STATES.get(run.state, run.state)
+        lines = [f"Run {run.run_id[:8]} ({state}): {plural(run.payments_done, 'payment')} committed so far in "
                  f"{plural(run.chunks_done, 'chunk')}, with their attempts, hops and duplicates.",
                  f"Its checkpoint (KV sequence {run.checkpoint_seq:,}) and its run record."]
         if run.created_schema:
@@ -101,16 +109,20 @@ class RollbackScreen(WizardScreen):
         self.query_one("#quit").display = False
         show_enter(self.query_one("#again", Button))
         self.query_one("#confirm-input", Input).focus()
-        mig = self.migration or self.wizard.last_migration
-        if mig is None and self.wizard.last_preflight is None:
-            # An interrupted run from an earlier session: read what it holds (read-only checks).
-            self.loading = True
-            self.query_one("#rb-status", Static).update("Reading the interrupted run's details…")
-            self.start_step("rollback-info", lambda engine: engine.preflight())
+        # Always ask the engine which run the current target holds (read-only checks): only that
+        # run's details are shown, whatever this session did elsewhere.
+        self.loading = True
+        if self.migration is None:
+            self.query_one("#rb-status", Static).update("Reading the run's details from the target…")
+        self.start_step("rollback-info", lambda engine: engine.preflight())
 
     @on(Input.Changed, "#confirm-input")
     def _typed(self) -> None:
-        self.query_one("#rollback", Button).disabled = not self.query_one(TypedConfirm).confirmed
+        confirmed = self.query_one(TypedConfirm).confirmed
+        self.query_one("#rollback", Button).disabled = not confirmed
+        status = self.query_one("#rb-status", Static)
+        if confirmed and not self.loading and not self.rolling:
+            status.update("")  # an earlier "type ROLLBACK exactly" no longer applies
 
     @on(Input.Submitted, "#confirm-input")
     @on(Button.Pressed, "#rollback")
@@ -141,13 +153,20 @@ class RollbackScreen(WizardScreen):
         if message.step == "rollback-info":
             self.loading = False
             pre = message.result
-            self.query_one("#rb-status", Static).update("")
-            if pre.run_id:
+            self.wizard.last_preflight = pre
+            if not self.queued:
+                self.query_one("#rb-status", Static).update("")
+            engine_run = pre.run.run_id if pre.run is not None else pre.run_id
+            if self.migration is None or engine_run != self.migration.run_id:
+                self.migration = None
+                self.run_id = engine_run
                 self.query_one("#rb-what", Static).update(self._what_text(self._lines_from_preflight(pre)))
             self._after_info()
             return
         self.rolling = False
         self.wizard.run_pending = False
+        if self.wizard.outcome == "mismatch":
+            self.wizard.set_outcome(None)
         res: RollbackResult = message.result
         self.result = res
         self.wizard.last_migration = None
@@ -158,7 +177,7 @@ class RollbackScreen(WizardScreen):
             kv = ""  # the engine's message says it already
         else:
             kv = " The KV store was not changed."
-        status.update(f"✓ {escape(res.message)}.{kv}".replace("..", "."))
+        status.update(f"✓ {escape(thousands(res.message))}.{kv}".replace("..", "."))
         status.set_classes("success" if res.kv_unchanged else "warning")
         table = self.query_one("#rb-result", DataTable)
         table.add_columns("Removed", "Rows")
@@ -202,7 +221,10 @@ class RollbackScreen(WizardScreen):
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:
-        if self.result is None and not self.rolling:
+        if self.result is None and not self.rolling and not self.queued:
+            if self.pushed:  # back to the screen it came from (report, error, stopped migration, welcome)
+                self.app.pop_screen()
+                return
             from .welcome import WelcomeScreen
 
             self.app.switch_screen(WelcomeScreen())
@@ -211,8 +233,17 @@ class RollbackScreen(WizardScreen):
     def _again(self) -> None:
         from .welcome import WelcomeScreen
 
+        if self.pushed:
+            self.app.pop_screen()
         self.app.switch_screen(WelcomeScreen())
 
     @on(Button.Pressed, "#quit")
     def action_finish(self) -> None:
-        self.app.exit(0, return_code=0)
+        self.wizard.finish()
+
+
+def thousands(text: str) -> str:
+    """Group the plain numbers in an engine message (12345 -> 12,345); ids and versions are left alone."""
+    import re
+
+    return re.sub(r"(?<![\w.\-])\d{4,}(?![\w.\-])", lambda m: f"{int(m.group()):,}", text)

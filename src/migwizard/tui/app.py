@@ -62,6 +62,8 @@ class MigWizardApp(App[int]):
         report: str | Path | None = None,
         results_dir: str | Path | None = None,
         import_dir: str | Path | None = None,
+        report_path: str | Path | None = None,
+        log_path: str | Path | None = None,
     ) -> None:
         super().__init__()
         self.theme = "textual-dark"
@@ -71,8 +73,12 @@ class MigWizardApp(App[int]):
         self.clock = clock
         self.wall_clock = wall_clock
         self.chunk_size = chunk_size
-        self.report_path = Path(report) if report else None
+        # ``report``: a saved report to open in the viewer; ``report_path``: where this session's
+        # validation report goes (None: a timestamped file in results_dir).
+        self.view_report = Path(report) if report else None
+        self.report_path = Path(report_path) if report_path else None
         self.results_dir = Path(results_dir) if results_dir else Path(DEFAULT_RESULTS_DIR)
+        self._log_path = Path(log_path) if log_path else None
         self.import_dir = Path(import_dir) if import_dir else None
         self.engine: Any = None
         self._engine_key: tuple[str, str] | None = None
@@ -80,14 +86,21 @@ class MigWizardApp(App[int]):
         self.event_target: MessagePump | None = None
         self.cancel_event: threading.Event | None = None
         self.quit_requested = False
-        self.last_migration: Any = None  # MigrationResult of this session
-        self.last_report: Any = None  # ValidationReport of this session
+        self.exit_hint = ""
+        # Results of this session, valid for the (kv, sql) pair in ``results_key`` only: they are
+        # cleared whenever the engine session switches to another source or target.
+        self.last_migration: Any = None  # MigrationResult
+        self.last_report: Any = None  # ValidationReport
         self.saved_report: Path | None = None
-        self.last_preflight: Any = None  # PreflightReport of this session
+        self.last_preflight: Any = None  # PreflightReport
+        self.results_key: tuple[str, str] | None = None
+        self.commit_result: Any = None  # CommitResult of a successful commit (summary printed on exit)
         # The bbolt channel.db the current LMDB source was imported from (None for an LMDB source).
         self.imported_from: str | None = None
-        # True while an uncommitted run exists in the target (resume or roll back later): exit code 4.
-        self.run_pending = False
+        # Targets touched in this session that hold an uncommitted run (resume or roll back later): exit 4.
+        self.pending: dict[tuple[str, str], bool] = {}
+        # What happened last per (kv, sql): "mismatch" (1), "refused" (2), "failed" (3, or 4 while kept).
+        self.outcomes: dict[tuple[str, str], str] = {}
 
     # -- secrets ---------------------------------------------------------
     @property
@@ -108,15 +121,76 @@ class MigWizardApp(App[int]):
         except Exception:
             return text.replace(self.sql_url, self.sql_url_display)
 
+    # -- session state per target ----------------------------------------
+    @property
+    def key(self) -> tuple[str, str] | None:
+        """The (kv, sql) pair the wizard works on now."""
+        if not self.kv_path or not self.sql_url:
+            return None
+        return (self.kv_path, self.sql_url)
+
+    def forget_results(self) -> None:
+        self.last_migration = self.last_preflight = self.last_report = None
+        self.saved_report = None
+        self.results_key = None
+
+    def _adopt_key(self, key: tuple[str, str]) -> None:
+        if self.results_key != key:
+            self.forget_results()
+            self.results_key = key
+
+    def preflight_for_target(self) -> Any:
+        """The last PreflightReport if it was taken of the current source and target, else None."""
+        return self.last_preflight if self.results_key is not None and self.results_key == self.key else None
+
+    def migration_for_target(self) -> Any:
+        return self.last_migration if self.results_key is not None and self.results_key == self.key else None
+
+    @property
+    def run_pending(self) -> bool:
+        """An uncommitted run exists in the current target."""
+        key = self.key
+        return bool(key and self.pending.get(key))
+
+    @run_pending.setter
+    def run_pending(self, value: bool) -> None:
+        key = self.key
+        if key is not None:
+            self.pending[key] = bool(value)
+
+    def set_outcome(self, outcome: str | None) -> None:
+        key = self.key
+        if key is None:
+            return
+        if outcome is None:
+            self.outcomes.pop(key, None)
+        else:
+            self.outcomes[key] = outcome
+
+    @property
+    def outcome(self) -> str | None:
+        key = self.key
+        return self.outcomes.get(key) if key else None
+
+    def pending_targets(self) -> list[str]:
+        return [redact_url(sql) for (kv, sql), yes in self.pending.items() if yes]
+
     # -- artefacts -------------------------------------------------------
     @property
     def log_path(self) -> Path:
-        return self.results_dir / "migwizard.log"
+        return self._log_path or self.results_dir / "migwizard.log"
+
+    def default_report_path(self) -> Path:
+        """Where the migration's validation report goes: ``report_path``, else a new timestamped file."""
+        if self.report_path is not None:
+            return self.report_path
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.wall_clock()))
+        return self.results_dir / f"migwizard-report-{stamp}.json"
 
     def write_log(self, level: str, message: str) -> None:
         """Append one line to the session log (mode 0600 in a 0700 results directory)."""
         try:
-            ensure_private_dir(self.results_dir)
+            ensure_private_dir(self.log_path.parent)
             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.wall_clock()))
             line = f"{stamp} {level.upper():7} {self.scrub(message)}\n"
             fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -146,6 +220,7 @@ class MigWizardApp(App[int]):
             if self.engine is not None and self._engine_key == key:
                 return self.engine
             self._close_engine_locked()
+            self._adopt_key(key)  # results of another source or target no longer apply
             kwargs: dict[str, Any] = {"on_event": self._sink, "clock": self.clock, "wall_clock": self.wall_clock}
             if self.chunk_size:
                 kwargs["chunk_size"] = self.chunk_size
@@ -170,13 +245,13 @@ class MigWizardApp(App[int]):
 
     # -- lifecycle -------------------------------------------------------
     def on_mount(self) -> None:
-        if self.report_path is not None:
+        if self.view_report is not None:
             from migwizard.screens.report import ReportScreen
 
             from .report_file import ReportFileError, load_report_with_meta
 
             try:
-                report, details, meta = load_report_with_meta(self.report_path)
+                report, details, meta = load_report_with_meta(self.view_report)
             except ReportFileError as exc:
                 from migwizard.screens.error import ErrorScreen
 
@@ -216,16 +291,70 @@ class MigWizardApp(App[int]):
                 self.push_screen(QuitDuringMigration(), answer)
             return
         code = getattr(self.screen, "quit_code", self.quit_code)()
+        self.finish(code)
+
+    def finish(self, code: int | None = None) -> None:
+        """Exit with ``code`` (default: what :meth:`exit_status` says) and remember the matching hint."""
+        status, hint = self.exit_status()
+        if code is None:
+            code = status
+        self.exit_hint = hint if code == status else ""
         self.exit(code, return_code=code)
 
     def quit_code(self) -> int:
-        """The exit code for quitting now: 4 while an uncommitted run waits to be resumed or rolled back."""
-        if self.run_pending:
-            return int(ExitCode.INTERRUPTED_RESUMABLE)
-        return int(ExitCode.OK)
+        """The exit code for quitting now (see :meth:`exit_status`)."""
+        return self.exit_status()[0]
+
+    def exit_status(self) -> tuple[int, str]:
+        """(exit code, hint for the terminal) for quitting now.
+
+        For the current target: validation differences -> 1; a tombstone without a committed
+        target -> 2; a failed migration -> 4 while its chunks are kept, 3 once rolled back.
+        Otherwise 4 while any target touched in this session holds an uncommitted run.
+        """
+        outcome = self.outcome
+        report = f" ({self.saved_report})" if self.saved_report else ""
+        if outcome == "mismatch" and self.run_pending:
+            return int(ExitCode.VALIDATION_MISMATCH), (
+                f"migwizard: validation found differences and nothing is final yet; see the report{report}; "
+                "roll back or fix and re-validate.")
+        if outcome == "refused":
+            return int(ExitCode.PREFLIGHT_REFUSED), (
+                "migwizard: the KV store carries a tombstone but the target holds no committed run; nothing was "
+                "changed. Point at the right target, or restore the store (or import channel.db again).")
+        if outcome == "failed":
+            if self.run_pending:
+                return int(ExitCode.INTERRUPTED_RESUMABLE), (
+                    f"migwizard: the migration stopped on an error and nothing is final yet; fix the store (see the "
+                    f"log: {self.log_path.resolve()}), then resume, or roll back.")
+            return int(ExitCode.FAILED_ROLLED_BACK), (
+                "migwizard: the migration failed and its run was rolled back; nothing is final.")
+        if any(self.pending.values()):
+            targets = self.pending_targets()
+            where = f" (in {', '.join(targets)})" if len(targets) > 1 else ""
+            return int(ExitCode.INTERRUPTED_RESUMABLE), (
+                f"migwizard: a migration run is not finished{where} and nothing is final yet; "
+                "run migwizard again to resume, or migwizard rollback to remove it.")
+        return int(ExitCode.OK), ""
+
+    def commit_summary(self) -> str:
+        """What a successful commit leaves behind, for the terminal after the wizard exits."""
+        res = self.commit_result
+        if res is None or not res.committed:
+            return ""
+        from migwizard.core.engine.report import next_steps
+
+        lines = [f"migwizard: committed run {res.run_id}" + (" and tombstoned the KV store." if res.tombstoned
+                                                             else "; the KV tombstone is missing (run again).")]
+        if self.saved_report is not None:
+            lines.append(f"  Report: {Path(self.saved_report).resolve()}")
+        lines.append(f"  Log:    {self.log_path.resolve()}")
+        lines.append("Next steps:")
+        lines += [f"  {i}. {step.replace('`', '')}" for i, step in enumerate(next_steps(res), 1)]
+        return "\n".join(lines)
 
 
-RESUME_HINT = ("migwizard: the migration run is not finished and nothing was committed; "
+RESUME_HINT = ("migwizard: a migration run is not finished and nothing is final yet; "
                "run migwizard again to resume, or migwizard rollback to remove it.")
 
 
@@ -261,8 +390,12 @@ def run_wizard(kv: str | Path | None = None, sql: str | None = None, **kwargs: A
     app = MigWizardApp(kv, sql, **kwargs)
     app.run()
     code = int(app.return_code or 0)
-    if code == ExitCode.INTERRUPTED_RESUMABLE:
-        print(RESUME_HINT, file=sys.stderr)
+    summary = app.commit_summary()
+    if summary:
+        print(summary)
+    hint = getattr(app, "exit_hint", "") or (RESUME_HINT if code == ExitCode.INTERRUPTED_RESUMABLE else "")
+    if code and hint:
+        print(hint, file=sys.stderr)
     return code
 
 

@@ -271,6 +271,7 @@ class Session:
         self._db = None
         self._sqlite_existed: bool | None = None
         self._session_lock_depth = 0
+        self._since_flush = 0.0
 
     # ------------------------------------------------------------------ utils
     def _emit(self, ev) -> None:
@@ -678,6 +679,7 @@ class Session:
             switch_next = int(run.stats.get("switch_next", run.switch_seq_before or 0))
             done = int(run.stats.get("entries_done", 0))
             t0 = self.clock()
+            self._since_flush = t0  # wall time spent in this run counts from here, chunk by chunk
             rate = RollingRate()
             rate.add(t0, done, stats.attempts)
             last_emit = -1e9
@@ -851,7 +853,6 @@ class Session:
     def _flush(self, db, run: Run, pending: _Pending, counter: NormalisationCounter, ids: IdCounters,
                stats: MigrationStats, done: int, switch_next: int) -> None:
         writer = BulkWriter(db, self._dialect())
-        t0 = self.clock()
         chunk_no = run.chunks_done + 1
         wall = now_text(self.wall())
         prev = (run.checkpoint_seq, dict(run.next_ids), dict(run.normalisations), dict(run.stats),
@@ -877,7 +878,8 @@ class Session:
                         stats.rows[table] = stats.rows.get(table, 0) + len(rows)
                 for seq, ident, reason, detail in pending.skipped:
                     record_skipped(db, run, _i64(seq), ident, reason, detail, wall)
-                run.stats["seconds"] = float(run.stats.get("seconds", 0.0)) + (self.clock() - t0)
+                now = self.clock()
+                run.stats["seconds"] = float(run.stats.get("seconds", 0.0)) + (now - self._since_flush)
                 _stats_to(run, stats)
                 run.updated_at = wall
                 run.save(db)
@@ -895,6 +897,7 @@ class Session:
                 f"the SQL target refused chunk {chunk_no} (KV sequences {pending.first_seq}..{pending.last_seq}): "
                 f"{msg}" + (f"; first failing payment {culprit.hex()}" if culprit else ""), culprit) from None
         stats.chunks = chunk_no
+        self._since_flush = now
         self._emit(ChunkCommitted(chunk_no, run.checkpoint_seq, run.payments_done))
         if THROTTLE_S:
             time.sleep(THROTTLE_S)
