@@ -104,7 +104,8 @@ def main_cmd(
     from .tui.app import run_wizard  # the TUI is only imported here
 
     code = run_wizard(kv, sql, chunk_size=chunk_size, import_dir=import_dir,
-                      results_dir=report.parent if report is not None else None)
+                      results_dir=report.parent if report is not None else None,
+                      report_path=report, log_path=log_file)
     raise typer.Exit(int(code or 0))
 
 
