@@ -57,3 +57,7 @@ def step_clock() -> StepClock:
 
 def fixed_wall_clock() -> float:
     return 1_735_689_600.0  # 2025-01-01T00:00:00Z
+
+
+# The validation report's default name comes from the app's wall clock (fixed above).
+REPORT_NAME = "migwizard-report-20250101-000000.json"

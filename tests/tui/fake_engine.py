@@ -31,6 +31,7 @@ from migwizard.core.engine.results import (
     PreflightReport,
     RollbackResult,
     RunState,
+    RunSummary,
     StatusCounts,
     TableSummary,
     ValidationReport,
@@ -132,6 +133,8 @@ class FakeEngine:
         self.store.calls.append("state")
         if self.store.committed and self.store.tombstoned:
             return RunState.COMPLETE
+        if self.store.tombstoned:
+            return RunState.TOMBSTONE_WITHOUT_SQL
         if self.store.committed:
             return RunState.COMMITTED_NO_TOMBSTONE
         if self.store.run_id is not None:
@@ -161,7 +164,10 @@ class FakeEngine:
         checks.append(Check("counts", "Payments to migrate", CheckStatus.INFO,
                             f"{self.store.payments} payments, 2 duplicate entries."))
         self.emit(PhaseFinished(Phase.PREFLIGHT, ok=not self.store.preflight_fail))
-        return PreflightReport(checks=checks, counts=self._counts(), state=self.state(), run_id=self.store.run_id)
+        st = self.store
+        run = (RunSummary(st.run_id, "running", st.done, st.chunks, st.done, created_schema=True, created_file=False)
+               if st.run_id is not None else None)
+        return PreflightReport(checks=checks, counts=self._counts(), state=self.state(), run_id=st.run_id, run=run)
 
     def migrate(self, *, cancel: threading.Event | None = None) -> MigrationResult:
         st = self.store

@@ -22,7 +22,7 @@ from migwizard.tui.help import HelpScreen
 from migwizard.tui.messages import EngineProgress, StepDone
 from migwizard.tui.report_file import load_report, report_from_json, report_to_json
 
-from .conftest import fixed_wall_clock
+from .conftest import REPORT_NAME, fixed_wall_clock
 from .fake_engine import FakeStore, fake_factory, ident
 from .helpers import gated, make_fake_store_dir, settle, wait_for
 
@@ -209,7 +209,7 @@ async def test_report_filters_search_and_secrets(tmp_path):
         await pilot.press("s")
         await settle(pilot)
         assert "••••" not in json.dumps(app.screen.detail.kv, ensure_ascii=False)
-    report, details = load_report(tmp_path / "migwizard-results" / "migwizard-report.json")
+    report, details = load_report(tmp_path / "migwizard-results" / REPORT_NAME)
     assert not report.ok and list(details) == [ident(5)]
 
 

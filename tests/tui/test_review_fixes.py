@@ -23,7 +23,7 @@ from migwizard.screens.welcome import WelcomeScreen
 from migwizard.tui.app import MigWizardApp, run_report_viewer
 from migwizard.tui.commands import WizardCommands
 
-from .conftest import fixed_wall_clock
+from .conftest import REPORT_NAME, fixed_wall_clock
 from .fake_engine import FakeStore, fake_factory, ident
 from .helpers import gated, make_fake_store_dir, settle, wait_for
 
@@ -64,12 +64,12 @@ async def test_password_never_in_files_or_on_screen_and_modes_are_private(tmp_pa
         assert app.engine.sql_url == PG  # the engine still gets the real URL
     results = tmp_path / "migwizard-results"
     log = (results / "migwizard.log").read_text()
-    report = (results / "migwizard-report.json").read_text()
+    report = (results / REPORT_NAME).read_text()
     assert SECRET not in log and SECRET not in report
     assert "mig:***@db.example" in log
     assert json.loads(report)["target"] == "postgresql://mig:***@db.example/lnd"
     assert stat.S_IMODE(results.stat().st_mode) == 0o700
-    for name in ("migwizard.log", "migwizard-report.json"):
+    for name in ("migwizard.log", REPORT_NAME):
         assert stat.S_IMODE((results / name).stat().st_mode) == 0o600
 
 

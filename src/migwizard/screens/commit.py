@@ -27,6 +27,9 @@ class CommitScreen(WizardScreen):
         super().__init__()
         self.report = report
         self.committing = False
+        # The preflight of this source and target (None: not taken yet; read on mount).
+        self.preflight = self.wizard.preflight_for_target()
+        self.loading = False
 
     def compose(self) -> ComposeResult:
         r = self.report
@@ -35,12 +38,9 @@ class CommitScreen(WizardScreen):
         yield from self.compose_header()
         with VerticalScroll(id="commit-body"):
             yield Static(f"[b]This is the one step you cannot undo from here.[/b]  {what}", id="cm-what")
+            yield Static(self._standalone_text(), id="cm-standalone", classes="panel never")
             yield Static(self._steps_text(), id="cm-steps", classes="panel")
-            yield Static(
-                "Before you type: you have a backup of the whole lnd data/ directory, lnd is stopped, "
-                "and the lnd you will start supports the SQL backend.",
-                id="cm-before", classes="panel never",
-            )
+            yield Static(self._before_text(), id="cm-before", classes="panel never")
             yield TypedConfirm(WORD, f"Type [b]{WORD}[/b] and press enter to commit and tombstone:", id="cm-confirm")
             yield Static("", id="cm-status")
             with Horizontal(classes="buttons"):
@@ -48,11 +48,40 @@ class CommitScreen(WizardScreen):
                 yield Button("Back", id="back", compact=True)
         yield from self.compose_footer()
 
+    def _tracker(self):
+        pre = self.preflight
+        return next((c for c in pre.checks if c.id == "sql.lnd_tracker"), None) if pre is not None else None
+
+    @property
+    def lnd_target(self) -> bool:
+        """The target is lnd's own database (its migration tracker check passed for this target)."""
+        tracker = self._tracker()
+        return tracker is not None and tracker.status is CheckStatus.PASS
+
+    def _standalone_text(self) -> str:
+        if self.lnd_target:
+            return ""
+        if self.loading:
+            return "Reading what this target is (read-only checks)…"
+        app = self.wizard
+        again = (f"a fresh import of {app.imported_from} (it stays unchanged)" if app.imported_from
+                 else "your backup of the store")
+        return ("[b]This target is a standalone copy.[/b] lnd will not use these rows by itself: its own "
+                "migration bookkeeping is not there or not at the right step. Committing still tombstones "
+                f"the KV store, so migrating the same history again (into lnd's own database) needs "
+                f"{escape(again)}.")
+
+    def _before_text(self) -> str:
+        if self.lnd_target:
+            return ("Before you type: you have a backup of the whole lnd data/ directory, lnd is stopped, "
+                    "and the lnd you will start supports the SQL backend.")
+        return ("Before you type: you have a backup of the whole lnd data/ directory, lnd is stopped, "
+                "and a standalone copy (to audit or rehearse) is what you want.")
+
     def _steps_text(self) -> str:
         """What the commit does, for this source and target (each step one paragraph, wrapped by the screen)."""
         app = self.wizard
-        pre = app.last_preflight
-        tracker = next((c for c in pre.checks if c.id == "sql.lnd_tracker"), None) if pre is not None else None
+        tracker = self._tracker()
         sql = "1. SQL: the run is marked committed in one transaction and the sequences are fixed"
         if tracker is not None and tracker.status is CheckStatus.WARN:
             sql += " (a standalone copy: lnd's own migration bookkeeping is not touched)."
@@ -70,15 +99,36 @@ class CommitScreen(WizardScreen):
 
     def on_mount(self) -> None:
         self.query_one("#confirm-input", Input).focus()
+        if self.preflight is None:  # reached without checks of this target: read them to know what it is
+            self.loading = True
+            self._refresh_texts()
+            self.start_step("commit-info", lambda engine: engine.preflight())
+        else:
+            self._refresh_texts()
+
+    def _refresh_texts(self) -> None:
+        standalone = self.query_one("#cm-standalone", Static)
+        standalone.update(self._standalone_text())
+        standalone.display = not self.lnd_target
+        self.query_one("#cm-steps", Static).update(self._steps_text())
+        self.query_one("#cm-before", Static).update(self._before_text())
+        self._typed()
 
     @on(Input.Changed, "#confirm-input")
     def _typed(self) -> None:
-        self.query_one("#commit", Button).disabled = not self.query_one(TypedConfirm).confirmed
+        confirmed = self.query_one(TypedConfirm).confirmed
+        self.query_one("#commit", Button).disabled = not confirmed or self.loading
+        if confirmed and not self.committing:
+            # An earlier "type COMMIT exactly" no longer applies.
+            self.query_one("#cm-status", Static).update(
+                "Reading the target first…" if self.loading else "Press enter to commit.")
+        elif not self.committing:
+            self.query_one("#cm-status", Static).update("")
 
     @on(Input.Submitted, "#confirm-input")
     @on(Button.Pressed, "#commit")
     def _commit(self) -> None:
-        if self.committing:
+        if self.committing or self.loading:
             return
         if not self.query_one(TypedConfirm).confirmed:
             self.query_one("#cm-status", Static).update(f"Type {WORD} exactly (capital letters) to confirm.")
@@ -92,13 +142,25 @@ class CommitScreen(WizardScreen):
     @on(StepDone)
     def _done(self, message: StepDone) -> None:
         message.stop()
+        if message.step == "commit-info":
+            self.loading = False
+            self.preflight = message.result
+            self.wizard.last_preflight = message.result
+            self._refresh_texts()
+            return
         if message.result.committed:
             self.wizard.run_pending = False
+            self.wizard.set_outcome(None)
+            self.wizard.commit_result = message.result
         self.app.switch_screen(DoneScreen(message.result))
 
     @on(StepFailed)
     def _failed(self, message: StepFailed) -> None:
         message.stop()
+        if message.step == "commit-info":  # unknown: say the careful thing (standalone) and go on
+            self.loading = False
+            self._refresh_texts()
+            return
         from .error import ErrorScreen
 
         self.app.switch_screen(ErrorScreen.from_step(message))
@@ -160,8 +222,10 @@ class DoneScreen(WizardScreen):
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
-        self.query_one("#finish", Button).focus()
+        # Focus without scrolling: the screen opens at the top (the summary), enter still finishes.
+        self.query_one("#finish", Button).focus(scroll_visible=False)
+        self.call_after_refresh(self.query_one("#done", VerticalScroll).scroll_home, animate=False)
 
     @on(Button.Pressed, "#finish")
     def action_finish(self) -> None:
-        self.app.exit(0, return_code=0)
+        self.wizard.finish()

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Footer, Input, Static
 
 
 class QuitDuringMigration(ModalScreen[bool]):
@@ -33,6 +33,7 @@ class QuitDuringMigration(ModalScreen[bool]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Stop and quit (y)", id="stop", variant="warning", compact=True)
                 yield Button("Keep migrating (n)", id="keep", variant="primary", compact=True)
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#keep", Button).focus()
@@ -70,6 +71,7 @@ class CancelMigration(ModalScreen[str | None]):
                 yield Button("Keep resumable (k)", id="stop-keep", compact=True)
                 yield Button("Roll back (r)", id="stop-rollback", variant="warning", compact=True)
                 yield Button("Continue (esc)", id="keep", variant="primary", compact=True)
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#keep", Button).focus()
@@ -97,19 +99,25 @@ class CheckDetail(ModalScreen[None]):
         self.check = check
 
     def compose(self) -> ComposeResult:
+        from rich.markup import escape
+
+        from migwizard.tui.widgets import inline_markup
+
         c = self.check
-        lines = [f"[b]Status[/b]  {c.status.value.upper()}", f"[b]Result[/b]  {c.reason}"]
+        adapt = getattr(self.app, "adapt_hint", lambda t: t)
+        lines = [f"[b]Status[/b]  {c.status.value.upper()}", f"[b]Result[/b]  {inline_markup(adapt(c.reason))}"]
         if c.hint:
-            lines.append(f"[b]Fix[/b]     {c.hint}")
+            lines.append(f"[b]Fix[/b]     {inline_markup(adapt(c.hint))}")
         for key, value in (c.details or {}).items():
-            lines.append(f"[b]{key}[/b]  {value}")
-        lines.append(f"[dim]check id: {c.id}[/dim]")
+            lines.append(f"[b]{escape(str(key))}[/b]  {escape(str(value))}")
+        lines.append(f"[dim]check id: {escape(c.id)}[/dim]")
         with Vertical(classes="dialog"):
             yield Static(c.title, classes="dialog-title")
             with VerticalScroll(classes="dialog-scroll"):
                 yield Static("\n".join(lines), classes="dialog-body", markup=True)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Close (esc)", id="close", variant="primary", compact=True)
+        yield Footer()
 
     @on(Button.Pressed, "#close")
     def action_close(self) -> None:

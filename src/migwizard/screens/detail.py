@@ -21,6 +21,8 @@ class PaymentDetailScreen(WizardScreen):
         Binding("escape", "back", "Back", id="back"),
         Binding("s", "toggle_secrets('show')", "Show secrets", id="secrets"),
         Binding("s", "toggle_secrets('hide')", "Hide secrets", id="secrets-hide"),
+        Binding("n", "difference(1)", "Next diff", id="next-diff", tooltip="n / p: next / previous difference"),
+        Binding("p", "difference(-1)", "Previous difference", id="prev-diff", show=False),
         Binding("left", "focus_kv", "KV", show=False),
         Binding("right", "focus_sql", "SQL", show=False),
     ]
@@ -119,7 +121,19 @@ class PaymentDetailScreen(WizardScreen):
         self.refresh_bindings()
         self.query_one("#kv", DiffTree).focus()
 
+    def action_difference(self, step: int) -> None:
+        """Jump to the next/previous differing field in the focused tree (KV unless SQL has focus)."""
+        tree = self.focused if isinstance(self.focused, DiffTree) else self.query_one("#kv", DiffTree)
+        if not tree.jump_to_difference(step):
+            other = self.query_one("#sql" if tree.id == "kv" else "#kv", DiffTree)
+            if not other.jump_to_difference(step):
+                return
+            tree = other
+        tree.focus()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "difference":
+            return bool(self.detail is not None and self.detail.differences)
         if action == "toggle_secrets":
             if self.offline:
                 return False

@@ -11,7 +11,7 @@ from textual.widgets import Button, Static
 
 from migwizard.core.engine.results import MigrationResult
 from migwizard.tui.messages import StepFailed
-from migwizard.tui.widgets import plural, show_enter
+from migwizard.tui.widgets import inline_markup, plural, show_enter
 
 from .base import WizardScreen
 
@@ -26,8 +26,9 @@ class ErrorScreen(WizardScreen):
 
     def __init__(self, *, title: str, message: str, hint: str = "", payment: str | None = None,
                  state: str = "", can_rollback: bool = False, can_back: bool = False,
-                 exit_code: int | None = None) -> None:
+                 exit_code: int | None = None, failed_migration: bool = False) -> None:
         super().__init__()
+        self.failed_migration = failed_migration  # quitting: 4 while its chunks are kept, 3 once rolled back
         self.title_text = title
         self.message = message
         self.hint = hint
@@ -44,13 +45,14 @@ class ErrorScreen(WizardScreen):
             title=(f"The migration stopped at payment {result.failing_payment}" if result.failing_payment
                    else "The migration stopped on an error"),
             message=result.error or "unknown error",
-            hint="Open the payment (enter) to see what is wrong with it. Roll back (b) to remove the staged "
-                 "chunks, or keep them and hand the log to a helper; fixing the store and resuming works too.",
+            hint="Open the payment (enter) to see what is wrong with it. Then fix the store (see the log) and "
+                 "resume, or roll back (b) to remove the staged chunks; keep the log for a helper either way.",
             payment=result.failing_payment,
             state=f"The chunk in progress was rolled back. {plural(s.payments, 'payment')} from earlier chunks "
                   f"{'is' if s.payments == 1 else 'are'} staged in the target; nothing is committed. "
                   "The KV store was only read.",
             can_rollback=True,
+            failed_migration=True,
         )
 
     @classmethod
@@ -64,6 +66,7 @@ class ErrorScreen(WizardScreen):
                   "Check the log: the commit step reports whether SQL was committed and the tombstone written.",
             can_rollback=failed.step in {"migrate", "validate"},
             can_back=can_back,
+            failed_migration=failed.step == "migrate",
         )
 
     def compose(self) -> ComposeResult:
@@ -74,7 +77,7 @@ class ErrorScreen(WizardScreen):
             yield Static(app.scrub(self.message), id="er-message", classes="panel", markup=False)
             if self.state:
                 yield Static(f"[b]Where things stand[/b]\n{self.state}", id="er-state")
-            yield Static(f"[b]What to do[/b]\n{self.hint}", id="er-hint")
+            yield Static(f"[b]What to do[/b]\n{inline_markup(app.adapt_hint(self.hint))}", id="er-hint")
             yield Static(f"Log for a helper: {escape(str(app.log_path.resolve()))}", id="er-log")
             with Horizontal(classes="buttons"):
                 if self.payment:
@@ -87,6 +90,8 @@ class ErrorScreen(WizardScreen):
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
+        if self.failed_migration:
+            self.wizard.set_outcome("failed")
         if self.payment:
             show_enter(self.query_one("#open", Button))
         self.query(Button).first().focus()
@@ -106,9 +111,8 @@ class ErrorScreen(WizardScreen):
 
         if self.exit_code is not None:
             return self.exit_code
-        if self.wizard.run_pending:
-            return int(ExitCode.INTERRUPTED_RESUMABLE)
-        return int(ExitCode.FAILED_ROLLED_BACK)
+        code = self.wizard.quit_code()
+        return code if code else int(ExitCode.FAILED_ROLLED_BACK)
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:
@@ -129,9 +133,8 @@ class ErrorScreen(WizardScreen):
         if self.can_rollback:
             from .rollback import RollbackScreen
 
-            self.app.switch_screen(RollbackScreen(reason="failed"))
+            self.app.push_screen(RollbackScreen(reason="failed", pushed=True))
 
     @on(Button.Pressed, "#quit")
     def action_finish(self) -> None:
-        code = self.quit_code()
-        self.app.exit(code, return_code=code)
+        self.wizard.finish(self.quit_code())

@@ -38,14 +38,14 @@ class ImportScreen(WizardScreen):
     STEP = "Welcome"
     BINDINGS = [Binding("enter", "next", "Preflight", id="next")]
 
-    def __init__(self) -> None:
+    def __init__(self, dest: Path | None = None) -> None:
         super().__init__()
         self.done = False
         from .welcome import copy_path
 
         src = Path(self.wizard.kv_path or "")
         self.source = src
-        self.dest = copy_path(src, self.wizard.import_dir)
+        self.dest = Path(dest) if dest is not None else copy_path(src, self.wizard.import_dir)
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()

@@ -13,7 +13,7 @@ from textual.widgets import Button, ProgressBar, Static
 from migwizard.core.engine.events import Phase
 from migwizard.core.engine.results import MigrationResult
 from migwizard.tui.messages import EngineChunk, EngineLog, EngineProgress, StepDone, StepFailed
-from migwizard.tui.widgets import EngineClock, LogTail, fmt_duration, plural, show_enter
+from migwizard.tui.widgets import EngineClock, LogTail, StoppableProgressBar, fmt_duration, plural, show_enter
 
 from .base import WizardScreen
 
@@ -40,7 +40,7 @@ class MigrateScreen(WizardScreen):
         with Vertical(id="migrate"):
             yield Static("Copying payments chunk by chunk. Each chunk is committed with a checkpoint, "
                          "so stopping never loses work. The KV store is only read.", id="mg-intro")
-            yield ProgressBar(total=None, show_eta=True, show_percentage=True, clock=self.bar_clock, id="bar")
+            yield StoppableProgressBar(total=None, show_eta=True, show_percentage=True, clock=self.bar_clock, id="bar")
             with Grid(id="mg-stats"):
                 yield Static("Entries  –", id="st-payments")
                 yield Static("Rate  –", id="st-rate")
@@ -185,17 +185,7 @@ class MigrateScreen(WizardScreen):
 
     def _show_stopped(self, stopped: bool) -> None:
         """After a stop the bar's ETA would go stale: show "stopped" in its place."""
-        bar = self.query_one("#bar", ProgressBar)
-        try:
-            eta = bar.query_one("#eta")
-        except Exception:
-            return
-        eta.display = not stopped
-        existing = bar.query(".eta-stopped")
-        if stopped and not existing:
-            bar.mount(Static("stopped", classes="eta-stopped"), after=eta)
-        elif not stopped:
-            existing.remove()
+        self.query_one("#bar", StoppableProgressBar).set_stopped(stopped)
 
     def _show_buttons(self, *ids: str) -> None:
         self.query_one("#mg-buttons").display = True

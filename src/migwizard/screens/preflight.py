@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,6 +11,7 @@ from textual.widgets import Button, Checkbox, DataTable, Static
 
 from migwizard.core.engine.results import CheckStatus, PreflightReport, RunState
 from migwizard.tui.messages import StepDone, StepFailed
+from migwizard.tui.widgets import inline_markup, plain_code
 
 from .base import WizardScreen
 
@@ -89,7 +91,8 @@ class PreflightScreen(WizardScreen):
         if report.state is RunState.IN_PROGRESS:
             self.wizard.run_pending = True
         for i, check in enumerate(report.checks):
-            table.add_row(BADGE[check.status], check.title, check.reason, key=str(i))
+            reason = plain_code(self.wizard.adapt_hint(check.reason))
+            table.add_row(BADGE[check.status], Text(check.title), Text(reason), key=str(i))
         c = report.counts
         self.query_one("#pf-counts", Static).update(
             f"{c.payments:,} payments: {c.succeeded:,} succeeded · {c.failed:,} failed · {c.in_flight:,} in flight · "
@@ -178,7 +181,8 @@ class PreflightScreen(WizardScreen):
         if check is None:
             hint.update("")
         else:
-            hint.update(f"Fix: {check.hint}" if check.hint else "Enter for details.")
+            hint.update(f"Fix: {inline_markup(self.wizard.adapt_hint(check.hint))}" if check.hint
+                        else "Enter for details.")
 
     def _current_check(self):
         if self.report is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import threading
 from typing import Any
 
@@ -90,7 +92,8 @@ class ReportScreen(WizardScreen):
 
     def on_mount(self) -> None:
         tables = self.query_one("#tables", DataTable)
-        for label, key in (("Table", "table"), ("Rows", "rows"), ("Err", "errors"), ("Time", "time")):
+        # The time column is how long the migration spent inserting each table's rows.
+        for label, key in (("Table", "table"), ("Rows", "rows"), ("Err", "errors"), ("Insert", "time")):
             tables.add_column(label, key=key)
         payments = self.query_one("#payments", DataTable)
         payments.add_column("Payment", key="id", width=17)
@@ -122,10 +125,11 @@ class ReportScreen(WizardScreen):
             from migwizard.tui.report_file import save_report
 
             stamp = time.gmtime(app.wall_clock())
-            # A re-verification never overwrites the report of the migration itself.
-            name = (f"migwizard-verify-{time.strftime('%Y%m%dT%H%M%SZ', stamp)}.json" if verify
-                    else "migwizard-report.json")
-            path = save_report(app.results_dir / name, report, details, source=app.kv_path,
+            # A re-verification never overwrites the report of the migration itself, and each
+            # validation gets its own timestamped file (unless the caller named one).
+            path = (app.results_dir / f"migwizard-verify-{time.strftime('%Y%m%dT%H%M%SZ', stamp)}.json" if verify
+                    else app.default_report_path())
+            path = save_report(path, report, details, source=app.kv_path,
                                target=app.sql_url_display, imported_from=app.imported_from,
                                created=time.strftime("%Y-%m-%dT%H:%M:%SZ", stamp))
         except Exception as exc:
@@ -150,6 +154,8 @@ class ReportScreen(WizardScreen):
         self.details.update(details)
         self.wizard.last_report = self.report
         self.wizard.saved_report = path.resolve()
+        if not self.verify:  # quitting with differences exits 1
+            self.wizard.set_outcome(None if self.report.ok else "mismatch")
         self._show_report()
 
     @on(StepFailed)
@@ -210,10 +216,37 @@ class ReportScreen(WizardScreen):
                                                           ("target", "target")) if m.get(k)]
             artefacts.update("Saved report, read-only (no engine session): " + " · ".join(f for f in facts if f))
         elif self.wizard.saved_report is not None:
-            artefacts.update(f"Report: {self.wizard.saved_report}  ·  Log: {self.wizard.log_path.resolve()}")
+            report_file, log = Path(self.wizard.saved_report), self.wizard.log_path.resolve()
+            if report_file.parent == log.parent:
+                artefacts.update(f"Report and log in {log.parent}/: {report_file.name}, {log.name}")
+            else:
+                artefacts.update(f"Report  {report_file}\nLog     {log}")
         self._fill_payments()
+        self._first_difference()
+        self._fit_summary()
         self.query_one("#payments", DataTable).focus()
         self.refresh_bindings()
+
+    def _first_difference(self) -> None:
+        """Start on the first payment with a difference: that is what needs looking at."""
+        table = self.query_one("#payments", DataTable)
+        for i, p in enumerate(self._visible_rows()):
+            if p.differences:
+                table.move_cursor(row=i, animate=False, scroll=True)
+                return
+
+    def _fit_summary(self) -> None:
+        """The per-table summary grows with the terminal (7 rows at 24 lines, all its rows if they fit)."""
+        if self.report is None:
+            return
+        want = max(7, len(self.report.tables) + 1)
+        room = 7 + max(0, self.app.size.height - 24)
+        height = min(want, room)
+        self.query_one("#summary").styles.height = height
+        self.query_one("#tables").styles.height = height
+
+    def on_resize(self) -> None:
+        self._fit_summary()
 
     def _visible_rows(self) -> list[Any]:
         report = self.report
@@ -258,7 +291,7 @@ class ReportScreen(WizardScreen):
     def _count_note(self) -> None:
         """Explain why the report's counts may differ from the preflight's (KV as read)."""
         note = self.query_one("#count-note", Static)
-        pre = getattr(self.wizard, "last_preflight", None)
+        pre = self.wizard.preflight_for_target() if hasattr(self.wizard, "preflight_for_target") else None
         s = self.report.stats
         differs = False
         if pre is not None:
@@ -326,7 +359,7 @@ class ReportScreen(WizardScreen):
 
     def action_finish(self) -> None:
         if self.check_action("finish", ()):
-            self.app.exit(0, return_code=0)
+            self.wizard.finish()
 
     def action_back(self) -> None:
         if self.check_action("back", ()):
@@ -338,4 +371,4 @@ class ReportScreen(WizardScreen):
         if self.check_action("rollback", ()):
             from .rollback import RollbackScreen
 
-            self.app.switch_screen(RollbackScreen(reason="report"))
+            self.app.push_screen(RollbackScreen(reason="report", pushed=True))

@@ -48,11 +48,14 @@ class RollbackScreen(WizardScreen):
         self.loading = False  # reading the interrupted run's details (preflight)
         self.queued = False  # the user confirmed while those were read
 
-    def _what_text(self, run_lines: list[str]) -> str:
+    def _what_text(self, run_lines: list[str], *, summary: bool = False) -> str:
         sqlite = (self.wizard.sql_url or "").startswith("sqlite:")
-        created = ("The payment tables, if this run created them (and no other run uses them)"
-                   + (", and the SQLite file, if it created it" if sqlite else "")
-                   + ", are dropped; tables lnd created stay, without this run's rows.")
+        if summary:  # the engine's run summary already says what it created
+            created = "Tables lnd created stay, without this run's rows."
+        else:
+            created = ("The payment tables, if this run created them (and no other run uses them)"
+                       + (", and the SQLite file, if it created it" if sqlite else "")
+                       + ", are dropped; tables lnd created stay, without this run's rows.")
         body = "\n".join(f" • {escape(x)}" for x in [*run_lines, created])
         return (f"[b]Will be removed from the SQL target[/b] ({escape(self.wizard.sql_url_display)})\n{body}\n"
                 "[b]Will not change[/b]\n • The KV store: it was only ever read. lnd can keep using it.")
@@ -160,7 +163,8 @@ class RollbackScreen(WizardScreen):
             if self.migration is None or engine_run != self.migration.run_id:
                 self.migration = None
                 self.run_id = engine_run
-                self.query_one("#rb-what", Static).update(self._what_text(self._lines_from_preflight(pre)))
+                self.query_one("#rb-what", Static).update(
+                    self._what_text(self._lines_from_preflight(pre), summary=pre.run is not None))
             self._after_info()
             return
         self.rolling = False

@@ -67,10 +67,18 @@ def check_target(url: str) -> tuple[bool, str]:
     if not url:
         return False, "Enter sqlite:///path/lnd.sqlite or postgresql://user@host/db."
     if url.startswith("sqlite:///"):
-        parent = Path(url[len("sqlite:///"):]).expanduser().parent
+        raw = url[len("sqlite:///"):].split("?", 1)[0]
+        if not raw.strip():
+            return False, "✗ name the SQLite file after sqlite:/// (e.g. sqlite:///lnd.sqlite)."
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            return False, f"✗ {raw} is a directory: name a file in it (e.g. sqlite:///{raw.rstrip('/')}/lnd.sqlite)."
+        parent = path.parent
         if not parent.exists():
             return False, f"✗ directory {parent} does not exist; create it first."
         return True, "✓ SQLite file."
+    if url.startswith("sqlite:"):
+        return False, "✗ write SQLite targets as sqlite:///PATH (three slashes)."
     if url.startswith(("postgresql://", "postgres://")):
         return True, "✓ PostgreSQL URL (reachability is checked in preflight)."
     return False, "✗ use sqlite:///PATH or postgresql://USER@HOST/DB."
@@ -82,8 +90,102 @@ def copy_path(source: str | Path, import_dir: str | Path | None = None) -> Path:
     return Path(import_dir) if import_dir else src.parent / f"{src.name}.migwizard-lmdb"
 
 
+def restore_secrets(typed: str, real: str | None) -> tuple[str, str]:
+    """``typed`` with the stored URL's password (and secret parameters) put back where ``***`` stands.
+
+    The target field shows the URL redacted; editing its host or database must not turn the
+    password into a literal ``***``. Returns (url, note for the user).
+    """
+    masks = ("***", "%2A%2A%2A")
+    if not real or not any(m in typed.upper() for m in masks):
+        return typed, ""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        t, r = urlsplit(typed), urlsplit(real)
+    except ValueError:
+        return typed, ""
+    kept = cleared = False
+    netloc = t.netloc
+    userinfo, at, host = netloc.rpartition("@")
+    if at:
+        user, colon, pw = userinfo.partition(":")
+        if colon and pw.upper() in masks:
+            r_userinfo, r_at, _ = r.netloc.rpartition("@")
+            r_pw = r_userinfo.partition(":")[2] if r_at and ":" in r_userinfo else ""
+            if r_pw:
+                netloc, kept = f"{user}:{r_pw}@{host}", True
+            else:
+                netloc, cleared = f"{user}@{host}", True
+    real_params = {}
+    for item in (r.query.split("&") if r.query else []):
+        k, _, v = item.partition("=")
+        real_params[k] = v
+    items = []
+    for item in (t.query.split("&") if t.query else []):
+        k, eq, v = item.partition("=")
+        if v.upper() in masks:
+            if real_params.get(k) and real_params[k].upper() not in masks:
+                item, kept = f"{k}={real_params[k]}", True
+            else:
+                cleared = True
+                continue
+        items.append(item)
+    url = urlunsplit((t.scheme, netloc, t.path, "&".join(items), t.fragment))
+    note = ""
+    if cleared:
+        note = " The *** password is not a stored one and was cleared: type it, or use PGPASSWORD or ~/.pgpass."
+    elif kept:
+        note = " The stored password (***) is kept."
+    return url, note
+
+
+def store_facts(path: str | Path) -> tuple[bool, str | None]:
+    """(tombstoned, the channel.db it was imported from) of an LMDB store; (False, None) if unreadable."""
+    try:
+        import json
+
+        from migwizard.core.codec.keys import PAYMENTS_ROOT_BUCKET
+        from migwizard.core.kv.lmdb_store import LmdbStore
+
+        store = LmdbStore.open(Path(path), readonly=True)
+        try:
+            raw = store.meta_get(b"import-source")
+            with store.read() as root:
+                rb = root.bucket(PAYMENTS_ROOT_BUCKET)
+                tombstoned = bool(rb is not None and rb.get(TOMBSTONE_KEY) == b"1")
+        finally:
+            store.close()
+    except Exception:
+        return False, None
+    source = None
+    if raw:
+        try:
+            source = str(json.loads(raw)["path"])
+        except Exception:
+            source = raw.decode("utf-8", "replace")
+    return tombstoned, source
+
+
+TOMBSTONE_KEY = b"payments-tombstone"
+
+
+def next_copy(base: Path, app=None) -> tuple[Path, str] | None:
+    """A copy to use instead of a tombstoned ``base``: (path, "new") for a free directory
+    (``base-2``, ``base-3``, …) or (path, "reuse") for a complete, untombstoned import there."""
+    for n in range(2, 100):
+        cand = base.with_name(f"{base.name}-{n}")
+        state = copy_state(cand, app)
+        if state is None and copy_problem(cand) is None:
+            return cand, "new"
+        if state == "complete":
+            return cand, "reuse"
+    return None
+
+
 def copy_state(dest: Path, app=None) -> str | None:
-    """The LMDB copy at ``dest``: None (none yet, an import may create it), "complete", or why not usable."""
+    """The LMDB copy at ``dest``: None (none yet, an import may create it), "complete", "tombstoned"
+    (complete, but already migrated into some target), or why it is not usable."""
     if not dest.exists():
         return None
     if not dest.is_dir():
@@ -104,7 +206,9 @@ def copy_state(dest: Path, app=None) -> str | None:
     except Exception as exc:  # unreadable: say so, calmly
         return f"unreadable: {exc}"
     state = raw.decode("utf-8", "replace") if raw else "no import record"
-    return "complete" if state == "complete" else state
+    if state != "complete":
+        return state
+    return "tombstoned" if store_facts(dest)[0] else "complete"
 
 
 def copy_problem(dest: Path) -> str | None:
@@ -125,11 +229,13 @@ class WelcomeScreen(WizardScreen):
         Binding("ctrl+n", "start('import')", "Import channel.db", id="start-import"),
         Binding("ctrl+n", "start('commit')", "Finish the commit", id="start-commit"),
         Binding("ctrl+n", "start('verify')", "Re-verify", id="start-verify"),
+        Binding("ctrl+n", "start('reimport')", "Import again", id="start-reimport"),
+        Binding("ctrl+n", "start('reuse')", "Use the other copy", id="start-reuse"),
         Binding("ctrl+r", "resume", "Resume", id="resume"),
         Binding("ctrl+b", "rollback", "Roll back…", id="rollback"),
     ]
     START_LABELS = {"preflight": "Start preflight", "import": "Import channel.db", "commit": "Finish the commit",
-                    "verify": "Re-verify"}
+                    "verify": "Re-verify", "reimport": "Import again", "reuse": "Use the other copy"}
     PROBE_DELAY = 0.4  # seconds after the last keystroke before the target is checked again
 
     def __init__(self) -> None:
@@ -141,8 +247,12 @@ class WelcomeScreen(WizardScreen):
         self.copy_state: str | None = None
         self.copy_blocked: str | None = None  # why no import/copy can be used
         self._copy_key: str | None = None
+        self._copy_override: Path | None = None  # a re-import (…-lmdb-2) this session works on
         self.probed: tuple[str, str] | None = None  # fields of the state shown
         self.probing: tuple[str, str] | None = None
+        self.imported_source: str | None = None  # an LMDB source's import-source (after a refused probe)
+        self.alternative: tuple[Path, str] | None = None  # another copy for a tombstoned import
+        self.target_note = ""
         self._probe_timer = None
         self.start_after_probe = False
 
@@ -169,6 +279,12 @@ class WelcomeScreen(WizardScreen):
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
+        app = self.wizard
+        if app.imported_from and app.kv_path and Path(app.kv_path) != copy_path(app.imported_from, app.import_dir):
+            # This session imported the channel.db again into another directory: keep working on it.
+            self._copy_key = app.imported_from
+            self._copy_override = Path(app.kv_path)
+            self.copy_state = copy_state(self._copy_override, app)
         self._validate_fields()
         self._show_state()
         if self._probe_key() is not None:
@@ -185,8 +301,10 @@ class WelcomeScreen(WizardScreen):
         typed = self.query_one("#target", Input).value.strip()
         real = self.wizard.sql_url
         if real and typed == self.wizard.sql_url_display:
+            self.target_note = ""
             return real
-        return typed
+        url, self.target_note = restore_secrets(typed, real)
+        return url
 
     def _validate_fields(self) -> None:
         source = self.query_one("#source", Input).value.strip()
@@ -195,12 +313,18 @@ class WelcomeScreen(WizardScreen):
         self.target_ok, tmsg = check_target(target)
         self.copy, self.copy_blocked = None, None
         if self.source_kind == "bbolt":
-            self.copy = copy_path(source, self.wizard.import_dir)
             if self._copy_key != source:  # cheap, but not on every keystroke elsewhere
+                self._copy_override = None
+                self.copy = copy_path(source, self.wizard.import_dir)
                 self.copy_state = copy_state(self.copy, self.wizard)
                 self._copy_key = source
+            else:
+                self.copy = self._copy_override or copy_path(source, self.wizard.import_dir)
             if self.copy_state == "complete":
                 smsg = f"✓ bbolt channel.db, already imported: the wizard uses its LMDB copy {self.copy}."
+            elif self.copy_state == "tombstoned":
+                smsg = (f"✓ bbolt channel.db, already imported into {self.copy}, which was migrated and "
+                        "tombstoned; channel.db itself is unchanged.")
             elif self.copy_state is not None:
                 self.copy_blocked = (f"✗ an unusable LMDB copy is at {self.copy} ({self.copy_state}): move it "
                                      "away (or delete it) to import again.")
@@ -214,6 +338,8 @@ class WelcomeScreen(WizardScreen):
         else:
             self._copy_key = None
         self.query_one("#source-msg", Static).update(escape(smsg))
+        if self.target_ok and self.target_note:
+            tmsg += self.target_note
         self.query_one("#target-msg", Static).update(escape(tmsg))
         self.query_one("#source-msg").set_class((source != "" and self.source_kind is None)
                                                 or bool(self.copy_blocked), "error")
@@ -223,9 +349,13 @@ class WelcomeScreen(WizardScreen):
         """The LMDB store the engine opens for the typed source (None: nothing to open yet)."""
         if self.source_kind == "lmdb":
             return self.query_one("#source", Input).value.strip()
-        if self.source_kind == "bbolt" and self.copy_state == "complete" and self.copy is not None:
+        if self.source_kind == "bbolt" and self.copy_state in ("complete", "tombstoned") and self.copy is not None:
             return str(self.copy)
         return None
+
+    @property
+    def fields_valid(self) -> bool:
+        return self.source_kind is not None and self.target_ok and not self.copy_blocked
 
     def _probe_key(self) -> tuple[str, str] | None:
         eff = self._effective_source()
@@ -265,7 +395,7 @@ class WelcomeScreen(WizardScreen):
         app = self.wizard
         source = self.query_one("#source", Input).value.strip()
         app.sql_url = self._target_value()
-        if self.source_kind == "bbolt" and self.copy_state == "complete":
+        if self.source_kind == "bbolt" and self.copy_state in ("complete", "tombstoned"):
             app.kv_path, app.imported_from = str(self.copy), source  # reuse the complete import
         elif self.source_kind == "bbolt":
             app.kv_path, app.imported_from = source, None  # the import screen sets both
@@ -286,9 +416,23 @@ class WelcomeScreen(WizardScreen):
         if key is None or not self._commit_fields(quiet=True):
             return
         self.probing = key
-        self.start_step("probe", lambda engine, key=key: (key, engine.state()))
+
+        def probe(engine, key=key):
+            state = engine.state()
+            # A refused store: is it an imported copy (the original channel.db is unchanged)?
+            facts = store_facts(key[0]) if state is RunState.TOMBSTONE_WITHOUT_SQL else (False, None)
+            return key, state, facts
+
+        self.start_step("probe", probe)
+
+    @property
+    def tombstoned_import(self) -> bool:
+        """The bbolt source's LMDB copy is tombstoned and this target holds no committed run."""
+        return self.source_kind == "bbolt" and self.run_state is RunState.TOMBSTONE_WITHOUT_SQL
 
     def _start_action(self) -> str:
+        if self.tombstoned_import and self.alternative is not None:
+            return "reuse" if self.alternative[1] == "reuse" else "reimport"
         if self.run_state is RunState.COMMITTED_NO_TOMBSTONE:
             return "commit"
         if self.run_state is RunState.COMPLETE:
@@ -311,19 +455,44 @@ class WelcomeScreen(WizardScreen):
                                             "run. Do not continue: restore your backup or point at the right "
                                             "target, and ask for help with the log.",
         }
+        refused = state is RunState.TOMBSTONE_WITHOUT_SQL
+        reimport = False
+        if refused and self.tombstoned_import:
+            alt = self.alternative
+            original = escape(self.query_one("#source", Input).value.strip())
+            copy, alt_path = escape(str(self.copy)), escape(str(alt[0])) if alt is not None else ""
+            if alt is None:
+                texts[state] = (f"The LMDB copy {copy} was already migrated and tombstoned, and this target "
+                                f"holds no committed run. {original} itself is unchanged: move the old copies "
+                                "away to import it again, or point at the target it was migrated into.")
+            elif alt[1] == "reuse":
+                reimport = True
+                texts[state] = (f"The LMDB copy {copy} was already migrated and tombstoned, and this target "
+                                f"holds no committed run. {original} itself is unchanged, and a complete, "
+                                f"untouched import of it is at {alt_path}: use that copy (ctrl+n).")
+            else:
+                reimport = True
+                texts[state] = (f"The LMDB copy {copy} was already migrated and tombstoned, and this target "
+                                f"holds no committed run. {original} itself is unchanged: import it again into a "
+                                f"new copy at {alt_path} (ctrl+n) and migrate that.")
+        elif refused and self.imported_source:
+            texts[state] = (f"This LMDB store is a copy imported from {escape(self.imported_source)}; it carries a "
+                            "tombstone but this target holds no committed run. The original channel.db is "
+                            "unchanged: a fresh import is the way forward (choose it as the Source), or point "
+                            "at the target this copy was migrated into.")
         checking = self.checking
         if checking:
             label.update("Checking the target for an interrupted run…")
         else:
             label.update(texts.get(state, "") if state else "")
         label.display = checking or bool(state and state is not RunState.FRESH)
-        label.set_class(state is RunState.TOMBSTONE_WITHOUT_SQL, "error")
-        label.remove_class("warning")
+        label.set_class(refused and not reimport and not checking, "error")
+        label.set_class(reimport and not checking, "warning")
         self.query_one("#resume").display = interrupted
         self.query_one("#rollback").display = interrupted
         start = self.query_one("#start", Button)
         start.display = not interrupted
-        start.disabled = state is RunState.TOMBSTONE_WITHOUT_SQL or bool(self.copy_blocked)
+        start.disabled = (refused and not reimport) or not self.fields_valid
         start.label = self.START_LABELS[self._start_action()]
         self.refresh_bindings()
 
@@ -332,9 +501,12 @@ class WelcomeScreen(WizardScreen):
         if action in {"resume", "rollback"}:
             return interrupted
         if action == "start":
-            if interrupted or self.run_state is RunState.TOMBSTONE_WITHOUT_SQL or self.copy_blocked:
+            mine = not parameters or parameters[0] == self._start_action()
+            if not mine or interrupted:
                 return False
-            return not parameters or parameters[0] == self._start_action()
+            if self.run_state is RunState.TOMBSTONE_WITHOUT_SQL and self._start_action() not in ("reimport", "reuse"):
+                return False
+            return True if self.fields_valid else None  # shown, but disabled, while a field is invalid
         return True
 
     def _reveal(self, widget) -> None:
@@ -346,14 +518,24 @@ class WelcomeScreen(WizardScreen):
         message.stop()
         if message.step != "probe":
             return
-        key, state = message.result
+        key, state, (tombstoned, imported_source) = message.result
         if key == self.probing:
             self.probing = None
         if key != self._probe_key():  # the fields changed meanwhile: that probe is stale
             return
         self.run_state = state
         self.probed = key
+        self.imported_source = imported_source
+        self.alternative = None
+        if state is RunState.TOMBSTONE_WITHOUT_SQL and self.source_kind == "bbolt" and self.copy is not None:
+            self.alternative = next_copy(self.copy, self.wizard)
         self.wizard.run_pending = state is RunState.IN_PROGRESS
+        if state is RunState.TOMBSTONE_WITHOUT_SQL and not self.tombstoned_import:
+            self.wizard.set_outcome("refused")  # quitting now exits 2
+        elif state is RunState.TOMBSTONE_WITHOUT_SQL and self.alternative is None:
+            self.wizard.set_outcome("refused")
+        elif self.wizard.outcome == "refused":
+            self.wizard.set_outcome(None)
         self._show_state()
         if self.run_state is RunState.IN_PROGRESS:
             self.start_after_probe = False
@@ -373,6 +555,7 @@ class WelcomeScreen(WizardScreen):
         self.wizard.close_engine()
         hint = f" {message.hint}" if message.hint else ""
         label = self.query_one("#run-state", Static)
+        hint = self.wizard.adapt_hint(hint)
         label.update(escape(f"✗ Cannot open the session: {self.wizard.scrub(str(message.error))}.{hint}"))
         label.display = True
         label.add_class("error")
@@ -395,6 +578,25 @@ class WelcomeScreen(WizardScreen):
         from .preflight import PreflightScreen
 
         action = self._start_action()
+        if action == "reuse" and self.alternative is not None:
+            # A complete import of the same channel.db sits in the next directory: work on it.
+            self.copy, self.copy_state = self.alternative[0], "complete"
+            self._copy_override = self.copy
+            self.alternative = None
+            self.run_state, self.probed = None, None
+            self.wizard.set_outcome(None)
+            self._commit_fields(quiet=True)
+            self._show_state()
+            self._probe()
+            return
+        if action == "reimport" and self.alternative is not None:
+            from .importer import ImportScreen
+
+            self.wizard.set_outcome(None)
+            source = self.query_one("#source", Input).value.strip()
+            self.wizard.kv_path, self.wizard.imported_from = source, None
+            self.app.switch_screen(ImportScreen(dest=self.alternative[0]))
+            return
         if action == "import":
             from .importer import ImportScreen
 
@@ -424,4 +626,4 @@ class WelcomeScreen(WizardScreen):
             return
         from .rollback import RollbackScreen
 
-        self.app.switch_screen(RollbackScreen(reason="interrupted"))
+        self.app.push_screen(RollbackScreen(reason="interrupted", pushed=True))

@@ -175,6 +175,12 @@ class MigWizardApp(App[int]):
     def pending_targets(self) -> list[str]:
         return [redact_url(sql) for (kv, sql), yes in self.pending.items() if yes]
 
+    def adapt_hint(self, text: str) -> str:
+        """An engine hint in the wizard's words (keys, not CLI flags; no server advice for SQLite)."""
+        from .widgets import wizard_wording
+
+        return wizard_wording(text, sqlite=(self.sql_url or "").startswith("sqlite:"))
+
     # -- artefacts -------------------------------------------------------
     @property
     def log_path(self) -> Path:

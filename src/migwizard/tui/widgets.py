@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.text import Text
 from textual.binding import Binding
 from textual.clock import MockClock
-from textual.widgets import Button, Log, Tree
+from textual.widgets import Button, Log, ProgressBar, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from migwizard.core.engine.events import LogRecord
@@ -86,11 +86,62 @@ def inline_markup(text: str) -> str:
     return "".join(f"[b]{escape(p)}[/b]" if i % 2 else escape(p) for i, p in enumerate(parts))
 
 
+# The engine's hints name CLI commands and flags; in the wizard the same thing is a key or a field.
+_WIZARD_WORDING: list[tuple[str, str]] = [
+    (r"\(migwizard rollback, or Roll back in the wizard\)", "(Roll back: ctrl+b on the welcome screen)"),
+    (r"\(migwizard rollback with its --kv\)", "(Roll back on the welcome screen with that store as the Source)"),
+    (r"run `?migwizard verify`? to re-check", "Re-verify on the welcome screen (ctrl+n) to re-check"),
+    (r"`?migwizard verify`? re-checks", "Re-verify on the welcome screen (ctrl+n) re-checks"),
+    (r"run `?migwizard verify`?", "Re-verify on the welcome screen (ctrl+n)"),
+    (r"`?migwizard rollback`?", "Roll back (ctrl+b on the welcome screen)"),
+    (r"point `?--sql`? at", "set the Target to"),
+    (r"point `?--kv`? at", "set the Source to"),
+    (r"`?--sql`?", "the Target field"),
+    (r"`?--kv`?", "the Source field"),
+    # a run record left "running" is not running while the wizard shows it: it was interrupted
+    (r"\binterrupted or in progress\b", "interrupted"),
+]
+
+
+def wizard_wording(text: str, *, sqlite: bool = False) -> str:
+    """An engine reason or hint as the wizard says it: keys and fields instead of CLI commands and
+    flags, and no network advice for a SQLite file. Backticks are kept for :func:`inline_markup`."""
+    if not text:
+        return text
+    for pattern, repl in _WIZARD_WORDING:
+        text = re.sub(pattern, repl, text)
+    if sqlite:
+        text = text.replace("check the URL, that the server runs, and the credentials",
+                            "check the file's path, that its directory exists and is writable, and that no "
+                            "other program holds the file")
+    return text
+
+
+def plain_code(text: str) -> str:
+    """Inline code without its backticks (for cells and plain labels)."""
+    return re.sub(r"`([^`]+)`", r"\1", text)
+
+
 def show_enter(button: Button, description: str | None = None) -> Button:
     """Show ``enter <label>`` in the footer while ``button`` has focus (a Button hides its enter key)."""
     label = description or str(button.label)
     button._bindings.key_to_bindings["enter"] = [Binding("enter", "press", label, show=True)]
     return button
+
+
+class StoppableProgressBar(ProgressBar):
+    """A progress bar whose ETA reads "stopped" once the work stopped (a stale countdown misleads)."""
+
+    def compose(self):
+        yield from super().compose()
+        stopped = Static("stopped", classes="eta-stopped")
+        stopped.display = False
+        yield stopped
+
+    def set_stopped(self, stopped: bool) -> None:
+        for eta in self.query("#eta"):
+            eta.display = not stopped
+        self.query_one(".eta-stopped").display = stopped
 
 
 class EngineClock(MockClock):
@@ -142,9 +193,69 @@ class DiffTree(Tree[str]):
         super().__init__(title, **kwargs)
         self.show_root = True
 
+    def diff_nodes(self) -> list[TreeNode[str]]:
+        """The nodes of differing fields, in document order (their deepest marked node if not exact)."""
+        diffs = getattr(self, "diff_paths", set())
+        exact: list[TreeNode[str]] = []
+        touched: list[TreeNode[str]] = []
+
+        def walk(node: TreeNode[str]) -> None:
+            for child in node.children:
+                path = child.data or ""
+                if path in diffs:
+                    exact.append(child)
+                elif not child.children and any(d.startswith(path + ".") or d.startswith(path + "[")
+                                                for d in diffs if path):
+                    touched.append(child)
+                walk(child)
+
+        walk(self.root)
+        return exact or touched
+
+    def jump_to_difference(self, step: int) -> bool:
+        """Move the cursor to the next (step=1) or previous (step=-1) differing node: its parents
+        are expanded and it is scrolled into view. False when there is none."""
+        nodes = self.diff_nodes()
+        if not nodes:
+            return False
+        current = self.cursor_node
+        order = {id(n): i for i, n in enumerate(nodes)}
+        if current is not None and id(current) in order:
+            index = (order[id(current)] + step) % len(nodes)
+        else:
+            # The first difference after (or before) the cursor, by line; lines exist once expanded.
+            index = 0 if step > 0 else len(nodes) - 1
+            line = self.cursor_line
+            if current is not None and line >= 0:
+                for n in nodes:
+                    self._expand_parents(n)
+                self._refresh_lines_now()
+                candidates = [i for i, n in enumerate(nodes) if (n.line > line if step > 0 else 0 <= n.line < line)]
+                if candidates:
+                    index = candidates[0] if step > 0 else candidates[-1]
+        target = nodes[index]
+        self._expand_parents(target)
+        self._refresh_lines_now()
+        self.move_cursor(target, animate=False)
+        self.scroll_to_node(target, animate=False)
+        return True
+
+    @staticmethod
+    def _expand_parents(node: TreeNode[str]) -> None:
+        parent = node.parent
+        while parent is not None:
+            if not parent.is_expanded:
+                parent.expand()
+            parent = parent.parent
+
+    def _refresh_lines_now(self) -> None:
+        """Rebuild the line map at once (expanding nodes only marks it stale)."""
+        _ = self._tree_lines  # Tree rebuilds its (invalidated) line cache on access
+
     def load(self, data: dict[str, Any] | None, diff_paths: Iterable[str], *, missing: str = "(not present)") -> None:
         self.clear()
         diffs = set(diff_paths)
+        self.diff_paths = diffs
         diff_style = self.get_component_rich_style("difftree--diff", partial=True)
         secret_style = self.get_component_rich_style("difftree--secret", partial=True)
         if data is None:
