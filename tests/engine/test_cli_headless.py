@@ -29,6 +29,22 @@ def run(*args, env=None, timeout=180, input=None):
                           input=input)
 
 
+def _wait_for_chunks(db: Path, n: int, timeout: float = 60) -> int:
+    """Poll the target's run record (read-only) until ``n`` chunks are committed."""
+    chunks = 0
+    deadline = time.time() + timeout
+    while time.time() < deadline and chunks < n:
+        time.sleep(0.02)
+        try:
+            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+            row = con.execute("SELECT chunks_done FROM migwizard_runs").fetchone()
+            con.close()
+            chunks = row[0] if row else 0
+        except sqlite3.Error:
+            continue
+    return chunks
+
+
 def test_yes_end_to_end_json_and_report(generated, target_url, tmp_path):
     kv = generated("edge", 0)
     report = tmp_path / "report.json"
@@ -147,17 +163,7 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted(generated, tmp_path):
     e = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"), MIGWIZ_THROTTLE_CHUNK_S="0.05")
     proc = subprocess.Popen([*CLI, "migrate", "--kv", str(kv), "--sql", f"sqlite:///{crashed}", "--chunk-size", "10"],
                             env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    chunks = 0
-    deadline = time.time() + 60
-    while time.time() < deadline and chunks < 3:
-        time.sleep(0.02)
-        try:
-            con = sqlite3.connect(f"file:{crashed}?mode=ro", uri=True, timeout=1)
-            row = con.execute("SELECT chunks_done FROM migwizard_runs").fetchone()
-            con.close()
-            chunks = row[0] if row else 0
-        except sqlite3.Error:
-            continue
+    chunks = _wait_for_chunks(crashed, 3)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert 3 <= chunks < 30, "the crash should land mid-run"
@@ -177,17 +183,7 @@ def test_sigint_stops_at_chunk_boundary_and_resumes(generated, tmp_path):
     e = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"), MIGWIZ_THROTTLE_CHUNK_S="0.05")
     proc = subprocess.Popen([*CLI, "--yes", "--kv", str(kv), "--sql", f"sqlite:///{db}", "--chunk-size", "10"],
                             env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    chunks = 0
-    deadline = time.time() + 60
-    while time.time() < deadline and chunks < 2:
-        time.sleep(0.02)
-        try:
-            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-            row = con.execute("SELECT chunks_done FROM migwizard_runs").fetchone()
-            con.close()
-            chunks = row[0] if row else 0
-        except sqlite3.Error:
-            continue
+    _wait_for_chunks(db, 2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 4, err

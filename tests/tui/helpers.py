@@ -55,3 +55,33 @@ def make_fake_store_dir(root: Path) -> Path:
     kv.mkdir(exist_ok=True)
     (kv / "data.mdb").write_bytes(b"")
     return kv
+
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+
+
+def fake_app(tmp_path, store, sql="sqlite:///lnd.sqlite", factory=None, kv="kv", **kw):
+    """A wizard on a fake engine, a fake store dir in tmp_path and the fixed wall clock."""
+    from migwizard.tui.app import MigWizardApp
+
+    from .conftest import fixed_wall_clock
+    from .fake_engine import fake_factory
+
+    make_fake_store_dir(tmp_path)
+    return MigWizardApp(kv, sql, engine_factory=factory or fake_factory(store), chunk_size=10,
+                        wall_clock=fixed_wall_clock, **kw)
+
+
+def text(widget) -> str:
+    return str(widget.render())
+
+
+async def to_report(pilot) -> None:
+    """Welcome -> preflight (acknowledge) -> migrate -> report."""
+    await settle(pilot)
+    await pilot.press("ctrl+n")
+    await settle(pilot)
+    await pilot.press("a", "c")
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)

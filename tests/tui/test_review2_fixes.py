@@ -25,29 +25,8 @@ from migwizard.tui.widgets import DiffTree
 
 from .conftest import REPORT_NAME, fixed_wall_clock
 from .fake_engine import FakeEngine, FakeStore, fake_factory, ident
-from .helpers import make_fake_store_dir, settle, wait_for
+from .helpers import FIXTURES, fake_app, text, to_report, make_fake_store_dir, settle, wait_for
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
-
-
-def fake_app(tmp_path, store, sql="sqlite:///lnd.sqlite", factory=None, kv="kv", **kw):
-    make_fake_store_dir(tmp_path)
-    return MigWizardApp(kv, sql, engine_factory=factory or fake_factory(store), chunk_size=10,
-                        wall_clock=fixed_wall_clock, **kw)
-
-
-def text(widget) -> str:
-    return str(widget.render())
-
-
-async def to_report(pilot):
-    await settle(pilot)
-    await pilot.press("ctrl+n")
-    await settle(pilot)
-    await pilot.press("a", "c")
-    await settle(pilot)
-    await pilot.press("enter")
-    await settle(pilot)
 
 
 async def quit_and_wait(pilot, key="ctrl+q"):

@@ -25,31 +25,10 @@ from migwizard.tui.commands import WizardCommands
 
 from .conftest import REPORT_NAME, fixed_wall_clock
 from .fake_engine import FakeStore, fake_factory, ident
-from .helpers import gated, make_fake_store_dir, settle, wait_for
+from .helpers import FIXTURES, fake_app, text, to_report, gated, make_fake_store_dir, settle, wait_for
 
 SECRET = "s3cr3t-pw"
 PG = f"postgresql://mig:{SECRET}@db.example/lnd"
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
-
-
-def fake_app(tmp_path, store, sql="sqlite:///lnd.sqlite", factory=None, kv="kv", **kw):
-    make_fake_store_dir(tmp_path)
-    return MigWizardApp(kv, sql, engine_factory=factory or fake_factory(store), chunk_size=10,
-                        wall_clock=fixed_wall_clock, **kw)
-
-
-def text(widget) -> str:
-    return str(widget.render())
-
-
-async def to_report(pilot):
-    await settle(pilot)
-    await pilot.press("ctrl+n")
-    await settle(pilot)
-    await pilot.press("a", "c")
-    await settle(pilot)
-    await pilot.press("enter")
-    await settle(pilot)
 
 
 async def test_password_never_in_files_or_on_screen_and_modes_are_private(tmp_path):
