@@ -23,7 +23,6 @@ from .core.engine import (
     EngineError,
     ExitCode,
     LogRecord,
-    Phase,
     PhaseFinished,
     PhaseStarted,
     Progress,

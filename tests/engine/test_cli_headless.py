@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from migwizard.core.kv.lmdb_store import LmdbStore
 

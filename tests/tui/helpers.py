@@ -85,3 +85,12 @@ async def to_report(pilot) -> None:
     await settle(pilot)
     await pilot.press("enter")
     await settle(pilot)
+
+
+async def start_held_migration(pilot, reached) -> None:
+    """Welcome -> preflight (acknowledge, continue) -> migrate, until the gated engine holds."""
+    await settle(pilot)
+    await pilot.press("ctrl+n")
+    await settle(pilot)
+    await pilot.press("a", "c")
+    await wait_for(pilot, reached.is_set)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
-import pytest
-from textual.widgets import Button, DataTable, Input, Select
+from textual.widgets import Button, DataTable, Select
 
-from migwizard.core.engine.results import CommitResult, ExitCode, MigrationResult, RollbackResult
+from migwizard.core.engine.results import CommitResult, ExitCode, MigrationResult
 from migwizard.screens.commit import CommitScreen, DoneScreen
 from migwizard.screens.detail import PaymentDetailScreen
 from migwizard.screens.error import ErrorScreen
@@ -22,15 +20,9 @@ from migwizard.tui.help import HelpScreen
 from migwizard.tui.messages import EngineProgress, StepDone
 from migwizard.tui.report_file import load_report, report_from_json, report_to_json
 
-from .conftest import REPORT_NAME, fixed_wall_clock
+from .conftest import REPORT_NAME
 from .fake_engine import FakeStore, fake_factory, ident
-from .helpers import gated, make_fake_store_dir, settle, wait_for
-
-
-def fake_app(tmp_path, store, factory=None, **kw):
-    make_fake_store_dir(tmp_path)
-    return MigWizardApp("kv", "sqlite:///lnd.sqlite", engine_factory=factory or fake_factory(store), chunk_size=10,
-                        wall_clock=fixed_wall_clock, **kw)
+from .helpers import fake_app, gated, settle, start_held_migration, wait_for
 
 
 def done_steps(messages, step):
@@ -106,11 +98,7 @@ async def test_cancel_then_rollback_fake(tmp_path):
     factory, reached, release = gated(fake_factory(store), gate_chunk=2)
     app = fake_app(tmp_path, store, factory=factory)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await settle(pilot)
-        await pilot.press("a", "c")
-        await wait_for(pilot, reached.is_set)
+        await start_held_migration(pilot, reached)
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "CancelMigration"
@@ -130,11 +118,7 @@ async def test_interrupt_then_resume_fake(tmp_path):
     factory, reached, release = gated(fake_factory(store), gate_chunk=1)
     app = fake_app(tmp_path, store, factory=factory)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await settle(pilot)
-        await pilot.press("a", "c")
-        await wait_for(pilot, reached.is_set)
+        await start_held_migration(pilot, reached)
         await pilot.press("ctrl+q")  # quitting during a migration asks first
         await pilot.pause()
         assert app.screen.__class__.__name__ == "QuitDuringMigration"

@@ -6,7 +6,6 @@ import pytest
 from textual.widgets import Button
 
 from migwizard.core.engine.api import Engine
-from migwizard.core.engine.events import ChunkCommitted
 from migwizard.core.engine.results import CommitResult, ExitCode, MigrationResult, RollbackResult, RunState
 from migwizard.core.generate import corrupt_payment_value, generate_store
 from migwizard.screens.commit import CommitScreen, DoneScreen

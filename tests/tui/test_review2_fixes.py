@@ -24,8 +24,8 @@ from migwizard.tui.app import MigWizardApp
 from migwizard.tui.widgets import DiffTree
 
 from .conftest import REPORT_NAME, fixed_wall_clock
-from .fake_engine import FakeEngine, FakeStore, fake_factory, ident
-from .helpers import FIXTURES, fake_app, text, to_report, make_fake_store_dir, settle, wait_for
+from .fake_engine import FakeEngine, FakeStore, ident
+from .helpers import FIXTURES, fake_app, text, to_report, settle, wait_for
 
 
 

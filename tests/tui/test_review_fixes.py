@@ -25,7 +25,7 @@ from migwizard.tui.commands import WizardCommands
 
 from .conftest import REPORT_NAME, fixed_wall_clock
 from .fake_engine import FakeStore, fake_factory, ident
-from .helpers import FIXTURES, fake_app, text, to_report, gated, make_fake_store_dir, settle, wait_for
+from .helpers import FIXTURES, fake_app, text, to_report, gated, settle, wait_for, start_held_migration
 
 SECRET = "s3cr3t-pw"
 PG = f"postgresql://mig:{SECRET}@db.example/lnd"
@@ -68,11 +68,7 @@ async def test_quit_after_stop_keep_exits_4_and_fresh_quit_exits_0(tmp_path):
     factory, reached, release = gated(fake_factory(store), gate_chunk=1)
     app = fake_app(tmp_path, store, factory=factory)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await settle(pilot)
-        await pilot.press("a", "c")
-        await wait_for(pilot, reached.is_set)
+        await start_held_migration(pilot, reached)
         await pilot.press("escape")
         await pilot.pause()
         await pilot.press("k")

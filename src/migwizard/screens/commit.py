@@ -6,7 +6,7 @@ from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Static
 
 from migwizard.core.engine.results import CheckStatus, CommitResult, ValidationReport

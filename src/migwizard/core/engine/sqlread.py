@@ -8,7 +8,6 @@ failure_msg decoded again). Batched with IN queries so memory stays flat.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
