@@ -182,8 +182,45 @@ __all__ = [
     "apply_later_files",
     "apply_steps",
     "build_lnd_db",
+    "create_kv_table",
     "insert_sample_rows",
     "open_as_lnd",
     "require_lnd_fixtures",
     "tracker_version",
 ]
+
+
+#: lnd's KV-over-SQL table (``kvdb/sqlbase/schema.go`` newKVSchemaCreationCmd);
+#: PostgreSQL gets ``kvdb/postgres``'s replacements.
+_KV_DDL = """
+CREATE TABLE IF NOT EXISTS {t}
+(
+    key BLOB NOT NULL,
+    value BLOB,
+    parent_id BIGINT,
+    id INTEGER PRIMARY KEY,
+    sequence BIGINT,
+    CONSTRAINT {t}_parent FOREIGN KEY (parent_id)
+        REFERENCES {t} (id)
+        ON UPDATE NO ACTION
+        ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS {t}_p
+    ON {t} (parent_id);
+CREATE UNIQUE INDEX IF NOT EXISTS {t}_up
+    ON {t}
+    (parent_id, key) WHERE parent_id IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS {t}_unp
+    ON {t} (key) WHERE parent_id IS NULL;
+"""
+
+
+def create_kv_table(conn, table: str = "channeldb_kv") -> None:
+    """lnd's KV table in ``conn`` (peewee db, sqlite3 or psycopg connection)."""
+    from migwizard.core.lnd import _sqlutil
+
+    ddl = _KV_DDL.format(t=table)
+    if _sqlutil.dialect(conn) == "postgres":
+        ddl = ddl.replace("BLOB", "BYTEA").replace("INTEGER PRIMARY KEY", "BIGSERIAL PRIMARY KEY")
+    for stmt in split_statements(ddl):
+        _sqlutil.execute(conn, stmt)
