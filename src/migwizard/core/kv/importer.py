@@ -13,6 +13,7 @@ propagate into the user's SQL payment history, so it must be loud.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -28,8 +29,19 @@ from .bucket import BucketBase, Entry, walk
 from .channeldb import PAYMENT_BUCKETS, channeldb_version
 from .errors import KVError, TargetNotEmptyError, VerifyError
 from .lmdb_store import LmdbBucket, LmdbStore
+from .markers import MARKER_BUCKETS, META_NODE_MARKERS, NodeMarkers, read_markers
 
-__all__ = ["import_bbolt", "ImportResult", "BucketCounts", "format_import_summary", "verify_copy"]
+__all__ = [
+    "import_bbolt",
+    "import_from",
+    "ImportResult",
+    "BucketCounts",
+    "format_import_summary",
+    "verify_copy",
+    "content_digest",
+    "source_identity",
+    "selected_buckets",
+]
 
 DEFAULT_BATCH = 50_000
 PROGRESS_EVERY = 5_000
@@ -49,7 +61,8 @@ class BucketCounts:
 
 @dataclass
 class ImportResult:
-    source: Path
+    #: the bbolt / channel.sqlite path, or a PostgreSQL URL without its password
+    source: Path | str
     target: Path
     buckets: int = 0
     values: int = 0
@@ -63,6 +76,11 @@ class ImportResult:
     channeldb_version: int | None = None
     page_size: int = 0
     source_txid: int = 0
+    #: "bbolt" | "kvsql-sqlite" | "kvsql-postgres"
+    kind: str = "bbolt"
+    markers: NodeMarkers = field(default_factory=NodeMarkers)
+    #: sha256 over the copied entries (see :func:`content_digest`)
+    content_sha256: str = ""
 
     @property
     def entries(self) -> int:
@@ -97,49 +115,122 @@ def import_bbolt(
     The store's ``meta`` records the source and ends with ``import-state`` =
     ``complete`` only after verification passed.
     """
-    started = time.monotonic()
     src = Path(src_path)
+    _check_target(Path(dst_dir))
+    with BboltReader(src) as reader:
+        return import_from(reader, dst_dir, all_buckets=all_buckets, progress=progress, batch_size=batch_size)
+
+
+def source_identity(reader) -> dict:
+    """What names a source (kind, display-safe origin, table): the same for every snapshot of it."""
+    if isinstance(reader, BboltReader):
+        return {"kind": "bbolt", "path": str(Path(reader.path).resolve())}
+    ident = {"kind": reader.kind, "table": reader.table}
+    if reader.path is not None:
+        ident["path"] = str(reader.path.resolve())
+    else:
+        ident["path"] = reader.origin  # a PostgreSQL URL without its password
+    return ident
+
+
+def selected_buckets(root: BucketBase, *, all_buckets: bool) -> list[bytes]:
+    """Top-level buckets an import copies: the payment buckets and the (tiny) marker buckets."""
+    top_keys = [k for k, _v, _c in root.entries()]
+    if all_buckets:
+        return top_keys
+    present = set(top_keys)
+    return sorted(k for k in (*PAYMENT_BUCKETS, *MARKER_BUCKETS) if k in present)
+
+
+def content_digest(root: BucketBase, top) -> tuple[str, int]:
+    """sha256 over the walk of ``top`` (keys, values, bucket flags, sequences) and the entry count."""
+    h = hashlib.sha256()
+    n = 0
+    for e in walk(root, top=top):
+        _hash_entry(h, e)
+        n += 1
+    return h.hexdigest(), n
+
+
+def _hash_entry(h, e: Entry) -> None:
+    h.update(len(e.path).to_bytes(2, "big"))
+    for part in e.path:
+        h.update(len(part).to_bytes(4, "big") + part)
+    h.update(len(e.key).to_bytes(4, "big") + e.key)
+    if e.is_bucket:
+        h.update(b"B" + e.sequence.to_bytes(8, "big"))
+    else:
+        h.update(b"V" + len(e.value).to_bytes(8, "big") + e.value)
+
+
+def import_from(
+    reader,
+    dst_dir: str | os.PathLike[str],
+    *,
+    all_buckets: bool = False,
+    progress: Callable[[int], None] | None = None,
+    batch_size: int = DEFAULT_BATCH,
+) -> ImportResult:
+    """Snapshot an open source (``BboltReader`` or ``KvSqlReader``) into a new LMDB store, verified.
+
+    The copy is created owner-only (0700 directory, 0600 files). Its ``meta``
+    records where it came from (``import-source``: kind, display-safe origin,
+    table, a content digest of the copied buckets) and the node's markers
+    (``node-markers``), and ends with ``import-state`` = ``complete`` only after
+    a second, side-by-side walk of source and copy matched entry for entry.
+    """
+    started = time.monotonic()
     dst = Path(dst_dir)
     _check_target(dst)
-    with BboltReader(src) as reader, reader.read() as sroot:
-        top_keys = [k for k, _v, _c in sroot.entries()]
-        if all_buckets:
-            selected = top_keys
-        else:
-            selected = [k for k in PAYMENT_BUCKETS if k in set(top_keys)]
+    is_bbolt = isinstance(reader, BboltReader)
+    origin = str(reader.path) if is_bbolt else reader.origin
+    if not is_bbolt:
+        reader.check_integrity()
+    with reader.read() as sroot:
+        selected = selected_buckets(sroot, all_buckets=all_buckets)
         for key, value, _child in sroot.entries():
             if key in selected and value is not None:
                 raise KVError(
-                    f"{src}: top-level key {render_key(key)} is a plain value; lnd's channel.db holds only buckets there"
+                    f"{origin}: top-level key {render_key(key)} is a plain value; lnd's channel.db holds only buckets there"
                 )
+        markers = read_markers(sroot)
         result = ImportResult(
-            source=src,
+            source=Path(origin) if reader_path(reader) is not None else origin,
             target=dst,
             all_buckets=all_buckets,
             missing=[] if all_buckets else [k for k in PAYMENT_BUCKETS if k not in selected],
             channeldb_version=channeldb_version(sroot),
-            page_size=reader.page_size,
-            source_txid=reader.meta.txid,
+            page_size=reader.page_size if is_bbolt else 0,
+            source_txid=reader.meta.txid if is_bbolt else 0,
+            kind="bbolt" if is_bbolt else reader.kind,
+            markers=markers,
         )
         sel = frozenset(selected)
-        st = src.stat()
         source_info = {
-            "path": str(src.resolve()),
-            "size": st.st_size,
-            "mtime_ns": st.st_mtime_ns,
-            "page_size": reader.page_size,
-            "txid": reader.meta.txid,
+            **source_identity(reader),
             "channeldb_version": result.channeldb_version,
             "all_buckets": all_buckets,
             "buckets": [k.hex() for k in selected],
         }
+        if is_bbolt:
+            st = Path(reader.path).stat()
+            source_info.update(size=st.st_size, mtime_ns=st.st_mtime_ns, page_size=reader.page_size,
+                               txid=reader.meta.txid)
+        _private_dir(dst)
         store = LmdbStore.open(dst, create=True)
         try:
+            _private_files(dst)
             store.meta_put(META_IMPORT_SOURCE, json.dumps(source_info, sort_keys=True).encode())
+            store.meta_put(META_NODE_MARKERS, json.dumps(markers.to_json(), sort_keys=True).encode())
             store.meta_put(META_IMPORT_STATE, b"in-progress")
-            _copy(walk(sroot, top=sel), store, result, progress, batch_size)
-            verify_copy(sroot, store, top=sel, source_name=str(src))
+            digest = hashlib.sha256()
+            _copy(walk(sroot, top=sel), store, result, progress, batch_size, digest)
+            verify_copy(sroot, store, top=sel, source_name=origin)
             result.verified = True
+            result.content_sha256 = digest.hexdigest()
+            source_info["content_sha256"] = result.content_sha256
+            source_info["entries"] = result.entries
+            store.meta_put(META_IMPORT_SOURCE, json.dumps(source_info, sort_keys=True).encode())
             store.meta_put(META_IMPORT_STATE, b"complete")
         except BaseException as exc:
             try:  # best effort: leave a readable reason next to the partial copy
@@ -149,11 +240,36 @@ def import_bbolt(
             raise
         finally:
             store.close()
+            _private_files(dst)
     result.duration = time.monotonic() - started
     return result
 
 
-def _copy(entries, store: LmdbStore, result: ImportResult, progress, batch_size: int) -> None:
+def reader_path(reader) -> Path | None:
+    p = getattr(reader, "path", None)
+    return Path(p) if p is not None else None
+
+
+def _private_dir(dst: Path) -> None:
+    """Create the copy's directory owner-only (it holds session keys and preimages)."""
+    if dst.is_symlink():
+        raise KVError(f"{dst}: is a symbolic link; choose a real directory for the KV copy")
+    if not dst.exists():
+        old = os.umask(0o077)
+        try:
+            dst.mkdir(parents=True, mode=0o700)
+        finally:
+            os.umask(old)
+    os.chmod(dst, 0o700, follow_symlinks=False)
+
+
+def _private_files(dst: Path) -> None:
+    for f in dst.iterdir():
+        if f.is_file() and not f.is_symlink():
+            os.chmod(f, 0o600)
+
+
+def _copy(entries, store: LmdbStore, result: ImportResult, progress, batch_size: int, digest=None) -> None:
     done = 0
     batch: list[Entry] = []
 
@@ -163,6 +279,8 @@ def _copy(entries, store: LmdbStore, result: ImportResult, progress, batch_size:
 
     for e in entries:
         batch.append(e)
+        if digest is not None:
+            _hash_entry(digest, e)
         top = e.path[0] if e.path else e.key
         counts = result.per_bucket.setdefault(top, BucketCounts())
         if e.is_bucket:
@@ -268,7 +386,11 @@ def format_import_summary(result: ImportResult) -> str:
         )
     if result.missing:
         lines.append("  absent in the source (nothing to copy): " + ", ".join(render_key(k) for k in result.missing))
-    src = f"  source: bbolt, {humanize.naturalsize(result.page_size, binary=True, format='%.0f')} pages, txid {result.source_txid}"
+    if result.kind == "bbolt":
+        src = (f"  source: bbolt, {humanize.naturalsize(result.page_size, binary=True, format='%.0f')} pages, "
+               f"txid {result.source_txid}")
+    else:
+        src = f"  source: {result.kind} (lnd KV-over-SQL), read in one read-only transaction"
     if result.channeldb_version is not None:
         src += f", channeldb version {result.channeldb_version}"
     lines.append(src)
