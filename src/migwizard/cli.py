@@ -64,7 +64,9 @@ def setup_logging(log_file: Path | None) -> Path | None:
         return None
 
 
-KV_OPT = typer.Option(None, "--kv", help="LMDB KV store directory (or a bbolt channel.db for the wizard/inspect).")
+KV_OPT = typer.Option(None, "--kv", help="LMDB KV store directory, lnd's bbolt channel.db, its channel.sqlite, "
+                                         "or a postgresql:// URL of lnd's KV-over-SQL database.")
+KV_TABLE_OPT = typer.Option(None, "--kv-table", help="KV-over-SQL table (default channeldb_kv).")
 SQL_OPT = typer.Option(None, "--sql", help="sqlite:///path.db or postgresql://user@host:port/db (password from "
                                            "PGPASSWORD or ~/.pgpass; never printed).")
 
@@ -76,11 +78,42 @@ def _need(value, name: str):
     return value
 
 
+def _prepared_kv(kv: str, kv_table: str | None) -> Path:
+    """The LMDB store the engine runs on: ``--kv`` as is, or a verified (reused) copy of a
+    bbolt / channel.sqlite / PostgreSQL source under the state directory."""
+    from .core.kv.errors import KVError
+    from .core.kv.markers import describe_markers
+    from .core.kv.source import prepare_source
+
+    last = [time.monotonic()]
+
+    def progress(n: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 2:
+            last[0] = now
+            sys.stderr.write(f"import: {n} entries copied\n")
+
+    try:
+        ps = prepare_source(kv, kv_table=kv_table, on_progress=progress)
+    except KVError as e:
+        sys.stderr.write(f"error: {e}\n")
+        raise typer.Exit(int(ExitCode.PREFLIGHT_REFUSED))
+    if ps.is_copy:
+        how = "reused the verified copy" if ps.reused else "imported and verified a copy"
+        sys.stderr.write(f"source: {ps.kind} {ps.origin}: {how} at {ps.lmdb_dir}"
+                         + (f" ({ps.note})" if ps.note else "") + "\n")
+        LOG.info("source %s %s -> %s (reused=%s)", ps.kind, ps.origin, ps.lmdb_dir, ps.reused)
+    for line in describe_markers(ps.markers, source_kind=ps.kind):
+        sys.stderr.write(f"marker: {line}\n")
+    return ps.lmdb_dir
+
+
 @app.callback(invoke_without_command=True)
 def main_cmd(
     ctx: typer.Context,
-    kv: Optional[Path] = KV_OPT,
+    kv: Optional[str] = KV_OPT,
     sql: Optional[str] = SQL_OPT,
+    kv_table: Optional[str] = KV_TABLE_OPT,
     yes: bool = typer.Option(False, "--yes", "-y", help="Headless: preflight, migrate, validate, commit, no questions."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the JSON report here (mode 0600)."),
     chunk_size: int = typer.Option(500, "--chunk-size", min=1, help="Payments per SQL transaction."),
@@ -98,12 +131,13 @@ def main_cmd(
     if yes:
         from .headless import run_pipeline
 
-        code = run_pipeline(_need(kv, "--kv"), _need(sql, "--sql"), chunk_size=chunk_size, report_path=report,
+        lmdb_dir = _prepared_kv(_need(kv, "--kv"), kv_table)
+        code = run_pipeline(lmdb_dir, _need(sql, "--sql"), chunk_size=chunk_size, report_path=report,
                             as_json=as_json, confirm=None, keep_on_failure=keep)
         raise typer.Exit(code)
     from .tui.app import run_wizard  # the TUI is only imported here
 
-    code = run_wizard(kv, sql, chunk_size=chunk_size, import_dir=import_dir,
+    code = run_wizard(Path(kv) if kv is not None else None, sql, chunk_size=chunk_size, import_dir=import_dir,
                       results_dir=report.parent if report is not None else None,
                       report_path=report, log_path=log_file)
     raise typer.Exit(int(code or 0))
@@ -266,7 +300,8 @@ def generate_cmd(kv: Path = typer.Option(..., "--kv"), payments: int = typer.Opt
 
 
 @app.command("inspect")
-def inspect_cmd(source: Optional[Path] = typer.Argument(None), kv: Optional[Path] = typer.Option(None, "--kv"),
+def inspect_cmd(source: Optional[str] = typer.Argument(None), kv: Optional[str] = typer.Option(None, "--kv"),
+                kv_table: Optional[str] = KV_TABLE_OPT,
                 payment: Optional[str] = typer.Option(None, "--payment", help="Hash prefix of one payment to show."),
                 show_secrets: bool = typer.Option(False, "--show-secrets", help="Show session keys and preimages."),
                 as_json: bool = typer.Option(False, "--json")) -> None:
@@ -277,7 +312,8 @@ def inspect_cmd(source: Optional[Path] = typer.Argument(None), kv: Optional[Path
     if path is None:
         sys.stderr.write("error: give --kv DIR or a CHANNEL_DB path\n")
         raise typer.Exit(int(ExitCode.USAGE))
-    raise typer.Exit(run_inspect(path, payment=payment, show_secrets=show_secrets, as_json=as_json))
+    raise typer.Exit(run_inspect(path, payment=payment, show_secrets=show_secrets, as_json=as_json,
+                                 kv_table=kv_table))
 
 
 @app.command("report")

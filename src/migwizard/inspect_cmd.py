@@ -1,4 +1,4 @@
-"""`migwizard inspect`: what a KV store (LMDB or a bbolt channel.db) holds, read-only.
+"""`migwizard inspect`: what a KV store (LMDB, a bbolt channel.db, lnd's KV-over-SQL) holds, read-only.
 
 Decodes every payment with the migration's own codec, so anything `inspect`
 reads cleanly the migration reads too; a record it cannot read is reported with
@@ -19,12 +19,26 @@ from .core.engine.session import INDEX_BUCKET, ROOT_BUCKET, SEQ_KEY, SWITCH_BUCK
 from .core.engine.tree import mask, payment_tree
 from .core.kv.channeldb import channeldb_version
 from .core.kv.errors import KVError
+from .core.kv.markers import describe_markers, markers_of_store
 from .core.kv.open import open_kv
 
 
-def run_inspect(path: Path, *, payment: str | None, show_secrets: bool, as_json: bool) -> int:
+def _open_any(path: str, kv_table: str | None):
+    from .core.kv.kvsql import KvSqlReader
+    from .core.kv.source import source_kind
+
+    kind = source_kind(path)
+    if kind.startswith("kvsql"):
+        return KvSqlReader(path, table=kv_table)
+    if kv_table is not None:
+        raise KVError("--kv-table applies to a channel.sqlite or PostgreSQL KV store")
+    return open_kv(path, readonly=True)
+
+
+def run_inspect(path: str | Path, *, payment: str | None, show_secrets: bool, as_json: bool,
+                kv_table: str | None = None) -> int:
     try:
-        store = open_kv(path, readonly=True)
+        store = _open_any(str(path), kv_table)
     except KVError as e:
         sys.stderr.write(f"error: {e}\n")
         return int(ExitCode.PREFLIGHT_REFUSED)
@@ -58,8 +72,9 @@ def run_inspect(path: Path, *, payment: str | None, show_secrets: bool, as_json:
                     dups += 1
                     dup_entries += len(p.duplicates)
             sb = root.bucket(SWITCH_BUCKET)
+            markers = markers_of_store(store, root)
             doc = {
-                "path": str(path), "kind": getattr(store, "kind", type(store).__name__),
+                "path": getattr(store, "origin", None) or str(path), "kind": getattr(store, "kind", type(store).__name__),
                 "channeldb_version": channeldb_version(root),
                 "payments": sum(counts.values()), **counts, "attempts": attempts, "hops": hops,
                 "duplicate_payments": dups, "duplicate_entries": dup_entries, "index_entries": entries,
@@ -67,6 +82,8 @@ def run_inspect(path: Path, *, payment: str | None, show_secrets: bool, as_json:
                 "switch_sequence": sb.sequence() if sb is not None else None,
                 "tombstoned": bool(rb is not None and rb.get(TOMBSTONE_KEY) == b"1"),
                 "errors": errors,
+                "node_markers": markers.to_json(),
+                "node_markers_text": describe_markers(markers, source_kind=getattr(store, "kind", None)),
             }
             meta_get = getattr(store, "meta_get", None)
             if meta_get is not None:
@@ -84,6 +101,8 @@ def run_inspect(path: Path, *, payment: str | None, show_secrets: bool, as_json:
         out.write(f"attempts: {attempts}, hops: {hops}, duplicates: {dups} payments / {dup_entries} entries, "
                   f"index entries: {entries}\n")
         out.write(f"payment sequence horizon: {doc['payment_sequence']}, switch sequencer: {doc['switch_sequence']}\n")
+        for line in doc["node_markers_text"]:
+            out.write(f"marker: {line}\n")
         if doc["tombstoned"]:
             out.write(f"TOMBSTONED (migrated): {json.dumps(doc.get('tombstone', {}))}\n")
         for e in errors:
