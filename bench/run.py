@@ -72,6 +72,27 @@ elif step == "insert_compare":
         for chunk in peewee.chunked(dicts, 500):
             Payment.insert_many(chunk).execute()
     out["orm_s"] = time.perf_counter() - t
+elif step == "kvsql_build":
+    from migwizard.core.generate.kvsql import write_kvsql
+    from migwizard.core.kv import LmdbStore
+    with LmdbStore.open(args["kv"], readonly=True) as st, st.read() as root:
+        out["rows"] = write_kvsql(root, args["dest"]).rows
+elif step in ("kvsql_read", "bbolt_import"):
+    from migwizard.core.kv import BboltReader, walk
+    from migwizard.core.kv.importer import import_from, selected_buckets
+    from migwizard.core.kv.kvsql import KvSqlReader
+    def reader():
+        return BboltReader(args["src"]) if step == "bbolt_import" else KvSqlReader(args["src"])
+    with reader() as r, r.read() as root:
+        top = set(selected_buckets(root, all_buckets=bool(args.get("all"))))
+        t = time.perf_counter(); n = nbytes = 0
+        for e in walk(root, top=top):
+            n += 1; nbytes += len(e.key) + len(e.value or b"")
+        out["read_s"] = time.perf_counter() - t; out["entries"] = n; out["bytes"] = nbytes
+    with reader() as r:
+        t = time.perf_counter(); res = import_from(r, args["dst"], all_buckets=bool(args.get("all")))
+        out["import_s"] = time.perf_counter() - t
+        assert res.verified and res.entries == n
 out["seconds"] = time.perf_counter() - t0
 out["maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 out["peak_anon_kib"] = PEAK_ANON[0]
@@ -128,6 +149,16 @@ def main() -> None:
         res["sqlite_small"] = ms
         ic = child("insert_compare", url=f"sqlite:///{tmp / 'cmp.sqlite'}", n=50_000)
         res["sqlite_insert_compare"] = ic
+        print("reading sources: bbolt fixture, channeldb_kv (SQLite, PostgreSQL) ...", file=sys.stderr)
+        fixture = ROOT.parent / "shared" / "fixtures" / "synthetic-bbolt-4k-freelist-overflow.db"
+        res["bbolt_import"] = (child("bbolt_import", src=str(fixture), dst=str(tmp / "bb-copy"), all=True)
+                               if fixture.exists() else None)
+        child("kvsql_build", kv=str(tmp / "kv-small"), dest=str(tmp / "channel.sqlite"))
+        res["kvsql_sqlite"] = child("kvsql_read", src=str(tmp / "channel.sqlite"), dst=str(tmp / "kvs-copy"))
+        kv_url = pg_url()
+        if kv_url:
+            child("kvsql_build", kv=str(tmp / "kv-small"), dest=kv_url)
+            res["kvsql_postgres"] = child("kvsql_read", src=kv_url, dst=str(tmp / "kvp-copy"))
         url = pg_url()
         if url:
             print("migrating to PostgreSQL ...", file=sys.stderr)
@@ -175,6 +206,20 @@ def render(r: dict) -> str:
     if pc:
         lines.append(f"PostgreSQL, 50k payment rows: peewee insert_many takes {pc['orm_s'] / pc['bulk_s']:.1f}x "
                      "the time of the COPY path.")
+    lines.append("")
+    lines.append("Source read rates (the snapshot into the LMDB working store; import = copy + verifying re-walk):")
+    lines.append("")
+    lines.append("| source | entries | MiB (keys+values) | read entries/s | read MB/s | import entries/s | import MB/s |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for name, key in (("bbolt (synthetic fixture, all buckets)", "bbolt_import"),
+                      (f"channeldb_kv, SQLite ({r['small']} payments)", "kvsql_sqlite"),
+                      (f"channeldb_kv, PostgreSQL ({r['small']} payments)", "kvsql_postgres")):
+        x = r.get(key)
+        if not x:
+            continue
+        mb = x["bytes"] / 1e6
+        lines.append(f"| {name} | {x['entries']} | {x['bytes'] / 2**20:.1f} | {x['entries'] / x['read_s']:.0f} | "
+                     f"{mb / x['read_s']:.1f} | {x['entries'] / x['import_s']:.0f} | {mb / x['import_s']:.1f} |")
     return "\n".join(lines)
 
 
