@@ -126,15 +126,20 @@ def test_unchanged_copy_is_reused_changed_source_reimported(fixtures_dir, tmp_pa
 
 
 @pytest.mark.postgres
-def test_postgres_source_identity_has_no_password(tmp_path, pg_url):
-    from migwizard.core.kv.source import copy_dir_for
+def test_postgres_source_never_records_its_password(tmp_path, pg_url):
+    from tests.support import pg
 
-    ident = {"kind": "kvsql-postgres", "path": "postgresql://u:***@h:5432/lnd", "table": "channeldb_kv"}
-    assert copy_dir_for(ident, base=tmp_path).name.startswith("lnd-")
     with LmdbStore.open(tmp_path / "empty", create=True) as store, store.read() as root:
         write_kvsql(root, pg_url)
-    ps = prepare_source(pg_url, imports_base=tmp_path / "imports")
-    assert ps.kind == "kvsql-postgres" and ps.origin == pg_url  # no password in the test URL
+    name = pg_url.rsplit("/", 1)[-1]
+    with_pw = pg.pg_url(name, password="s3cretpw")  # trust auth accepts it; it must still never be shown
+    ps = prepare_source(with_pw, imports_base=tmp_path / "imports")
+    assert ps.kind == "kvsql-postgres" and "s3cretpw" not in ps.origin and name in ps.origin
+    assert ps.lmdb_dir.name.startswith(name + "-")
+    with LmdbStore.open(ps.lmdb_dir, readonly=True) as store:
+        everything = b"".join(k + v for k, v in store.meta_items().items())
+    assert b"s3cretpw" not in everything
+    assert _import_meta(ps.lmdb_dir)["kind"] == "kvsql-postgres"
 
 
 def test_missing_table_refused_with_exit_code(tmp_path):

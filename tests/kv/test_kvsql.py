@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 
 import pytest
@@ -289,4 +288,3 @@ def test_go_time_string_marker_is_understood():
     t = parse_lndinit_time(b"lndinit migrate-db 2023-02-01 10:11:12.345 +0100 CET m=+0.01")
     assert t is not None and t.isoformat() == "2023-02-01T10:11:12+01:00"
     assert parse_lndinit_time(b"garbage") is None
-    assert shutil is not None
