@@ -316,6 +316,15 @@ def inspect_cmd(source: Optional[str] = typer.Argument(None), kv: Optional[str] 
                                  kv_table=kv_table))
 
 
+@app.command("rehearse")
+def rehearse_cmd(kv: Optional[Path] = typer.Option(None, "--kv", help="LMDB store dir or lnd's channel.db."),
+                 as_json: bool = typer.Option(False, "--json")) -> None:
+    """What each lnd release's own payments migration would do with this store (nothing written)."""
+    from .rehearse_cmd import run_rehearse
+
+    raise typer.Exit(run_rehearse(_need(kv, "--kv"), as_json=as_json))
+
+
 @app.command("report")
 def report_cmd(file: Path = typer.Argument(...)) -> None:
     """Open a saved JSON report in the wizard's report and drill-down screens."""
