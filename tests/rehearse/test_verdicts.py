@@ -264,3 +264,27 @@ def test_real_fixtures_pass_every_release(fixtures_dir, name, payments, attempts
     assert (r.counts.payments, r.counts.attempts, r.counts.failed) == (payments, attempts, failed)
     assert r.ok and r.recommendation.startswith(f"Every lnd release listed would migrate these {payments} payments")
     assert_fits(r)
+
+
+def test_zero_length_encrypted_data_passes_old_releases_with_a_note(tmp_path):
+    """Present-but-empty encrypted data goes in as an empty blob up to v0.21.1 (NOT NULL holds);
+    v0.21.2 drops the orphaned total instead. Either way nobody stops, and the old releases say
+    the verdict rests on a derived, unconfirmed detail."""
+    from tests.engine.kvbuild import make_hops, make_route
+
+    def configure(hop, i, final):
+        if final:
+            hop.encrypted_data = b""
+            hop.total_amt_msat = 900
+
+    a = seed_hash(9)
+    route = make_route(make_hops(2, base_amount=900, configure=configure), total_amount=900)
+    kv = build_store(tmp_path / "kv", [make_payment(1, a, 1000, htlcs=[
+        make_attempt(1, hash=a, route=route, settled=True)])], switch_sequence=1000)
+    r = rehearse(kv)
+    v = verdicts(r)
+    assert all(v[n].passes for n in ALL)
+    for n in OLD:
+        assert any("zero-length encrypted data" in note and "unconfirmed" in note for note in v[n].notes)
+    assert not any(v[n].notes for n in NEW)
+    assert r.normalisations == {"orphaned_blinded_total_dropped": 1}

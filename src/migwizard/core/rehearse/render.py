@@ -11,7 +11,7 @@ from .model import RehearsalReport, ReleaseVerdict
 from .recommend import duration
 
 WIDTH = 76
-_COLS = (12, 38, 22)  # release, verdict, payment (sequence); 2-space gaps -> 76
+_COLS = (11, 39, 22)  # release, verdict, payment (sequence); 2-space gaps -> 76
 
 
 def _mb(n: float) -> str:

@@ -101,7 +101,7 @@ class _Walk:
             failure = run.failure or startup.get(run.release.name)
             verdicts.append(ReleaseVerdict(run.release.name, run.release.tag, run.release.commit,
                                            run.release.is_release, list(run.release.cites), failure,
-                                           list(notes.get(run.release.name, []))))
+                                           list(notes.get(run.release.name, [])) + run.notes))
         rate = self.counts.payments / self.decode_seconds if self.decode_seconds > 0 and self.counts.payments else None
         est = Estimates(
             lnd_rate=LND_PAYMENTS_PER_SECOND,

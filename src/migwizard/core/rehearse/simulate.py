@@ -52,6 +52,7 @@ class ReleaseRun:
     allocated: set[int] = field(default_factory=set)
     zero_taken: bool = False  # insert_zero: an attempt_index 0 row exists already
     failure: Failure | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 class Texts:
@@ -137,14 +138,15 @@ class InsertOrder:
             keys_here.add(key)
             self._check(h.route.first_hop_wire_custom_records, "attempt", phash, f"attempt {original}")
             for i, hop in enumerate(h.route.hops):
-                self._blinded(rel, hop, pid8, original, idx, i)
+                self._blinded(run, hop, pid8, original, idx, i)
                 self._check(hop.custom_records, "hop", phash, f"attempt {original}, hop {i}")
 
     def _unique_index(self) -> _Stop:
         return _Stop("UNIQUE attempt_index (attempt ID reused)", self.texts.db("unique_attempt_index"),
                      exact=False, note=self.texts.t["unique_attempt_index"]["confirmed"])
 
-    def _blinded(self, rel: Release, hop, pid8: str, original: int, idx: int, i: int) -> None:
+    def _blinded(self, run: ReleaseRun, hop, pid8: str, original: int, idx: int, i: int) -> None:
+        rel = run.release
         has_ed = bool(hop.encrypted_data)
         if rel.blinded_hop_rule == "insert_if_any":
             # The row goes in when any blinded field is set; a nil (absent) payload
@@ -155,6 +157,11 @@ class InsertOrder:
                 raise _Stop("NOT NULL encrypted_data (#10979)",
                             self.texts.db("not_null_encrypted_data"),
                             exact=False, note=self.texts.t["not_null_encrypted_data"]["confirmed"])
+            if wants_row and not has_ed and not run.notes:
+                run.notes.append(
+                    f"payment {pid8}… has a blinded hop with zero-length encrypted data: counted as passing "
+                    "(stored as an empty blob, which NOT NULL accepts); unconfirmed, derived from Go's "
+                    "ReadVarBytes and the SQL drivers' binding of an empty []byte")
         elif not has_ed and hop.blinding_point is not None:
             t = self.texts.t["blinding_point_without_data"]
             inner = t["chain"].format(payment8=pid8, attempt_id=original, hop=i) + t["text"].format(
