@@ -317,12 +317,12 @@ def inspect_cmd(source: Optional[str] = typer.Argument(None), kv: Optional[str] 
 
 
 @app.command("rehearse")
-def rehearse_cmd(kv: Optional[Path] = typer.Option(None, "--kv", help="LMDB store dir or lnd's channel.db."),
-                 as_json: bool = typer.Option(False, "--json")) -> None:
+def rehearse_cmd(kv: Optional[str] = typer.Option(None, "--kv", help="LMDB dir, channel.db, channel.sqlite or URL."),
+                 kv_table: Optional[str] = KV_TABLE_OPT, as_json: bool = typer.Option(False, "--json")) -> None:
     """What each lnd release's own payments migration would do with this store (nothing written)."""
     from .rehearse_cmd import run_rehearse
 
-    raise typer.Exit(run_rehearse(_need(kv, "--kv"), as_json=as_json))
+    raise typer.Exit(run_rehearse(_need(kv, "--kv"), as_json=as_json, kv_table=kv_table))
 
 
 @app.command("report")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from .core.codec import DecodeError
 from .core.engine.results import ExitCode
@@ -18,9 +17,9 @@ from .core.kv.errors import KVError
 from .core.rehearse import ReleaseTableError, rehearse, render_text
 
 
-def run_rehearse(path: Path, *, as_json: bool) -> int:
+def run_rehearse(source: str, *, as_json: bool, kv_table: str | None = None) -> int:
     try:
-        report = rehearse(path)
+        report = rehearse(source, kv_table=kv_table)
     except (KVError, DecodeError) as e:
         sys.stderr.write(f"error: {e}\n")
         return int(ExitCode.PREFLIGHT_REFUSED)

@@ -77,4 +77,4 @@ def test_usage_and_unreadable_source(tmp_path):
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all" * 100)
     p = run("--kv", junk)
-    assert p.returncode == 2 and "neither a bbolt file" in p.stderr and "Traceback" not in p.stderr
+    assert p.returncode == 2 and "not a migwizard LMDB store" in p.stderr and "Traceback" not in p.stderr

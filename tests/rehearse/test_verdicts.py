@@ -288,3 +288,34 @@ def test_zero_length_encrypted_data_passes_old_releases_with_a_note(tmp_path):
         assert any("zero-length encrypted data" in note and "unconfirmed" in note for note in v[n].notes)
     assert not any(v[n].notes for n in NEW)
     assert r.normalisations == {"orphaned_blinded_total_dropped": 1}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def kvsql_dest(request, tmp_path):
+    """A new channel.sqlite path or an empty PostgreSQL database for a channeldb_kv table."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "channel.sqlite")
+        return
+    from tests.support import pg
+
+    name = pg.create_database("migwiz_rh_")
+    try:
+        yield pg.pg_url(name)
+    finally:
+        pg.drop_database(name)
+
+
+def test_kv_over_sql_source_gives_the_same_verdicts(generated, kvsql_dest):
+    """lnd's channel.sqlite / PostgreSQL KV table is rehearsed in place, like the LMDB store."""
+    from migwizard.core.generate.kvsql import write_kvsql
+
+    kv, _res = generated("edge", payments=30)
+    with LmdbStore.open(kv, readonly=True, lock=False) as store, store.read() as root:
+        write_kvsql(root, kvsql_dest)
+    want = rehearse(kv)
+    got = rehearse(kvsql_dest)
+    assert got.source_kind.startswith("kvsql")
+    assert [(v.release, v.failure and (v.failure.sequence, v.failure.payment, v.failure.texts)) for v in got.verdicts] \
+        == [(v.release, v.failure and (v.failure.sequence, v.failure.payment, v.failure.texts)) for v in want.verdicts]
+    assert got.counts == want.counts
+    assert "password" not in got.source and ":" not in got.source.split("@")[0].split("//")[-1]

@@ -9,7 +9,7 @@ Payments that decode go through :class:`.simulate.InsertOrder` (where releases
 differ) and through the engine's own ``expected_sql_payment`` (the newest
 rules, which migwizard applies too), whose named normalisations are counted.
 Nothing is written: LMDB opens read-only without a lock file, bbolt through the
-read-only reader.
+read-only reader, lnd's KV-over-SQL table in a read-only snapshot.
 """
 
 from __future__ import annotations
@@ -32,8 +32,11 @@ from ..engine.rows import expected_duplicates
 from ..engine.space import single_transaction_wal_bytes, sql_rows_bytes
 from ..engine.transform import MigrationReject, expected_sql_payment
 from ..kv.channeldb import DB_VERSION_KEY, METADATA_BUCKET, channeldb_version
+from ..kv.bbolt import BboltReader
+from ..kv.errors import KVError
+from ..kv.kvsql import KvSqlReader
 from ..kv.lmdb_store import LmdbStore
-from ..kv.open import detect_kind, open_kv
+from ..kv.source import source_kind
 from .model import Counts, Estimates, Failure, RehearsalReport, ReleaseVerdict
 from .recommend import recommendation
 from .releases import ReleaseTable, load_releases
@@ -53,23 +56,30 @@ LND_PAYMENTS_PER_SECOND = 400.0
 UNREADABLE_LISTED = 20
 
 
-def open_readonly(path: Path):
-    """(kind, store) for any source migwizard reads, opened so that nothing is written."""
-    kind = detect_kind(path)
+def open_readonly(source: str, *, table: str | None = None):
+    """(kind, store) for any source migwizard reads, opened so that it is only read:
+    LMDB without a lock file, bbolt by the read-only reader, KV-over-SQL (lnd's
+    channel.sqlite or PostgreSQL) in one read-only snapshot."""
+    kind = source_kind(source)  # a precise KVError for anything else
+    if kind.startswith("kvsql"):
+        return kind, KvSqlReader(source, table=table)
+    if table is not None:
+        raise KVError("--kv-table applies to a channel.sqlite or PostgreSQL KV store")
     if kind == "lmdb":
-        env_dir = path if path.is_dir() else path.parent
-        return kind, LmdbStore.open(env_dir, readonly=True, lock=False)
-    return kind or "unknown", open_kv(path, readonly=True)  # bbolt, or a precise KVError
+        path = Path(source)
+        return kind, LmdbStore.open(path if path.is_dir() else path.parent, readonly=True, lock=False)
+    return kind, BboltReader(source)
 
 
-def rehearse(source: str | Path, *, table: ReleaseTable | None = None,
+def rehearse(source: str | Path, *, table: ReleaseTable | None = None, kv_table: str | None = None,
              clock: Callable[[], float] = time.perf_counter) -> RehearsalReport:
-    """Rehearse every release in ``table`` (default: the shipped one) on ``source``."""
+    """Rehearse every release in ``table`` (default: the shipped one) on ``source``
+    (an LMDB dir, a channel.db, a channel.sqlite or a postgresql:// URL)."""
     table = table or load_releases()
-    path = Path(source)
-    kind, store = open_readonly(path)
+    kind, store = open_readonly(str(source), table=kv_table)
+    origin = getattr(store, "origin", None) or str(source)  # a PostgreSQL URL without its password
     with store, store.read() as root:
-        return _Walk(table, root, clock).run(str(path), kind)
+        return _Walk(table, root, clock).run(origin, kind)
 
 
 class _Walk:
