@@ -1,15 +1,20 @@
-"""Shared screen plumbing: the step line and the engine-step worker."""
+"""Shared screen plumbing: the step line and the way a screen runs engine calls.
+
+Screens move between steps through the app (``app.show_step`` / ``app.push_step``,
+looked up in ``migwizard.tui.flow``), never by importing another screen.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import threading
+from typing import Any
 
-from textual import work
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from migwizard.tui.messages import StepDone, StepFailed
+from migwizard.tui.messages import Call
+from migwizard.tui.worker import EngineCall, run_call
 
 STEPS = ["Welcome", "Preflight", "Migrate", "Validate", "Commit"]
 
@@ -38,19 +43,6 @@ class WizardScreen(Screen):
     def wizard(self) -> Any:  # the MigWizardApp
         return self.app
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="engine", description="Running an engine step")
-    def run_engine_step(self, step: str, call: Callable[[Any], Any]) -> None:
-        """Open the engine if needed and run ``call(engine)`` off the UI thread."""
-        app = self.wizard
-        try:
-            engine = app.ensure_engine()
-            result = call(engine)
-        except Exception as exc:  # surfaced to the user by the screen
-            app.write_log("error", f"{step}: {exc}")
-            self.post_message(StepFailed(step, exc))
-            return
-        self.post_message(StepDone(step, result))
-
-    def start_step(self, step: str, call: Callable[[Any], Any]) -> None:
-        self.wizard.event_target = self
-        self.run_engine_step(step, call)
+    def start_step(self, step: Call, fn: EngineCall, **kwargs: Any) -> threading.Event:
+        """Run ``fn(engine, cancel)`` off the UI thread (see :func:`migwizard.tui.worker.run_call`)."""
+        return run_call(self, step, fn, **kwargs)

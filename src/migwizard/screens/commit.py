@@ -9,8 +9,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Static
 
-from migwizard.core.engine.results import CheckStatus, CommitResult, ValidationReport
-from migwizard.tui.messages import StepDone, StepFailed
+from migwizard.core.engine.results import CommitResult, ValidationReport
+from migwizard.tui.flow import Step
+from migwizard.tui.messages import Call, StepDone, StepFailed
+from migwizard.tui.status import TargetStatus, engine_status, from_preflight
 from migwizard.tui.widgets import inline_markup, plural, show_enter
 
 from .base import WizardScreen
@@ -27,8 +29,10 @@ class CommitScreen(WizardScreen):
         super().__init__()
         self.report = report
         self.committing = False
-        # The preflight of this source and target (None: not taken yet; read on mount).
-        self.preflight = self.wizard.preflight_for_target()
+        # What the target is (None: not known yet; read on mount). A preflight of this source and
+        # target taken earlier in the session already says it.
+        pre = self.wizard.preflight_for_target()
+        self.status: TargetStatus | None = from_preflight(pre) if pre is not None else None
         self.loading = False
 
     def compose(self) -> ComposeResult:
@@ -48,15 +52,10 @@ class CommitScreen(WizardScreen):
                 yield Button("Back", id="back", compact=True)
         yield from self.compose_footer()
 
-    def _tracker(self):
-        pre = self.preflight
-        return next((c for c in pre.checks if c.id == "sql.lnd_tracker"), None) if pre is not None else None
-
     @property
     def lnd_target(self) -> bool:
-        """The target is lnd's own database (its migration tracker check passed for this target)."""
-        tracker = self._tracker()
-        return tracker is not None and tracker.status is CheckStatus.PASS
+        """The target is lnd's own database (standing right before its payments migration)."""
+        return self.status is not None and self.status.lnd_target is True
 
     def _standalone_text(self) -> str:
         if self.lnd_target:
@@ -81,11 +80,10 @@ class CommitScreen(WizardScreen):
     def _steps_text(self) -> str:
         """What the commit does, for this source and target (each step one paragraph, wrapped by the screen)."""
         app = self.wizard
-        tracker = self._tracker()
         sql = "1. SQL: the run is marked committed in one transaction and the sequences are fixed"
-        if tracker is not None and tracker.status is CheckStatus.WARN:
+        if self.status is not None and self.status.standalone:
             sql += " (a standalone copy: lnd's own migration bookkeeping is not touched)."
-        elif tracker is not None and tracker.status is CheckStatus.PASS:
+        elif self.lnd_target:
             sql += "; lnd's migration tracker records that its payments migration is done."
         else:
             sql += "."
@@ -99,10 +97,10 @@ class CommitScreen(WizardScreen):
 
     def on_mount(self) -> None:
         self.query_one("#confirm-input", Input).focus()
-        if self.preflight is None:  # reached without checks of this target: read them to know what it is
+        if self.status is None:  # reached without checks of this target: ask the engine what it is
             self.loading = True
             self._refresh_texts()
-            self.start_step("commit-info", lambda engine: engine.preflight())
+            self.start_step(Call.COMMIT_INFO, lambda engine, _cancel: engine_status(engine))
         else:
             self._refresh_texts()
 
@@ -137,15 +135,16 @@ class CommitScreen(WizardScreen):
         self.query_one("#commit", Button).disabled = True
         self.query_one("#confirm-input", Input).disabled = True
         self.query_one("#cm-status", Static).update("Committing… then writing the tombstone.")
-        self.start_step("commit", lambda engine: engine.commit())
+        self.start_step(Call.COMMIT, lambda engine, _cancel: engine.commit())
 
     @on(StepDone)
     def _done(self, message: StepDone) -> None:
         message.stop()
-        if message.step == "commit-info":
+        if message.step == Call.COMMIT_INFO:
             self.loading = False
-            self.preflight = message.result
-            self.wizard.last_preflight = message.result
+            self.status = message.result
+            if self.status.preflight is not None:
+                self.wizard.last_preflight = self.status.preflight
             self._refresh_texts()
             return
         if message.result.committed:
@@ -157,26 +156,20 @@ class CommitScreen(WizardScreen):
     @on(StepFailed)
     def _failed(self, message: StepFailed) -> None:
         message.stop()
-        if message.step == "commit-info":  # unknown: say the careful thing (standalone) and go on
+        if message.step == Call.COMMIT_INFO:  # unknown: say the careful thing (standalone) and go on
             self.loading = False
             self._refresh_texts()
             return
-        from .error import ErrorScreen
-
-        self.app.switch_screen(ErrorScreen.from_step(message))
+        self.wizard.show_step(Step.ERROR, message, from_="step")
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:
         if self.committing:
             return
-        from .report import ReportScreen
-
         if self.report is not None:
-            self.app.switch_screen(ReportScreen(report=self.report))
+            self.wizard.show_step(Step.REPORT, report=self.report)
         else:
-            from .welcome import WelcomeScreen
-
-            self.app.switch_screen(WelcomeScreen())
+            self.wizard.show_step(Step.WELCOME)
 
 
 class DoneScreen(WizardScreen):

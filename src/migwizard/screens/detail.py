@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Label, Static
 
 from migwizard.core.engine.results import PaymentDetail
-from migwizard.tui.messages import StepDone, StepFailed
+from migwizard.tui.messages import Call, StepDone, StepFailed
 from migwizard.tui.widgets import DiffTree, normalisation_text, short_id
 
 from .base import WizardScreen
@@ -65,7 +65,7 @@ class PaymentDetailScreen(WizardScreen):
     def _fetch(self) -> None:
         ident, secrets = self.identifier, self.show_secrets
         self.query_one("#pd-notes", Static).update("Loading…")
-        self.start_step("detail", lambda engine: engine.payment_detail(ident, show_secrets=secrets))
+        self.start_step(Call.DETAIL, lambda engine, _cancel: engine.payment_detail(ident, show_secrets=secrets))
 
     @on(StepDone)
     def _done(self, message: StepDone) -> None:

@@ -10,6 +10,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Static
 
 from migwizard.core.engine.results import MigrationResult
+from migwizard.tui.flow import Step
 from migwizard.tui.messages import StepFailed
 from migwizard.tui.widgets import inline_markup, plural, show_enter
 
@@ -117,23 +118,17 @@ class ErrorScreen(WizardScreen):
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:
         if self.can_back:
-            from .welcome import WelcomeScreen
-
-            self.app.switch_screen(WelcomeScreen())
+            self.wizard.show_step(Step.WELCOME)
 
     @on(Button.Pressed, "#open")
     def action_open_payment(self) -> None:
         if self.payment:
-            from .detail import PaymentDetailScreen
-
-            self.app.push_screen(PaymentDetailScreen(self.payment))
+            self.wizard.push_step(Step.DETAIL, self.payment)
 
     @on(Button.Pressed, "#rollback")
     def action_rollback(self) -> None:
         if self.can_rollback:
-            from .rollback import RollbackScreen
-
-            self.app.push_screen(RollbackScreen(reason="failed", pushed=True))
+            self.wizard.push_step(Step.ROLLBACK, reason="failed", pushed=True)
 
     @on(Button.Pressed, "#quit")
     def action_finish(self) -> None:

@@ -5,33 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.markup import escape
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
-from migwizard.tui.messages import ImportProgress, StepDone, StepFailed
+from migwizard.core.engine.storefacts import import_channel_db
+from migwizard.tui.flow import Step
+from migwizard.tui.messages import Call, ImportProgress, StepDone, StepFailed
+from migwizard.tui.sources import copy_path
 from migwizard.tui.widgets import plural
 
 from .base import WizardScreen
-
-
-def count_payments(store_dir: Path) -> int | None:
-    """Payments in an imported LMDB store (sub-buckets of the payments root bucket)."""
-    try:
-        from migwizard.core.codec.keys import PAYMENTS_ROOT_BUCKET
-        from migwizard.core.kv.lmdb_store import LmdbStore
-
-        store = LmdbStore.open(store_dir, readonly=True)
-        try:
-            with store.read() as root:
-                bucket = root.bucket(PAYMENTS_ROOT_BUCKET)
-                return 0 if bucket is None else sum(1 for _k, _v, child in bucket.entries() if child is not None)
-        finally:
-            store.close()
-    except Exception:
-        return None
 
 
 class ImportScreen(WizardScreen):
@@ -41,8 +27,6 @@ class ImportScreen(WizardScreen):
     def __init__(self, dest: Path | None = None) -> None:
         super().__init__()
         self.done = False
-        from .welcome import copy_path
-
         src = Path(self.wizard.kv_path or "")
         self.source = src
         self.dest = Path(dest) if dest is not None else copy_path(src, self.wizard.import_dir)
@@ -58,23 +42,14 @@ class ImportScreen(WizardScreen):
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
-        self.run_import(self.source, Path(self.dest))
+        src, dest = self.source, Path(self.dest)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="import", description="Importing channel.db")
-    def run_import(self, src: Path, dest: Path) -> None:
-        try:
-            from migwizard.core.kv.importer import import_bbolt
+        def progress(done: int, total: int | None = None, *args, **kwargs) -> None:
+            self.post_message(ImportProgress(int(done), int(total or 0)))
 
-            def progress(done: int, total: int | None = None, *args, **kwargs) -> None:
-                self.post_message(ImportProgress(int(done), int(total or 0)))
-
-            result = import_bbolt(src, dest, all_buckets=False, progress=progress)
-            payments = count_payments(dest)
-        except Exception as exc:
-            self.wizard.write_log("error", f"import of {src} into {dest} failed: {exc}")
-            self.post_message(StepFailed("import", exc))
-            return
-        self.post_message(StepDone("import", (result, payments)))
+        self.start_step(Call.IMPORT, lambda _engine, _cancel: import_channel_db(src, dest, progress),
+                        group="import", open_engine=False, description="Importing channel.db",
+                        failure_log=f"import of {src} into {dest} failed")
 
     @on(ImportProgress)
     def _progress(self, message: ImportProgress) -> None:
@@ -100,9 +75,7 @@ class ImportScreen(WizardScreen):
     @on(StepFailed)
     def _failed(self, message: StepFailed) -> None:
         message.stop()
-        from .error import ErrorScreen
-
-        self.app.switch_screen(ErrorScreen.from_step(message, can_back=True))
+        self.wizard.show_step(Step.ERROR, message, from_="step", can_back=True)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "next":
@@ -111,6 +84,4 @@ class ImportScreen(WizardScreen):
 
     def action_next(self) -> None:
         if self.done:
-            from .preflight import PreflightScreen
-
-            self.app.switch_screen(PreflightScreen())
+            self.wizard.show_step(Step.PREFLIGHT)

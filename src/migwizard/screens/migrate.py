@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
@@ -12,10 +12,12 @@ from textual.widgets import Button, ProgressBar, Static
 
 from migwizard.core.engine.events import Phase
 from migwizard.core.engine.results import MigrationResult
-from migwizard.tui.messages import EngineChunk, EngineLog, EngineProgress, StepDone, StepFailed
+from migwizard.tui.flow import Step
+from migwizard.tui.messages import Call, EngineChunk, EngineLog, EngineProgress, StepDone, StepFailed
 from migwizard.tui.widgets import EngineClock, LogTail, StoppableProgressBar, fmt_duration, plural, show_enter
 
 from .base import WizardScreen
+from .confirm import CancelMigration
 
 
 class MigrateScreen(WizardScreen):
@@ -75,7 +77,6 @@ class MigrateScreen(WizardScreen):
         self.after_cancel = None
         self.running = True
         self.wizard.cancel_event = threading.Event()
-        self.wizard.event_target = self
         self.wizard.run_pending = True  # from the first chunk on, a run exists in the target
         self.wizard.set_outcome(None)  # a new attempt: an earlier failure no longer decides the exit code
         self._show_stopped(False)
@@ -85,18 +86,8 @@ class MigrateScreen(WizardScreen):
         self.query_one("#mg-outcome").display = False
         self.query_one("#mg-buttons").display = False
         self.refresh_bindings()
-        self.run_migration(self.wizard.cancel_event)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="migrate", description="Migrating payments")
-    def run_migration(self, cancel: threading.Event) -> None:
-        app = self.wizard
-        try:
-            result = app.ensure_engine().migrate(cancel=cancel)
-        except Exception as exc:
-            app.write_log("error", f"migrate: {exc}")
-            self.post_message(StepFailed("migrate", exc))
-            return
-        self.post_message(StepDone("migrate", result))
+        self.start_step(Call.MIGRATE, lambda engine, cancel: engine.migrate(cancel=cancel), group="migrate",
+                        cancel=self.wizard.cancel_event, description="Migrating payments")
 
     # -- progress --------------------------------------------------------
     @on(EngineProgress)
@@ -163,14 +154,10 @@ class MigrateScreen(WizardScreen):
             if self.after_cancel == "rollback":  # back from the rollback screen lands here, stopped
                 outcome.display = True
                 self.refresh_bindings()
-                from .rollback import RollbackScreen
-
-                self.app.push_screen(RollbackScreen(reason="cancelled", migration=result, pushed=True))
+                self.wizard.push_step(Step.ROLLBACK, reason="cancelled", migration=result, pushed=True)
                 return
         else:
-            from .error import ErrorScreen
-
-            self.app.switch_screen(ErrorScreen.from_migration(result))
+            self.wizard.show_step(Step.ERROR, result, from_="migration")
             return
         outcome.display = True
         self.refresh_bindings()
@@ -179,9 +166,7 @@ class MigrateScreen(WizardScreen):
     def _failed(self, message: StepFailed) -> None:
         message.stop()
         self.running = False
-        from .error import ErrorScreen
-
-        self.app.switch_screen(ErrorScreen.from_step(message))
+        self.wizard.show_step(Step.ERROR, message, from_="step")
 
     def _show_stopped(self, stopped: bool) -> None:
         """After a stop the bar's ETA would go stale: show "stopped" in its place."""
@@ -207,7 +192,6 @@ class MigrateScreen(WizardScreen):
     def action_cancel(self) -> None:
         if not self.running:
             return
-        from .confirm import CancelMigration
 
         def chosen(choice: str | None) -> None:
             if choice is None or not self.running:
@@ -222,9 +206,7 @@ class MigrateScreen(WizardScreen):
     @on(Button.Pressed, "#next")
     def action_next(self) -> None:
         if self.result is not None and self.result.outcome == "complete":
-            from .report import ReportScreen
-
-            self.app.switch_screen(ReportScreen())
+            self.wizard.show_step(Step.REPORT)
 
     @on(Button.Pressed, "#resume")
     def action_resume(self) -> None:
@@ -235,6 +217,4 @@ class MigrateScreen(WizardScreen):
     @on(Button.Pressed, "#rollback")
     def action_rollback(self) -> None:
         if self.result is not None and self.result.outcome == "cancelled":
-            from .rollback import RollbackScreen
-
-            self.app.push_screen(RollbackScreen(reason="cancelled", migration=self.result, pushed=True))
+            self.wizard.push_step(Step.ROLLBACK, reason="cancelled", migration=self.result, pushed=True)

@@ -10,10 +10,12 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, DataTable, Static
 
 from migwizard.core.engine.results import CheckStatus, PreflightReport, RunState
-from migwizard.tui.messages import StepDone, StepFailed
+from migwizard.tui.flow import Step
+from migwizard.tui.messages import Call, StepDone, StepFailed
 from migwizard.tui.widgets import inline_markup, plain_code
 
 from .base import WizardScreen
+from .confirm import CheckDetail
 
 BADGE = {
     CheckStatus.PASS: "✓ pass",
@@ -77,7 +79,7 @@ class PreflightScreen(WizardScreen):
         self.query_one("#ack", Checkbox).value = False
         self.refresh_bindings()
         self._update_buttons()
-        self.start_step("preflight", lambda engine: engine.preflight())
+        self.start_step(Call.PREFLIGHT, lambda engine, _cancel: engine.preflight())
 
     @on(StepDone)
     def _done(self, message: StepDone) -> None:
@@ -123,9 +125,7 @@ class PreflightScreen(WizardScreen):
     def _failed(self, message: StepFailed) -> None:
         message.stop()
         self.running = False
-        from .error import ErrorScreen
-
-        self.app.switch_screen(ErrorScreen.from_step(message))
+        self.wizard.show_step(Step.ERROR, message, from_="step")
 
     # -- state -----------------------------------------------------------
     @property
@@ -197,8 +197,6 @@ class PreflightScreen(WizardScreen):
     def action_details(self) -> None:
         check = self._current_check()
         if check is not None:
-            from .confirm import CheckDetail
-
             self.app.push_screen(CheckDetail(check))
 
     def action_acknowledge(self) -> None:
@@ -210,9 +208,7 @@ class PreflightScreen(WizardScreen):
     def action_continue(self) -> None:
         if not self.can_continue:
             return
-        from .migrate import MigrateScreen
-
-        self.app.switch_screen(MigrateScreen(resuming=self.resuming))
+        self.wizard.show_step(Step.MIGRATE, resuming=self.resuming)
 
     @on(Button.Pressed, "#rerun")
     def _rerun_pressed(self) -> None:
@@ -220,6 +216,4 @@ class PreflightScreen(WizardScreen):
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:
-        from .welcome import WelcomeScreen
-
-        self.app.switch_screen(WelcomeScreen())
+        self.wizard.show_step(Step.WELCOME)

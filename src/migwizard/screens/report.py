@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-import threading
 from typing import Any
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -15,7 +13,8 @@ from textual.widgets import DataTable, Input, ProgressBar, Select, Static
 
 from migwizard.core.engine.events import Phase
 from migwizard.core.engine.results import PaymentDetail, ValidationReport
-from migwizard.tui.messages import EngineProgress, StepDone, StepFailed
+from migwizard.tui.flow import Step
+from migwizard.tui.messages import Call, EngineProgress, StepDone, StepFailed
 from rich.text import Text
 
 from migwizard.tui.widgets import EngineClock, fmt_sat, plural, short_id, short_normalisation
@@ -106,38 +105,30 @@ class ReportScreen(WizardScreen):
             self._show_report()
         else:
             self.query_one("#report").display = False
-            self.wizard.event_target = self
-            self.run_validation(self.verify)
+            self.start_step(Call.VALIDATE, self._validate, group="validate", description="Validating payments")
 
     # -- the worker ------------------------------------------------------
-    @work(thread=True, exclusive=True, exit_on_error=False, group="validate", description="Validating payments")
-    def run_validation(self, verify: bool) -> None:
-        app = self.wizard
-        try:
-            engine = app.ensure_engine()
-            cancel = threading.Event()
-            report = engine.verify(cancel=cancel) if verify else engine.validate(cancel=cancel)
-            details = {}
-            for payment in sorted({d.payment for d in report.differences}):
-                details[payment] = engine.payment_detail(payment)
-            import time
+    def _validate(self, engine: Any, cancel: Any) -> tuple[ValidationReport, dict[str, PaymentDetail], Path]:
+        """Validate (or re-verify), load the differing payments' details, save the report (worker thread)."""
+        app, verify = self.wizard, self.verify
+        report = engine.verify(cancel=cancel) if verify else engine.validate(cancel=cancel)
+        details = {}
+        for payment in sorted({d.payment for d in report.differences}):
+            details[payment] = engine.payment_detail(payment)
+        import time
 
-            from migwizard.tui.report_file import save_report
+        from migwizard.tui.report_file import save_report
 
-            stamp = time.gmtime(app.wall_clock())
-            # A re-verification never overwrites the report of the migration itself, and each
-            # validation gets its own timestamped file (unless the caller named one).
-            path = (app.results_dir / f"migwizard-verify-{time.strftime('%Y%m%dT%H%M%SZ', stamp)}.json" if verify
-                    else app.default_report_path())
-            path = save_report(path, report, details, source=app.kv_path,
-                               target=app.sql_url_display, imported_from=app.imported_from,
-                               created=time.strftime("%Y-%m-%dT%H:%M:%SZ", stamp))
-        except Exception as exc:
-            app.write_log("error", f"validate: {exc}")
-            self.post_message(StepFailed("validate", exc))
-            return
+        stamp = time.gmtime(app.wall_clock())
+        # A re-verification never overwrites the report of the migration itself, and each
+        # validation gets its own timestamped file (unless the caller named one).
+        path = (app.results_dir / f"migwizard-verify-{time.strftime('%Y%m%dT%H%M%SZ', stamp)}.json" if verify
+                else app.default_report_path())
+        path = save_report(path, report, details, source=app.kv_path,
+                           target=app.sql_url_display, imported_from=app.imported_from,
+                           created=time.strftime("%Y-%m-%dT%H:%M:%SZ", stamp))
         app.write_log("info", f"report written to {path}")
-        self.post_message(StepDone("validate", (report, details, path)))
+        return report, details, path
 
     @on(EngineProgress)
     def _progress(self, message: EngineProgress) -> None:
@@ -161,9 +152,7 @@ class ReportScreen(WizardScreen):
     @on(StepFailed)
     def _failed(self, message: StepFailed) -> None:
         message.stop()
-        from .error import ErrorScreen
-
-        self.app.switch_screen(ErrorScreen.from_step(message))
+        self.wizard.show_step(Step.ERROR, message, from_="step")
 
     # -- rendering -------------------------------------------------------
     def _show_report(self) -> None:
@@ -346,16 +335,11 @@ class ReportScreen(WizardScreen):
             self.open_payment(str(row_key.value))
 
     def open_payment(self, identifier: str) -> None:
-        from .detail import PaymentDetailScreen
-
-        self.app.push_screen(PaymentDetailScreen(identifier, detail=self.details.get(identifier),
-                                                 offline=self.viewer))
+        self.wizard.push_step(Step.DETAIL, identifier, detail=self.details.get(identifier), offline=self.viewer)
 
     def action_commit(self) -> None:
         if self.check_action("commit", ()):
-            from .commit import CommitScreen
-
-            self.app.switch_screen(CommitScreen(report=self.report))
+            self.wizard.show_step(Step.COMMIT, report=self.report)
 
     def action_finish(self) -> None:
         if self.check_action("finish", ()):
@@ -363,12 +347,8 @@ class ReportScreen(WizardScreen):
 
     def action_back(self) -> None:
         if self.check_action("back", ()):
-            from .welcome import WelcomeScreen
-
-            self.app.switch_screen(WelcomeScreen())
+            self.wizard.show_step(Step.WELCOME)
 
     def action_rollback(self) -> None:
         if self.check_action("rollback", ()):
-            from .rollback import RollbackScreen
-
-            self.app.push_screen(RollbackScreen(reason="report", pushed=True))
+            self.wizard.push_step(Step.ROLLBACK, reason="report", pushed=True)

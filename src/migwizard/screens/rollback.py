@@ -10,7 +10,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Static
 
 from migwizard.core.engine.results import MigrationResult, RollbackResult
-from migwizard.tui.messages import StepDone, StepFailed
+from migwizard.tui.flow import Step
+from migwizard.tui.messages import Call, StepDone, StepFailed
+from migwizard.tui.status import TargetStatus, engine_status
 from migwizard.tui.widgets import plural, show_enter
 
 from .base import WizardScreen
@@ -73,13 +75,13 @@ class RollbackScreen(WizardScreen):
                 "Its checkpoint and its run record."]
 
     @staticmethod
-    def _lines_from_preflight(pre) -> list[str]:
+    def _lines_from_status(status: TargetStatus) -> list[str]:
         """The run's size and checkpoint, from the engine's run summary."""
-        run = pre.run
-        if not pre.run_id and run is None:
+        run = status.run
+        if not status.run_id and run is None:
             return ["The engine reports no uncommitted run in this target: there is nothing to remove."]
         if run is None:
-            return [f"Run {pre.run_id[:8]}: everything it wrote (payments, attempts, hops and duplicates).",
+            return [f"Run {status.run_id[:8]}: everything it wrote (payments, attempts, hops and duplicates).",
                     "Its checkpoint and its run record."]
         state = RUN_STATES.get(run.state, run.state)
         lines = [f"Run {run.run_id[:8]} ({state}): {plural(run.payments_done, 'payment')} committed so far in "
@@ -112,12 +114,12 @@ class RollbackScreen(WizardScreen):
         self.query_one("#quit").display = False
         show_enter(self.query_one("#again", Button))
         self.query_one("#confirm-input", Input).focus()
-        # Always ask the engine which run the current target holds (read-only checks): only that
-        # run's details are shown, whatever this session did elsewhere.
+        # Always ask the engine which run the current target holds (read-only): only that run's
+        # details are shown, whatever this session did elsewhere.
         self.loading = True
         if self.migration is None:
             self.query_one("#rb-status", Static).update("Reading the run's details from the target…")
-        self.start_step("rollback-info", lambda engine: engine.preflight())
+        self.start_step(Call.ROLLBACK_INFO, lambda engine, _cancel: engine_status(engine))
 
     @on(Input.Changed, "#confirm-input")
     def _typed(self) -> None:
@@ -148,23 +150,24 @@ class RollbackScreen(WizardScreen):
         self.query_one("#rollback", Button).disabled = True
         self.query_one("#confirm-input", Input).disabled = True
         self.query_one("#rb-status", Static).update("Rolling back…")
-        self.start_step("rollback", lambda engine: engine.rollback())
+        self.start_step(Call.ROLLBACK, lambda engine, _cancel: engine.rollback())
 
     @on(StepDone)
     def _done(self, message: StepDone) -> None:
         message.stop()
-        if message.step == "rollback-info":
+        if message.step == Call.ROLLBACK_INFO:
             self.loading = False
-            pre = message.result
-            self.wizard.last_preflight = pre
+            status: TargetStatus = message.result
+            if status.preflight is not None:
+                self.wizard.last_preflight = status.preflight
             if not self.queued:
                 self.query_one("#rb-status", Static).update("")
-            engine_run = pre.run.run_id if pre.run is not None else pre.run_id
+            engine_run = status.run_id
             if self.migration is None or engine_run != self.migration.run_id:
                 self.migration = None
                 self.run_id = engine_run
                 self.query_one("#rb-what", Static).update(
-                    self._what_text(self._lines_from_preflight(pre), summary=pre.run is not None))
+                    self._what_text(self._lines_from_status(status), summary=status.run is not None))
             self._after_info()
             return
         self.rolling = False
@@ -201,15 +204,13 @@ class RollbackScreen(WizardScreen):
     @on(StepFailed)
     def _failed(self, message: StepFailed) -> None:
         message.stop()
-        if message.step == "rollback-info":  # informational only: the rollback itself still works
+        if message.step == Call.ROLLBACK_INFO:  # informational only: the rollback itself still works
             self.loading = False
             self.query_one("#rb-status", Static).update("")
             self._after_info()
             return
         self.rolling = False
-        from .error import ErrorScreen
-
-        self.app.switch_screen(ErrorScreen.from_step(message))
+        self.wizard.show_step(Step.ERROR, message, from_="step")
 
     def _after_info(self) -> None:
         if self.queued:
@@ -229,17 +230,13 @@ class RollbackScreen(WizardScreen):
             if self.pushed:  # back to the screen it came from (report, error, stopped migration, welcome)
                 self.app.pop_screen()
                 return
-            from .welcome import WelcomeScreen
-
-            self.app.switch_screen(WelcomeScreen())
+            self.wizard.show_step(Step.WELCOME)
 
     @on(Button.Pressed, "#again")
     def _again(self) -> None:
-        from .welcome import WelcomeScreen
-
         if self.pushed:
             self.app.pop_screen()
-        self.app.switch_screen(WelcomeScreen())
+        self.wizard.show_step(Step.WELCOME)
 
     @on(Button.Pressed, "#quit")
     def action_finish(self) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from rich.markup import escape
@@ -13,7 +12,18 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Static
 
 from migwizard.core.engine.results import RunState
-from migwizard.tui.messages import StepDone, StepFailed
+from migwizard.core.engine.storefacts import store_facts
+from migwizard.tui.flow import Step
+from migwizard.tui.messages import Call, StepDone, StepFailed
+from migwizard.tui.sources import (  # noqa: F401  (check_target, restore_secrets: re-exported for tests)
+    check_target,
+    copy_path,
+    copy_problem,
+    copy_state,
+    detect_source,
+    next_copy,
+    restore_secrets,
+)
 
 from .base import WizardScreen
 
@@ -33,192 +43,6 @@ NEVER = (
     " • delete the KV store or the SQL file until lnd runs well on SQL\n"
     " • rush: every step before the commit can be rolled back"
 )
-
-
-def detect_source(path_text: str) -> tuple[str | None, str]:
-    """("lmdb"|"bbolt"|None, one-line message) for the source field."""
-    if not path_text:
-        return None, "Enter the LMDB store directory or a bbolt channel.db."
-    path = Path(path_text).expanduser()
-    if not path.exists():
-        return None, f"✗ {path_text}: no such file or directory."
-    kind = None
-    try:
-        from migwizard.core.kv.open import detect_kind
-
-        kind = detect_kind(path)
-    except ImportError:
-        if path.is_dir() and (path / "data.mdb").exists():
-            kind = "lmdb"
-        elif path.is_file():
-            with path.open("rb") as fh:
-                head = fh.read(32)
-            kind = "bbolt" if b"\xed\xda\x0c\xed" in head else None
-    except Exception as exc:  # unreadable: say so, calmly
-        return None, f"✗ cannot read {path_text}: {exc}"
-    if kind == "lmdb":
-        return "lmdb", "✓ LMDB store."
-    if kind == "bbolt":
-        return "bbolt", "✓ bbolt channel.db: it is imported into an LMDB copy first (read-only)."
-    return None, "✗ not an LMDB store or a bbolt channel.db."
-
-
-def check_target(url: str) -> tuple[bool, str]:
-    if not url:
-        return False, "Enter sqlite:///path/lnd.sqlite or postgresql://user@host/db."
-    if url.startswith("sqlite:///"):
-        raw = url[len("sqlite:///"):].split("?", 1)[0]
-        if not raw.strip():
-            return False, "✗ name the SQLite file after sqlite:/// (e.g. sqlite:///lnd.sqlite)."
-        path = Path(raw).expanduser()
-        if path.is_dir():
-            return False, f"✗ {raw} is a directory: name a file in it (e.g. sqlite:///{raw.rstrip('/')}/lnd.sqlite)."
-        parent = path.parent
-        if not parent.exists():
-            return False, f"✗ directory {parent} does not exist; create it first."
-        return True, "✓ SQLite file."
-    if url.startswith("sqlite:"):
-        return False, "✗ write SQLite targets as sqlite:///PATH (three slashes)."
-    if url.startswith(("postgresql://", "postgres://")):
-        return True, "✓ PostgreSQL URL (reachability is checked in preflight)."
-    return False, "✗ use sqlite:///PATH or postgresql://USER@HOST/DB."
-
-
-def copy_path(source: str | Path, import_dir: str | Path | None = None) -> Path:
-    """Where the LMDB copy of a bbolt channel.db goes (next to it unless an import dir is given)."""
-    src = Path(source).expanduser()
-    return Path(import_dir) if import_dir else src.parent / f"{src.name}.migwizard-lmdb"
-
-
-def restore_secrets(typed: str, real: str | None) -> tuple[str, str]:
-    """``typed`` with the stored URL's password (and secret parameters) put back where ``***`` stands.
-
-    The target field shows the URL redacted; editing its host or database must not turn the
-    password into a literal ``***``. Returns (url, note for the user).
-    """
-    masks = ("***", "%2A%2A%2A")
-    if not real or not any(m in typed.upper() for m in masks):
-        return typed, ""
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        t, r = urlsplit(typed), urlsplit(real)
-    except ValueError:
-        return typed, ""
-    kept = cleared = False
-    netloc = t.netloc
-    userinfo, at, host = netloc.rpartition("@")
-    if at:
-        user, colon, pw = userinfo.partition(":")
-        if colon and pw.upper() in masks:
-            r_userinfo, r_at, _ = r.netloc.rpartition("@")
-            r_pw = r_userinfo.partition(":")[2] if r_at and ":" in r_userinfo else ""
-            if r_pw:
-                netloc, kept = f"{user}:{r_pw}@{host}", True
-            else:
-                netloc, cleared = f"{user}@{host}", True
-    real_params = {}
-    for item in (r.query.split("&") if r.query else []):
-        k, _, v = item.partition("=")
-        real_params[k] = v
-    items = []
-    for item in (t.query.split("&") if t.query else []):
-        k, eq, v = item.partition("=")
-        if v.upper() in masks:
-            if real_params.get(k) and real_params[k].upper() not in masks:
-                item, kept = f"{k}={real_params[k]}", True
-            else:
-                cleared = True
-                continue
-        items.append(item)
-    url = urlunsplit((t.scheme, netloc, t.path, "&".join(items), t.fragment))
-    note = ""
-    if cleared:
-        note = " The *** password is not a stored one and was cleared: type it, or use PGPASSWORD or ~/.pgpass."
-    elif kept:
-        note = " The stored password (***) is kept."
-    return url, note
-
-
-def store_facts(path: str | Path) -> tuple[bool, str | None]:
-    """(tombstoned, the channel.db it was imported from) of an LMDB store; (False, None) if unreadable."""
-    try:
-        import json
-
-        from migwizard.core.codec.keys import PAYMENTS_ROOT_BUCKET
-        from migwizard.core.kv.lmdb_store import LmdbStore
-
-        store = LmdbStore.open(Path(path), readonly=True)
-        try:
-            raw = store.meta_get(b"import-source")
-            with store.read() as root:
-                rb = root.bucket(PAYMENTS_ROOT_BUCKET)
-                tombstoned = bool(rb is not None and rb.get(TOMBSTONE_KEY) == b"1")
-        finally:
-            store.close()
-    except Exception:
-        return False, None
-    source = None
-    if raw:
-        try:
-            source = str(json.loads(raw)["path"])
-        except Exception:
-            source = raw.decode("utf-8", "replace")
-    return tombstoned, source
-
-
-TOMBSTONE_KEY = b"payments-tombstone"
-
-
-def next_copy(base: Path, app=None) -> tuple[Path, str] | None:
-    """A copy to use instead of a tombstoned ``base``: (path, "new") for a free directory
-    (``base-2``, ``base-3``, …) or (path, "reuse") for a complete, untombstoned import there."""
-    for n in range(2, 100):
-        cand = base.with_name(f"{base.name}-{n}")
-        state = copy_state(cand, app)
-        if state is None and copy_problem(cand) is None:
-            return cand, "new"
-        if state == "complete":
-            return cand, "reuse"
-    return None
-
-
-def copy_state(dest: Path, app=None) -> str | None:
-    """The LMDB copy at ``dest``: None (none yet, an import may create it), "complete", "tombstoned"
-    (complete, but already migrated into some target), or why it is not usable."""
-    if not dest.exists():
-        return None
-    if not dest.is_dir():
-        return "exists and is not a directory"
-    if not (dest / "data.mdb").exists():
-        return None if not any(dest.iterdir()) else "a non-empty directory without an LMDB store"
-    engine_key = getattr(app, "_engine_key", None)
-    if engine_key and getattr(app, "engine", None) is not None and Path(engine_key[0]) == dest:
-        return "complete"  # this session's engine works on it: imported or reused earlier
-    try:
-        from migwizard.core.kv.lmdb_store import LmdbStore
-
-        store = LmdbStore.open(dest, readonly=True)
-        try:
-            raw = store.meta_get(b"import-state")
-        finally:
-            store.close()
-    except Exception as exc:  # unreadable: say so, calmly
-        return f"unreadable: {exc}"
-    state = raw.decode("utf-8", "replace") if raw else "no import record"
-    if state != "complete":
-        return state
-    return "tombstoned" if store_facts(dest)[0] else "complete"
-
-
-def copy_problem(dest: Path) -> str | None:
-    """Why a new copy cannot be written at ``dest`` (its directory missing or not writable), else None."""
-    parent = dest.parent
-    if not parent.is_dir():
-        return f"{parent} does not exist"
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return f"{parent} is not writable for this user"
-    return None
 
 
 class WelcomeScreen(WizardScreen):
@@ -417,13 +241,13 @@ class WelcomeScreen(WizardScreen):
             return
         self.probing = key
 
-        def probe(engine, key=key):
+        def probe(engine, cancel, key=key):
             state = engine.state()
             # A refused store: is it an imported copy (the original channel.db is unchanged)?
-            facts = store_facts(key[0]) if state is RunState.TOMBSTONE_WITHOUT_SQL else (False, None)
+            facts = tuple(store_facts(key[0])) if state is RunState.TOMBSTONE_WITHOUT_SQL else (False, None)
             return key, state, facts
 
-        self.start_step("probe", probe)
+        self.start_step(Call.PROBE, probe)
 
     @property
     def tombstoned_import(self) -> bool:
@@ -516,7 +340,7 @@ class WelcomeScreen(WizardScreen):
     @on(StepDone)
     def _step_done(self, message: StepDone) -> None:
         message.stop()
-        if message.step != "probe":
+        if message.step != Call.PROBE:
             return
         key, state, (tombstoned, imported_source) = message.result
         if key == self.probing:
@@ -575,8 +399,6 @@ class WelcomeScreen(WizardScreen):
             return
         if not self.check_action("start", ()):
             return
-        from .preflight import PreflightScreen
-
         action = self._start_action()
         if action == "reuse" and self.alternative is not None:
             # A complete import of the same channel.db sits in the next directory: work on it.
@@ -590,40 +412,28 @@ class WelcomeScreen(WizardScreen):
             self._probe()
             return
         if action == "reimport" and self.alternative is not None:
-            from .importer import ImportScreen
-
             self.wizard.set_outcome(None)
             source = self.query_one("#source", Input).value.strip()
             self.wizard.kv_path, self.wizard.imported_from = source, None
-            self.app.switch_screen(ImportScreen(dest=self.alternative[0]))
+            self.wizard.show_step(Step.IMPORT, dest=self.alternative[0])
             return
         if action == "import":
-            from .importer import ImportScreen
-
-            self.app.switch_screen(ImportScreen())
+            self.wizard.show_step(Step.IMPORT)
         elif action == "commit":
-            from .commit import CommitScreen
-
-            self.app.switch_screen(CommitScreen())
+            self.wizard.show_step(Step.COMMIT)
         elif action == "verify":
-            from .report import ReportScreen
-
-            self.app.switch_screen(ReportScreen(verify=True))
+            self.wizard.show_step(Step.REPORT, verify=True)
         else:
-            self.app.switch_screen(PreflightScreen())
+            self.wizard.show_step(Step.PREFLIGHT)
 
     @on(Button.Pressed, "#resume")
     def action_resume(self) -> None:
         if not self._commit_fields() or self.run_state is not RunState.IN_PROGRESS:
             return
-        from .preflight import PreflightScreen
-
-        self.app.switch_screen(PreflightScreen(resuming=True))
+        self.wizard.show_step(Step.PREFLIGHT, resuming=True)
 
     @on(Button.Pressed, "#rollback")
     def action_rollback(self) -> None:
         if not self._commit_fields() or self.run_state is not RunState.IN_PROGRESS:
             return
-        from .rollback import RollbackScreen
-
-        self.app.push_screen(RollbackScreen(reason="interrupted", pushed=True))
+        self.wizard.push_step(Step.ROLLBACK, reason="interrupted", pushed=True)

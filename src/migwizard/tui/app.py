@@ -23,6 +23,7 @@ from migwizard.core.engine.events import LogRecord
 from migwizard.core.engine.results import ExitCode
 
 from .commands import WizardCommands
+from .flow import Step, make_screen, screen_class
 from .help import HelpScreen
 from .messages import wrap_event
 
@@ -249,27 +250,30 @@ class MigWizardApp(App[int]):
         with self._engine_lock:
             self._close_engine_locked()
 
+    # -- navigation (screens never import each other) ---------------------
+    def show_step(self, step: Step, *args: Any, **kwargs: Any) -> None:
+        """Replace the current screen with ``step``'s (see ``tui/flow.py``)."""
+        self.switch_screen(make_screen(step, *args, **kwargs))
+
+    def push_step(self, step: Step, *args: Any, callback: Callable[[Any], None] | None = None,
+                  **kwargs: Any) -> None:
+        """Open ``step``'s screen over the current one (Back pops it); ``callback`` gets its result."""
+        self.push_screen(make_screen(step, *args, **kwargs), callback)
+
     # -- lifecycle -------------------------------------------------------
     def on_mount(self) -> None:
         if self.view_report is not None:
-            from migwizard.screens.report import ReportScreen
-
             from .report_file import ReportFileError, load_report_with_meta
 
             try:
                 report, details, meta = load_report_with_meta(self.view_report)
             except ReportFileError as exc:
-                from migwizard.screens.error import ErrorScreen
-
-                self.push_screen(ErrorScreen(title="Cannot open the report", message=str(exc),
-                                             hint="Pass a JSON report written by migwizard.",
-                                             exit_code=int(ExitCode.USAGE)))
+                self.push_step(Step.ERROR, title="Cannot open the report", message=str(exc),
+                               hint="Pass a JSON report written by migwizard.", exit_code=int(ExitCode.USAGE))
                 return
-            self.push_screen(ReportScreen(report=report, details=details, viewer=True, meta=meta))
+            self.push_step(Step.REPORT, report=report, details=details, viewer=True, meta=meta)
             return
-        from migwizard.screens.welcome import WelcomeScreen
-
-        self.push_screen(WelcomeScreen())
+        self.push_step(Step.WELCOME)
 
     def on_unmount(self) -> None:
         self.close_engine()
@@ -284,8 +288,6 @@ class MigWizardApp(App[int]):
 
     async def action_quit(self) -> None:
         if self.migration_running:
-            from migwizard.screens.confirm import QuitDuringMigration
-
             def answer(stop: bool | None) -> None:
                 if stop:
                     self.quit_requested = True
@@ -293,8 +295,8 @@ class MigWizardApp(App[int]):
                         self.cancel_event.set()
                     self.notify("Stopping at the next chunk boundary…", title="Quitting")
 
-            if not isinstance(self.screen, QuitDuringMigration):
-                self.push_screen(QuitDuringMigration(), answer)
+            if not isinstance(self.screen, screen_class(Step.QUIT_DURING_MIGRATION)):
+                self.push_step(Step.QUIT_DURING_MIGRATION, callback=answer)
             return
         code = getattr(self.screen, "quit_code", self.quit_code)()
         self.finish(code)

@@ -8,6 +8,7 @@ message and posts it (``post_message`` is thread-safe). Progress messages coales
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from textual.message import Message
@@ -45,19 +46,34 @@ class EnginePhaseFinished(Message):
     event: PhaseFinished
 
 
+class Call(StrEnum):
+    """The worker calls a screen starts; the value names the step in logs and on the error screen."""
+
+    PROBE = "probe"  # welcome: the target's run state (cheap)
+    IMPORT = "import"  # bbolt channel.db -> LMDB copy (no engine)
+    PREFLIGHT = "preflight"
+    MIGRATE = "migrate"
+    VALIDATE = "validate"
+    DETAIL = "detail"
+    COMMIT_INFO = "commit-info"  # what the target is, before the commit
+    COMMIT = "commit"
+    ROLLBACK_INFO = "rollback-info"  # which run the target holds, before the rollback
+    ROLLBACK = "rollback"
+
+
 @dataclass
 class StepDone(Message):
-    """An engine step returned. ``step`` is "probe", "preflight", "migrate", ...."""
+    """A worker call returned ``result`` (the engine's typed result for ``step``)."""
 
-    step: str
+    step: Call | str
     result: Any
 
 
 @dataclass
 class StepFailed(Message):
-    """An engine step raised. ``error`` is the exception (often an EngineError)."""
+    """A worker call raised. ``error`` is the exception (often an EngineError with a hint)."""
 
-    step: str
+    step: Call | str
     error: BaseException
 
     @property
@@ -94,6 +110,7 @@ def wrap_event(event: object) -> Message | None:
 
 
 __all__ = [
+    "Call",
     "EngineChunk",
     "EngineLog",
     "EnginePhaseFinished",
