@@ -21,8 +21,9 @@ demo: $(STAMP)
 	@test -d $(DEMO_DIR)/kv || $(VENV)/bin/migwizard generate --kv $(DEMO_DIR)/kv --payments $(DEMO_PAYMENTS) --profile mixed --seed 1
 	$(VENV)/bin/migwizard --kv $(DEMO_DIR)/kv --sql sqlite:///$(DEMO_DIR)/lnd.sqlite
 
+# The import contracts (pyproject.toml [tool.importlinter]) first: a layering break fails fast.
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --snapshot-warn-unused
+	$(VENV)/bin/lint-imports --no-logo && $(PY) -m pytest -n 2 --snapshot-warn-unused
 
 bench: $(STAMP)
 	$(PY) bench/run.py
