@@ -72,6 +72,23 @@ def fake_app(tmp_path, store, sql="sqlite:///lnd.sqlite", factory=None, kv="kv",
                         wall_clock=fixed_wall_clock, **kw)
 
 
+def stable_paths(app, real: Path, shown: str):
+    """Show paths under ``real`` (a pytest temp dir) as under ``shown`` on ``app``'s screens.
+
+    The screens print absolute report and log paths; pytest's temp dirs differ per run, the
+    SVG snapshots must not. Files are still written under ``real`` only.
+    """
+    original = app.show_path
+    root = str(Path(real).resolve())
+
+    def show_path(path) -> str:
+        text = original(path)
+        return shown + text[len(root):] if text == root or text.startswith(root + "/") else text
+
+    app.show_path = show_path
+    return app
+
+
 def text(widget) -> str:
     return str(widget.render())
 

@@ -8,31 +8,29 @@ Update only after reviewing: ``make snapshot-update``.
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 from textual.widgets import Select
 
 from migwizard.tui.app import MigWizardApp
 
 from .conftest import fixed_wall_clock
 from .fake_engine import FakeStore, fake_factory, ident
-from .helpers import gated, make_fake_store_dir, settle, wait_for
+from .helpers import gated, make_fake_store_dir, settle, stable_paths, wait_for
 
 SMALL = (80, 24)
 WIDE = (120, 40)
-# The screens show absolute report and log paths: a fixed directory per test keeps them stable.
-RESULTS = Path("/tmp/migwizard-snapshots")
+# The screens show absolute report and log paths: the results go to the test's temp dir and are
+# shown under this fixed name, so the snapshots do not depend on where pytest put that dir.
+SHOWN_RESULTS = "/tmp/migwizard-snapshots"
 
 
 def build(tmp_path, store=None, factory=None, **kw):
     make_fake_store_dir(tmp_path)
     store = store or FakeStore()
-    results = RESULTS / tmp_path.name
-    shutil.rmtree(results, ignore_errors=True)
+    results = tmp_path / "results"
     kw.setdefault("results_dir", results)
-    return MigWizardApp("kv", "sqlite:///lnd.sqlite", engine_factory=factory or fake_factory(store),
-                        chunk_size=10, wall_clock=fixed_wall_clock, **kw)
+    app = MigWizardApp("kv", "sqlite:///lnd.sqlite", engine_factory=factory or fake_factory(store),
+                       chunk_size=10, wall_clock=fixed_wall_clock, **kw)
+    return stable_paths(app, results, f"{SHOWN_RESULTS}/{tmp_path.name}")
 
 
 async def to_preflight(pilot):

@@ -195,12 +195,13 @@ class DoneScreen(WizardScreen):
         if rep is not None:
             lines.append(f"  {rep.payments_checked:,} payments validated field by field, "
                          f"{plural(len(rep.differences), 'difference')}")
+        saved = app.show_path(app.saved_report) if app.saved_report else "(not written in this session)"
         with VerticalScroll(id="done"):
             yield Static("\n".join(lines), id="dn-summary", classes="success" if ok else "warning")
             yield Static(
                 "[b]Keep these for anyone helping you[/b]\n"
-                f"  Report  {escape(str(app.saved_report or '(not written in this session)'))}\n"
-                f"  Log     {escape(str(app.log_path.resolve()))}",
+                f"  Report  {escape(saved)}\n"
+                f"  Log     {escape(app.show_path(app.log_path))}",
                 id="dn-artefacts", classes="panel",
             )
             from ..core.engine.report import next_steps

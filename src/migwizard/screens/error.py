@@ -79,7 +79,7 @@ class ErrorScreen(WizardScreen):
             if self.state:
                 yield Static(f"[b]Where things stand[/b]\n{self.state}", id="er-state")
             yield Static(f"[b]What to do[/b]\n{inline_markup(app.adapt_hint(self.hint))}", id="er-hint")
-            yield Static(f"Log for a helper: {escape(str(app.log_path.resolve()))}", id="er-log")
+            yield Static(f"Log for a helper: {escape(app.show_path(app.log_path))}", id="er-log")
             with Horizontal(classes="buttons"):
                 if self.payment:
                     yield Button("Open payment", id="open", variant="primary", compact=True)

@@ -205,11 +205,12 @@ class ReportScreen(WizardScreen):
                                                           ("target", "target")) if m.get(k)]
             artefacts.update("Saved report, read-only (no engine session): " + " · ".join(f for f in facts if f))
         elif self.wizard.saved_report is not None:
-            report_file, log = Path(self.wizard.saved_report), self.wizard.log_path.resolve()
+            app = self.wizard
+            report_file, log = Path(app.saved_report), app.log_path.resolve()
             if report_file.parent == log.parent:
-                artefacts.update(f"Report and log in {log.parent}/: {report_file.name}, {log.name}")
+                artefacts.update(f"Report and log in {app.show_path(log.parent)}/: {report_file.name}, {log.name}")
             else:
-                artefacts.update(f"Report  {report_file}\nLog     {log}")
+                artefacts.update(f"Report  {app.show_path(report_file)}\nLog     {app.show_path(log)}")
         self._fill_payments()
         self._first_difference()
         self._fit_summary()

@@ -187,6 +187,10 @@ class MigWizardApp(App[int]):
     def log_path(self) -> Path:
         return self._log_path or self.results_dir / "migwizard.log"
 
+    def show_path(self, path: str | Path) -> str:
+        """A file path as the screens show it: absolute, so whoever helps the user can find it."""
+        return str(Path(path).resolve())
+
     def default_report_path(self) -> Path:
         """Where the migration's validation report goes: ``report_path``, else a new timestamped file."""
         if self.report_path is not None:
