@@ -61,3 +61,49 @@ def fixed_wall_clock() -> float:
 
 # The validation report's default name comes from the app's wall clock (fixed above).
 REPORT_NAME = "migwizard-report-20250101-000000.json"
+
+
+@pytest.fixture
+def mount_screen(tmp_path):
+    """Mount ONE wizard screen from a given wizard state, without walking the wizard to it.
+
+    ``async with mount_screen(Step.ROLLBACK, store=FakeStore(run_id=...), reason="interrupted") as pilot:``
+    opens an app on the fake engine (source ``kv`` and target ``sqlite:///lnd.sqlite`` in
+    ``tmp_path``, the fixed wall clock) whose only screen is that step's, built with the given
+    arguments. ``state``: app attributes set before the screen is built (``last_preflight``,
+    ``last_migration``, ``imported_from``...); results given there count as taken of the
+    current source and target. ``app``: MigWizardApp keyword arguments (``engine_factory``...).
+    The pilot returns once the screen's first workers are done.
+    """
+    from contextlib import asynccontextmanager
+
+    from migwizard.tui.app import MigWizardApp
+
+    from .fake_engine import FakeStore, fake_factory
+    from .helpers import make_fake_store_dir, settle
+
+    class OneScreenApp(MigWizardApp):
+        def __init__(self, step, args, kwargs, state, **app_kwargs) -> None:
+            super().__init__("kv", "sqlite:///lnd.sqlite", chunk_size=10, wall_clock=fixed_wall_clock, **app_kwargs)
+            self._mount = (step, args, kwargs, state)
+
+        def on_mount(self, event) -> None:
+            event.prevent_default()  # instead of the app's own first screen (welcome), not after it
+            step, args, kwargs, state = self._mount
+            for name, value in state.items():
+                setattr(self, name, value)
+            if state.keys() & {"last_preflight", "last_migration", "last_report"}:
+                self.results_key = self.key
+            self.push_step(step, *args, **kwargs)
+
+    @asynccontextmanager
+    async def mount(step, *args, store=None, state=None, app=None, size=(80, 24), **kwargs):
+        make_fake_store_dir(tmp_path)
+        app_kwargs = dict(app or {})
+        app_kwargs.setdefault("engine_factory", fake_factory(store if store is not None else FakeStore()))
+        wizard = OneScreenApp(step, args, kwargs, dict(state or {}), **app_kwargs)
+        async with wizard.run_test(size=size) as pilot:
+            await settle(pilot)
+            yield pilot
+
+    return mount

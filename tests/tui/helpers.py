@@ -111,3 +111,9 @@ async def start_held_migration(pilot, reached) -> None:
     await settle(pilot)
     await pilot.press("a", "c")
     await wait_for(pilot, reached.is_set)
+
+
+async def quit_and_wait(pilot, key="ctrl+q"):
+    """Press ``key`` and wait until the app has an exit code."""
+    await pilot.press(key)
+    await wait_for(pilot, lambda: pilot.app.return_code is not None)

@@ -16,6 +16,7 @@ from migwizard.screens.report import ReportScreen
 from migwizard.screens.rollback import RollbackScreen
 from migwizard.screens.welcome import WelcomeScreen
 from migwizard.tui.app import MigWizardApp
+from migwizard.tui.commands import WizardCommands
 from migwizard.tui.help import HelpScreen
 from migwizard.tui.messages import EngineProgress, StepDone
 from migwizard.tui.report_file import load_report, report_from_json, report_to_json
@@ -254,3 +255,18 @@ async def test_invalid_paths_are_explained(tmp_path):
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert isinstance(app.screen, WelcomeScreen)
+
+
+async def test_palette_lists_only_wizard_actions(tmp_path):
+    app = fake_app(tmp_path, FakeStore())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert isinstance(app.screen, PreflightScreen)
+        names = [name for name, _help, _cb in WizardCommands(app.screen)._commands()]
+    assert {"Re-run", "Acknowledge", "Back", "Details"} <= set(names)
+    assert names[-2:] == ["Help: keys and what each step does", "Quit migwizard"]
+    assert not any(w in n.lower() for n in names for w in ("scroll", "focus", "cursor", "theme", "page"))
+    assert "Continue" not in names  # not available before the warning is acknowledged
+    assert len(names) == len(set(names))
