@@ -1,0 +1,391 @@
+"""Validation by one canonical tuple per payment; the tree diff only where they differ.
+
+The canonical tuple of a payment is its rows *as stored* (the dialect's value forms:
+Go time strings or µs datetimes, signed int32/int64 casts, scid text), nested by
+parent and stripped of the surrogate ids, which validation cannot predict. The SQL
+side reads it for a whole ``payments.id`` range with a handful of joined queries;
+the KV side builds it from a fresh decode (``fast.rows``, or the full decoder plus
+LND's normalisations for the shapes the fast decoder leaves alone).
+
+Equal tuples are *stronger* than "no difference": when every stored value is
+exactly what the KV original maps to, LND's reader (``engine.sqlread``) reads back
+what the tree diff expects, so such a payment needs nothing more. Anything else --
+a different value, a value LND would read the same way but that is stored
+differently, an unexpected payments.id -- goes to the existing reader and tree
+diff, whose verdict is the one reported. A deterministic ~1% sample (by a hash of
+the identifier) always goes the full way too, so a bug shared by the fast decoder
+and the fast writer cannot hide behind equal tuples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..codec import decide_status, fetch_payment, render_key
+from ..engine.results import FieldDiff
+from ..engine.rows import ChunkRows, IdCounters, add_payment_rows, expected_duplicates
+from ..engine.sqlread import _query, read_payments, sql_ids_by_identifier
+from ..engine.transform import MigrationReject, expected_sql_payment, truncate_ns_to_us
+from ..engine.tree import diff_trees, payment_tree
+from .rows import FALLBACK, FastPayment, decode_payment
+
+ROOT_BUCKET = b"payments-root-bucket"
+SAMPLE_SALT = b"migwizard-validation-sample\x00"
+SAMPLE_PERCENT = 1
+
+_U64 = 1 << 64
+_MAX_I64 = (1 << 63) - 1
+_MAX_I32 = (1 << 31) - 1
+
+
+def in_sample(identifier: bytes, percent: int = SAMPLE_PERCENT) -> bool:
+    """The deterministic sample that always takes the full decoder and tree diff:
+    the same payments in every run of the same store."""
+    d = hashlib.sha256(SAMPLE_SALT + bytes(identifier)).digest()
+    return int.from_bytes(d[:4], "big") % 100 < percent
+
+
+# -- KV side -------------------------------------------------------------------
+
+
+def _i64(u: int) -> int:
+    return u - _U64 if u > _MAX_I64 else u
+
+
+def _i32(u: int) -> int:
+    return u - (1 << 32) if u > _MAX_I32 else u
+
+
+def canon_fast(fp: FastPayment, ts: Callable[[int | None], Any]) -> tuple:
+    """The canonical tuple of a payment the fast decoder accepted (see module doc)."""
+    attempts = []
+    for aidx, skey, atime, phash, fha, ttl, tamt, src, hops, res, wire in fp.attempts:
+        hs = tuple(
+            (i, pub, str(chan), _i32(otl), _i64(amt), meta,
+             (mpp[0], _i64(mpp[1])) if mpp is not None else None, None, None, custom)
+            for i, (pub, chan, otl, amt, meta, mpp, custom) in enumerate(hops)
+        )
+        if res is None:
+            r = None
+        elif res[0] == 1:
+            r = (ts(res[1]), 1, res[2], None, None, None)
+        else:
+            r = (ts(res[1]), 2, None, _i32(res[2]), res[3], res[4])
+        attempts.append((aidx, skey, ts(atime), phash, _i64(fha), _i32(ttl), _i64(tamt), src, wire, hs, r))
+    intents = ((0, fp.payment_request),) if fp.payment_request else ()
+    return (_i64(fp.value), ts(fp.created), fp.identifier, fp.fail_reason, intents, fp.first_hop_records,
+            tuple(attempts), ())
+
+
+def canon_rows(rows: dict[str, list[tuple]]) -> tuple:
+    """The canonical tuple of one payment's rows (``engine.rows`` layout, ids ignored)."""
+    (_pid, amount, created, ident, fail_reason) = rows["payments"][0]
+    mpp = {r[0]: r[1:] for r in rows["payment_route_hop_mpp"]}
+    amp = {r[0]: r[1:] for r in rows["payment_route_hop_amp"]}
+    blinded = {r[0]: r[1:] for r in rows["payment_route_hop_blinded"]}
+    hcr: dict[int, list] = defaultdict(list)
+    for _id, hid, k, v in rows["payment_hop_custom_records"]:
+        hcr[hid].append((k, v))
+    acr: dict[int, list] = defaultdict(list)
+    for _id, aidx, k, v in rows["payment_attempt_first_hop_custom_records"]:
+        acr[aidx].append((k, v))
+    hops: dict[int, list] = defaultdict(list)
+    for hid, aidx, i, pub, scid, otl, amt, meta in rows["payment_route_hops"]:
+        hops[aidx].append((i, pub, scid, otl, amt, meta, mpp.get(hid), amp.get(hid), blinded.get(hid),
+                           tuple(hcr.get(hid, ()))))
+    res = {r[0]: r[1:] for r in rows["payment_htlc_attempt_resolutions"]}
+    attempts = tuple(
+        (aidx, skey, at, ph, fha, ttl, tamt, src, tuple(acr.get(aidx, ())), tuple(hops.get(aidx, ())), res.get(aidx))
+        for _id, aidx, _p, skey, at, ph, fha, ttl, tamt, src in sorted(rows["payment_htlc_attempts"],
+                                                                       key=lambda r: r[1])
+    )
+    return (amount, created, ident, fail_reason, tuple((t, p) for _i, _p, t, p in rows["payment_intents"]),
+            tuple((k, v) for _i, _p, k, v in rows["payment_first_hop_custom_records"]), attempts,
+            tuple(r[2:] for r in rows["payment_duplicates"]))
+
+
+def canon_model(payment, duplicates, ts: Callable[[int | None], Any]) -> tuple:
+    """The canonical tuple of a transformed payment (the full decoder's view), through
+    the row mapping the migration used; the identifier is the payment's own, as the
+    tree diff compares it."""
+    chunk = ChunkRows()
+    add_payment_rows(chunk, payment, payment.info.payment_identifier, duplicates, IdCounters({}), ts)
+    return canon_rows(chunk.rows)
+
+
+# -- SQL side ------------------------------------------------------------------
+
+_PAYMENTS = "SELECT id, amount_msat, created_at, payment_identifier, fail_reason FROM payments " \
+            "WHERE id BETWEEN ? AND ? ORDER BY id"
+_INTENTS = "SELECT payment_id, intent_type, intent_payload FROM payment_intents " \
+           "WHERE payment_id BETWEEN ? AND ? ORDER BY id"
+_FIRST_HOP = "SELECT payment_id, key, value FROM payment_first_hop_custom_records " \
+             "WHERE payment_id BETWEEN ? AND ? ORDER BY id"
+_ATTEMPTS = ("SELECT payment_id, attempt_index, session_key, attempt_time, payment_hash, first_hop_amount_msat, "
+             "route_total_time_lock, route_total_amount, route_source_key FROM payment_htlc_attempts "
+             "WHERE payment_id BETWEEN ? AND ? ORDER BY payment_id, attempt_index")
+_JOIN_A = "JOIN payment_htlc_attempts a ON a.attempt_index = {col} WHERE a.payment_id BETWEEN ? AND ?"
+_ATTEMPT_RECORDS = ("SELECT c.htlc_attempt_index, c.key, c.value FROM payment_attempt_first_hop_custom_records c "
+                    + _JOIN_A.format(col="c.htlc_attempt_index") + " ORDER BY c.id")
+_HOPS = ("SELECT h.htlc_attempt_index, h.id, h.hop_index, h.pub_key, h.scid, h.outgoing_time_lock, "
+         "h.amt_to_forward, h.meta_data, m.hop_id, m.payment_addr, m.total_msat, p.hop_id, p.root_share, p.set_id, "
+         "p.child_index, b.hop_id, b.encrypted_data, b.blinding_point, b.blinded_path_total_amt "
+         "FROM payment_route_hops h "
+         "LEFT JOIN payment_route_hop_mpp m ON m.hop_id = h.id "
+         "LEFT JOIN payment_route_hop_amp p ON p.hop_id = h.id "
+         "LEFT JOIN payment_route_hop_blinded b ON b.hop_id = h.id "
+         + _JOIN_A.format(col="h.htlc_attempt_index") + " ORDER BY h.htlc_attempt_index, h.hop_index")
+_HOP_RECORDS = ("SELECT c.hop_id, c.key, c.value FROM payment_hop_custom_records c "
+                "JOIN payment_route_hops h ON h.id = c.hop_id "
+                + _JOIN_A.format(col="h.htlc_attempt_index") + " ORDER BY c.id")
+_RESOLUTIONS = ("SELECT r.attempt_index, r.resolution_time, r.resolution_type, r.settle_preimage, "
+                "r.failure_source_index, r.htlc_fail_reason, r.failure_msg FROM payment_htlc_attempt_resolutions r "
+                + _JOIN_A.format(col="r.attempt_index"))
+_DUPLICATES = ("SELECT payment_id, amount_msat, created_at, fail_reason, settle_preimage, settle_time "
+               "FROM payment_duplicates WHERE payment_id BETWEEN ? AND ? ORDER BY id")
+
+_TWICE = object()  # a second resolution row for one attempt: never equal to anything
+
+
+def read_canonical(db, lo: int, hi: int) -> dict[int, tuple[bytes, tuple]]:
+    """``{payments.id: (payment_identifier, canonical tuple)}`` for ids ``lo..hi``.
+
+    Values stay in their stored forms (bytes may come back as memoryview on
+    PostgreSQL, which compares equal to bytes); nothing is parsed, so nothing here
+    can fail on a tampered value -- it just will not be equal.
+    """
+    span = (lo, hi)
+    pays: dict[int, list] = {}
+    for pid, amount, created, ident, fr in _query(db, _PAYMENTS, span):
+        pays[pid] = [amount, created, bytes(ident) if ident is not None else None, fr, [], [], [], []]
+    for pid, itype, payload in _query(db, _INTENTS, span):
+        pays[pid][4].append((itype, payload))
+    for pid, k, v in _query(db, _FIRST_HOP, span):
+        pays[pid][5].append((k, v))
+    attempts: dict[int, list] = {}
+    for pid, aidx, skey, atime, phash, fha, ttl, tamt, src in _query(db, _ATTEMPTS, span):
+        a = [aidx, skey, atime, phash, fha, ttl, tamt, src, [], [], None]
+        attempts[aidx] = a
+        pays[pid][6].append(a)
+    if attempts:
+        for aidx, k, v in _query(db, _ATTEMPT_RECORDS, span):
+            attempts[aidx][8].append((k, v))
+        hops: dict[int, list] = {}
+        for (aidx, hid, idx, pub, scid, otl, amt, meta, m_id, addr, total, p_id, root, set_id, child,
+             b_id, ed, bp, btotal) in _query(db, _HOPS, span):
+            hop = [idx, pub, scid, otl, amt, meta,
+                   (addr, total) if m_id is not None else None,
+                   (root, set_id, child) if p_id is not None else None,
+                   (ed, bp, btotal) if b_id is not None else None, []]
+            hops[hid] = hop
+            attempts[aidx][9].append(hop)
+        if hops:
+            for hid, k, v in _query(db, _HOP_RECORDS, span):
+                hops[hid][9].append((k, v))
+        for aidx, *res in _query(db, _RESOLUTIONS, span):
+            a = attempts[aidx]
+            a[10] = tuple(res) if a[10] is None else _TWICE
+    out = {}
+    for pid, p in pays.items():
+        atts = tuple(
+            (a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], tuple(a[8]),
+             tuple((h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], tuple(h[9])) for h in a[9]), a[10])
+            for a in p[6]
+        )
+        p[6] = atts
+        out[pid] = (p[2], p)
+    for pid, *dup in _query(db, _DUPLICATES, span):
+        out[pid][1][7].append(tuple(dup))
+    return {pid: (ident, (p[0], p[1], p[2], p[3], tuple(p[4]), tuple(p[5]), p[6], tuple(p[7])))
+            for pid, (ident, p) in out.items()}
+
+
+# -- the per-batch check ---------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    """One payment's validation result, with what the engine's report lists for it."""
+
+    sequence: int
+    identifier: bytes
+    sql_id: int | None
+    counted: bool  # False: LND's migration would refuse it (counts neither as checked nor in id order)
+    status: str
+    amount_msat: int
+    attempts: int
+    created_ns: int | None
+    normalisations: list[str]
+    duplicates: int
+    differences: list[FieldDiff] = field(default_factory=list)
+    route: str = "fast"  # fast | model (full decoder, tuple compare) | sample | diff (tree diff ran)
+
+
+class CanonValidator:
+    """Checks batches of main payments in KV index order against the target.
+
+    ``rb``: the ``payments-root-bucket``; ``dialect``: the target's
+    ``sql.values.Dialect``; ``first_payment_id``: the run's first payments.id (None:
+    no id order to check, everything takes the tree diff, as today); ``alloc``: the
+    legacy ID-0 allocator replayed from the run's ``switch_seq_before``, called in
+    the migration's order (only the full decoder ever calls it).
+    """
+
+    def __init__(self, db, dialect, rb, *, first_payment_id: int | None, alloc: Callable[[], int],
+                 sample_percent: int = SAMPLE_PERCENT) -> None:
+        self.db = db
+        self.dialect = dialect
+        self.rb = rb
+        self.first_payment_id = first_payment_id
+        self.alloc = alloc
+        self.sample_percent = sample_percent
+        self.pg = dialect.is_postgres
+        self.routes: dict[str, int] = defaultdict(int)
+
+    def _transform(self, phash: bytes):
+        kvp = fetch_payment(self.rb.bucket(phash), payment_id=phash, key_prefix=render_key(ROOT_BUCKET))
+        t = expected_sql_payment(kvp, phash, allocate_zero_id=self.alloc, truncate_us=self.pg, in_place=True,
+                                 sort_remapped=True)
+        edups = expected_duplicates(kvp)
+        if self.pg:
+            for d in edups:
+                d.created_ns = truncate_ns_to_us(d.created_ns)
+                d.settle_time = truncate_ns_to_us(d.settle_time)
+        return t, edups
+
+    def check(self, batch: list[tuple[int, bytes]], checked_before: int) -> list[Verdict]:
+        """``batch``: ``(index sequence, payment hash)`` of main payments, in index order;
+        ``checked_before``: payments counted so far (the expected payments.id of the
+        first one is ``first_payment_id + checked_before``). DecodeError propagates, as
+        in the engine's validation."""
+        ts = self.dialect.ts
+        sql: dict[bytes, tuple[int, tuple]] = {}
+        if self.first_payment_id is not None and batch:
+            lo = self.first_payment_id + checked_before
+            for pid, (ident, canon) in read_canonical(self.db, lo, lo + len(batch) - 1).items():
+                sql[ident] = (pid, canon)
+        out: list[Verdict | None] = []
+        full: list[tuple[int, int, bytes, Any, Any, int | None]] = []  # (slot, seq, phash, t, edups, expected)
+        counted = checked_before
+        for seq, phash in batch:
+            expected = self.first_payment_id + counted if self.first_payment_id is not None else None
+            got = sql.get(phash)
+            fp = FALLBACK
+            sampled = in_sample(phash, self.sample_percent)
+            if not sampled:
+                fp = decode_payment(self.rb.bucket(phash))
+            if fp is FALLBACK:
+                try:
+                    t, edups = self._transform(phash)
+                except MigrationReject as e:
+                    out.append(Verdict(seq, phash, None, False, "", 0, 0, None, [], 0,
+                                       [FieldDiff(phash.hex(), "payment", str(e), None)], "model"))
+                    continue
+                counted += 1
+                if not sampled and got is not None and got[0] == expected \
+                        and canon_model(t.payment, edups, ts) == got[1]:
+                    out.append(_verdict(seq, phash, got[0], t, edups, "model"))
+                    continue
+                full.append((len(out), seq, phash, t, edups, expected))
+                out.append(None)
+                continue
+            counted += 1
+            if got is not None and got[0] == expected and canon_fast(fp, ts) == got[1]:
+                created = truncate_ns_to_us(fp.created) if self.pg else fp.created
+                out.append(Verdict(seq, phash, got[0], True, fp.status.label, fp.value, len(fp.attempts), created,
+                                   [], 0))
+                continue
+            t, edups = self._transform(phash)  # never calls alloc: no legacy ID-0 attempt here
+            full.append((len(out), seq, phash, t, edups, expected))
+            out.append(None)
+        if full:
+            self._tree_diff(full, out)
+        for v in out:
+            self.routes[v.route] += 1
+        return out  # type: ignore[return-value]
+
+    def _tree_diff(self, full, out) -> None:
+        """The engine's detailed comparison (sqlread + tree diff) for the payments that need it."""
+        idmap = sql_ids_by_identifier(self.db, [phash for _s, _q, phash, *_ in full])
+        loaded = read_payments(self.db, list(idmap.values()), self.dialect.ts_to_ns)
+        for slot, seq, phash, t, edups, expected in full:
+            sid = idmap.get(phash)
+            sp = loaded.get(sid) if sid is not None else None
+            kv_tree = payment_tree(t.payment, edups)
+            diffs: list[FieldDiff] = []
+            if sp is None:
+                diffs.append(FieldDiff(phash.hex(), "payment", "present", "missing in SQL"))
+            else:
+                if expected is not None and sid != expected:
+                    diffs.append(FieldDiff(phash.hex(), "sql_id", expected, sid))
+                diffs.extend(diff_trees(kv_tree, payment_tree(sp.payment, sp.duplicates), phash.hex()))
+                diffs.extend(FieldDiff(phash.hex(), p, "", prob) for p, prob in sp.problems)
+            v = _verdict(seq, phash, sid, t, edups, "sample" if in_sample(phash, self.sample_percent) else "diff")
+            v.differences = diffs
+            out[slot] = v
+
+
+def _verdict(seq: int, phash: bytes, sid: int | None, t, edups, route: str) -> Verdict:
+    p = t.payment
+    return Verdict(seq, phash, sid, True, decide_status(p).label, p.info.value, len(p.htlcs), p.info.creation_time,
+                   sorted(set(t.names) - {"timestamps_truncated_to_microseconds"}), len(edups), [], route)
+
+
+# -- driving a whole store (bench, tests; the engine wires ``CanonValidator`` itself) --
+
+
+def replay_allocator(switch_seq_before: int) -> Callable[[], int]:
+    """The engine's validation allocator: the switch sequencer replayed from the run's start."""
+    state = [switch_seq_before or 0]
+
+    def alloc() -> int:
+        if state[0] == 0:
+            state[0] = 1
+        v = state[0]
+        state[0] += 1
+        return v
+
+    return alloc
+
+
+def iter_main_payments(root):
+    """``(index sequence, payment hash)`` of every main payment, in index order, skipping
+    what the engine's validation skips (non-value entries, missing buckets, duplicates'
+    index entries). Decode errors propagate."""
+    from ..codec import decode_index_entry, decode_sequence
+
+    rb = root.bucket(ROOT_BUCKET)
+    ib = root.bucket(b"payments-index-bucket")
+    for key, value in (ib.items() if ib is not None else ()):
+        if value is None:
+            continue
+        phash = decode_index_entry(value)
+        pb = rb.bucket(phash) if rb is not None else None
+        if pb is None:
+            continue
+        raw = pb.get(b"payment-sequence-key")
+        if raw is None or decode_sequence(raw) != int.from_bytes(key, "big"):
+            continue
+        yield int.from_bytes(key, "big"), phash
+
+
+def validate_all(db, dialect, root, *, first_payment_id: int | None, switch_seq_before: int,
+                 batch_size: int = 250, sample_percent: int = SAMPLE_PERCENT):
+    """Every main payment's :class:`Verdict`, batch by batch (memory stays flat)."""
+    v = CanonValidator(db, dialect, root.bucket(ROOT_BUCKET), first_payment_id=first_payment_id,
+                       alloc=replay_allocator(switch_seq_before), sample_percent=sample_percent)
+    checked = 0
+    batch: list[tuple[int, bytes]] = []
+    for item in iter_main_payments(root):
+        batch.append(item)
+        if len(batch) >= batch_size:
+            for verdict in v.check(batch, checked):
+                checked += verdict.counted
+                yield verdict
+            batch = []
+    if batch:
+        for verdict in v.check(batch, checked):
+            yield verdict
