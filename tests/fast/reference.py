@@ -12,6 +12,7 @@ from migwizard.core.engine.results import MigrationStats
 from migwizard.core.engine.rows import ChunkRows, IdCounters, add_payment_rows, expected_duplicates
 from migwizard.core.engine.transform import MigrationReject, expected_sql_payment
 from migwizard.core.fast import FALLBACK, append_rows, decode_payment, tally
+from migwizard.core.fast.timefmt import ts_for
 from migwizard.core.kv.lmdb_store import LmdbStore
 
 ROOT = b"payments-root-bucket"
@@ -67,13 +68,13 @@ class Side:
         add_payment_rows(self.chunk, t.payment, phash, dups, self.ids, ts)
         count_reference(self.stats, t.payment, len(dups))
 
-    def fast(self, pb, phash: bytes, ts) -> bool:
-        """True when the fast path took the payment."""
+    def fast(self, pb, phash: bytes, dialect) -> bool:
+        """True when the fast path took the payment (with its own time formatter)."""
         fp = decode_payment(pb)
         if fp is FALLBACK:
-            self.full(pb, phash, ts)
+            self.full(pb, phash, dialect.ts)
             return False
-        append_rows(self.chunk, fp, phash, self.ids, ts)
+        append_rows(self.chunk, fp, phash, self.ids, ts_for(dialect))
         tally(self.stats, fp)
         return True
 
@@ -103,18 +104,18 @@ def assert_same(ref: Side, fast: Side) -> None:
     assert ref.stats == fast.stats
 
 
-def compare_store(kv_dir, ts, switch_start: int = 0) -> tuple[int, int]:
+def compare_store(kv_dir, dialect, switch_start: int = 0) -> tuple[int, int]:
     """Run both pipelines over a store; returns (payments, taken by the fast path)."""
     ref, fast = Side(switch_start), Side(switch_start)
     n = taken = 0
     with LmdbStore.open(kv_dir, readonly=True) as store, store.read() as root:
         for phash, pb in main_payments(root):
             try:
-                ref.full(pb, phash, ts)
+                ref.full(pb, phash, dialect.ts)
             except (DecodeError, MigrationReject):
                 assert decode_payment(pb) is FALLBACK, phash.hex()
                 continue
             n += 1
-            taken += fast.fast(pb, phash, ts)
+            taken += fast.fast(pb, phash, dialect)
     assert_same(ref, fast)
     return n, taken

@@ -19,19 +19,19 @@ DIALECTS = [pytest.param(SQLITE, id="sqlite"), pytest.param(POSTGRES, id="postgr
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_edge_profile_rows_identical(generated, dialect):
-    n, taken = compare_store(generated("edge", 400), dialect.ts)
+    n, taken = compare_store(generated("edge", 400), dialect)
     assert n > 300 and 0 < taken < n  # the edge cases fall back, the mixed tail does not
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_mixed_profile_rows_identical(generated, dialect):
-    n, taken = compare_store(generated("mixed", 3000, seed=7), dialect.ts)
+    n, taken = compare_store(generated("mixed", 3000, seed=7), dialect)
     assert n == 3000 and taken > 0.9 * n
 
 
 @pytest.mark.parametrize("name", ["alice", "carol", "dave"])
 def test_real_fixture_rows_identical(import_fixture, name):
-    n, _taken = compare_store(import_fixture(name), SQLITE.ts)
+    n, _taken = compare_store(import_fixture(name), SQLITE)
     assert n > 0
 
 
@@ -43,7 +43,7 @@ def _side_by_side(p, switch_start=500):
     except Exception:  # noqa: BLE001 - whatever the full path refuses, the fast path must not take
         assert decode_payment(pb) is FALLBACK
         return None
-    took = fast.fast(pb, p.info.payment_identifier, SQLITE.ts)
+    took = fast.fast(pb, p.info.payment_identifier, SQLITE)
     assert_same(ref, fast)
     return took
 
@@ -83,7 +83,7 @@ def test_mutated_bytes_never_accepted_wrongly(generated_plain_values, data):
     except Exception:  # noqa: BLE001
         assert decode_payment(pb) is FALLBACK
         return
-    fast.fast(pb, phash, SQLITE.ts)
+    fast.fast(pb, phash, SQLITE)
     assert_same(ref, fast)
 
 

@@ -31,6 +31,7 @@ from ..engine.sqlread import _query, read_payments, sql_ids_by_identifier
 from ..engine.transform import MigrationReject, expected_sql_payment, truncate_ns_to_us
 from ..engine.tree import diff_trees, payment_tree
 from .rows import FALLBACK, FastPayment, decode_payment
+from .timefmt import ts_for
 
 ROOT_BUCKET = b"payments-root-bucket"
 SAMPLE_SALT = b"migwizard-validation-sample\x00"
@@ -261,7 +262,7 @@ class CanonValidator:
         ``checked_before``: payments counted so far (the expected payments.id of the
         first one is ``first_payment_id + checked_before``). DecodeError propagates, as
         in the engine's validation."""
-        ts = self.dialect.ts
+        ts = ts_for(self.dialect)
         sql: dict[bytes, tuple[int, tuple]] = {}
         if self.first_payment_id is not None and batch:
             lo = self.first_payment_id + checked_before

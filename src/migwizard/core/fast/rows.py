@@ -28,6 +28,7 @@ from ..codec.keys import (
 )
 from ..codec.model import METADATA_ONION_TYPE, MPP_ONION_TYPE, PaymentStatus
 from ..codec.secp256k1 import N
+from ..kv.errors import KVError
 from .failmsg import is_canonical
 
 __all__ = ["FALLBACK", "FastPayment", "append_rows", "decode_payment", "tally"]
@@ -238,10 +239,31 @@ def _fail(v: bytes) -> tuple:
     return (_FAILED, _time(ft), src, reason, msg or None)
 
 
+def _parts(pb) -> tuple:
+    """(sequence, creation info, fail info, has duplicates, htlcs bucket) in one cursor
+    pass where the bucket offers ``entries`` (the LMDB store), else by lookups."""
+    entries = getattr(pb, "entries", None)
+    if entries is None:
+        return (pb.get(PAYMENT_SEQUENCE_KEY), pb.get(PAYMENT_CREATION_INFO_KEY), pb.get(PAYMENT_FAIL_INFO_KEY),
+                pb.bucket(PAYMENT_DUPLICATE_BUCKET) is not None, pb.bucket(PAYMENT_HTLCS_BUCKET))
+    seq = ci = fr = hb = None
+    dup = False
+    for key, value, child in entries():
+        if key == PAYMENT_CREATION_INFO_KEY:
+            ci = value
+        elif key == PAYMENT_HTLCS_BUCKET:
+            hb = child
+        elif key == PAYMENT_SEQUENCE_KEY:
+            seq = value
+        elif key == PAYMENT_FAIL_INFO_KEY:
+            fr = value
+        elif key == PAYMENT_DUPLICATE_BUCKET:
+            dup = child is not None
+    return seq, ci, fr, dup, hb
+
+
 def _decode(pb) -> FastPayment:
-    get = pb.get
-    seq = get(PAYMENT_SEQUENCE_KEY)
-    ci = get(PAYMENT_CREATION_INFO_KEY)
+    seq, ci, fr, dup, hb = _parts(pb)
     if seq is None or len(seq) < 8 or ci is None or len(ci) < 52:
         raise _Fall
     value, created, plen = _CREATION.unpack_from(ci, 32)
@@ -253,13 +275,11 @@ def _decode(pb) -> FastPayment:
         for typ, _val in first_hop_records:
             if typ < _MIN_CUSTOM or typ > _MAX_I64:
                 raise _Fall
-    fr = get(PAYMENT_FAIL_INFO_KEY)
     if fr is not None and not fr:
         raise _Fall
-    if pb.bucket(PAYMENT_DUPLICATE_BUCKET) is not None:
+    if dup:
         raise _Fall  # legacy duplicates
     attempts: list = []
-    hb = pb.bucket(PAYMENT_HTLCS_BUCKET)
     if hb is not None:
         by_id: dict[int, list] = {}
         for key, v in hb.items():
@@ -321,8 +341,8 @@ def decode_payment(pb) -> FastPayment | Any:
     does not reproduce exactly (including everything the full decoder rejects)."""
     try:
         return _decode(pb)
-    except (_Fall, StructError, IndexError):
-        return FALLBACK
+    except (_Fall, StructError, IndexError, KVError):
+        return FALLBACK  # KVError: a corrupt entry the full path reports by its own lookups
 
 
 def _i64(u: int) -> int:

@@ -1,0 +1,50 @@
+"""A faster equal of the SQLite time form (``sql.values.go_time_string``).
+
+Go's ``time.Time.String()`` text is built per value with datetime arithmetic,
+about a fifth of the fast row path. Payments cluster in time, so the date part is
+cached per day and the clock part is plain integer arithmetic. Identical output is
+checked against ``go_time_string`` in tests (epoch, pre-1970, extremes, zero time).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any, Callable
+
+from ..sql.values import GO_ZERO_TIME_STRING, go_time_string
+
+_NS_PER_DAY = 86_400 * 1_000_000_000
+_EPOCH = date(1970, 1, 1)
+_DAYS: dict[int, str] = {}
+_DAYS_MAX = 100_000  # bounded: a store spanning more days than this just recomputes
+
+
+def _day(days: int) -> str:
+    text = _DAYS.get(days)
+    if text is None:
+        d = _EPOCH + timedelta(days=days)
+        text = f"{d.year:04d}-{d.month:02d}-{d.day:02d} "
+        if len(_DAYS) < _DAYS_MAX:
+            _DAYS[days] = text
+    return text
+
+
+def sqlite_time(ns: int | None) -> str:
+    if ns is None:
+        return GO_ZERO_TIME_STRING
+    try:
+        days, rem = divmod(ns, _NS_PER_DAY)
+        day = _day(days)
+    except OverflowError:  # outside datetime's years: the reference says what Go prints
+        return go_time_string(ns)
+    secs, frac = divmod(rem, 1_000_000_000)
+    h, secs = divmod(secs, 3600)
+    m, s = divmod(secs, 60)
+    if frac:
+        return f"{day}{h:02d}:{m:02d}:{s:02d}.{f'{frac:09d}'.rstrip('0')} +0000 UTC"
+    return f"{day}{h:02d}:{m:02d}:{s:02d} +0000 UTC"
+
+
+def ts_for(dialect) -> Callable[[int | None], Any]:
+    """The time-form function to hand to ``append_rows``/``canon_fast`` for ``dialect``."""
+    return sqlite_time if dialect.is_sqlite else dialect.ts
