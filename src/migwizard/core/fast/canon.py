@@ -156,52 +156,47 @@ def read_canonical(db, lo: int, hi: int) -> dict[int, tuple[bytes, tuple]]:
 
     Values stay in their stored forms (bytes may come back as memoryview on
     PostgreSQL, which compares equal to bytes); nothing is parsed, so nothing here
-    can fail on a tampered value -- it just will not be equal.
+    can fail on a tampered value -- it just will not be equal. Children are read
+    first so every tuple is built once, bottom-up.
     """
     span = (lo, hi)
-    pays: dict[int, list] = {}
-    for pid, amount, created, ident, fr in _query(db, _PAYMENTS, span):
-        pays[pid] = [amount, created, bytes(ident) if ident is not None else None, fr, [], [], [], []]
-    for pid, itype, payload in _query(db, _INTENTS, span):
-        pays[pid][4].append((itype, payload))
-    for pid, k, v in _query(db, _FIRST_HOP, span):
-        pays[pid][5].append((k, v))
-    attempts: dict[int, list] = {}
+    res: dict[int, Any] = {}
+    for aidx, *r in _query(db, _RESOLUTIONS, span):
+        res[aidx] = tuple(r) if aidx not in res else _TWICE
+    acr: dict[int, list] = defaultdict(list)
+    for aidx, k, v in _query(db, _ATTEMPT_RECORDS, span):
+        acr[aidx].append((k, v))
+    hcr: dict[int, list] = defaultdict(list)
+    for hid, k, v in _query(db, _HOP_RECORDS, span):
+        hcr[hid].append((k, v))
+    hops: dict[int, list] = defaultdict(list)
+    for (aidx, hid, idx, pub, scid, otl, amt, meta, m_id, addr, total, p_id, root, set_id, child,
+         b_id, ed, bp, btotal) in _query(db, _HOPS, span):
+        hops[aidx].append((idx, pub, scid, otl, amt, meta,
+                           (addr, total) if m_id is not None else None,
+                           (root, set_id, child) if p_id is not None else None,
+                           (ed, bp, btotal) if b_id is not None else None,
+                           tuple(hcr[hid]) if hid in hcr else ()))
+    attempts: dict[int, list] = defaultdict(list)
     for pid, aidx, skey, atime, phash, fha, ttl, tamt, src in _query(db, _ATTEMPTS, span):
-        a = [aidx, skey, atime, phash, fha, ttl, tamt, src, [], [], None]
-        attempts[aidx] = a
-        pays[pid][6].append(a)
-    if attempts:
-        for aidx, k, v in _query(db, _ATTEMPT_RECORDS, span):
-            attempts[aidx][8].append((k, v))
-        hops: dict[int, list] = {}
-        for (aidx, hid, idx, pub, scid, otl, amt, meta, m_id, addr, total, p_id, root, set_id, child,
-             b_id, ed, bp, btotal) in _query(db, _HOPS, span):
-            hop = [idx, pub, scid, otl, amt, meta,
-                   (addr, total) if m_id is not None else None,
-                   (root, set_id, child) if p_id is not None else None,
-                   (ed, bp, btotal) if b_id is not None else None, []]
-            hops[hid] = hop
-            attempts[aidx][9].append(hop)
-        if hops:
-            for hid, k, v in _query(db, _HOP_RECORDS, span):
-                hops[hid][9].append((k, v))
-        for aidx, *res in _query(db, _RESOLUTIONS, span):
-            a = attempts[aidx]
-            a[10] = tuple(res) if a[10] is None else _TWICE
-    out = {}
-    for pid, p in pays.items():
-        atts = tuple(
-            (a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], tuple(a[8]),
-             tuple((h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], tuple(h[9])) for h in a[9]), a[10])
-            for a in p[6]
-        )
-        p[6] = atts
-        out[pid] = (p[2], p)
+        attempts[pid].append((aidx, skey, atime, phash, fha, ttl, tamt, src,
+                              tuple(acr[aidx]) if aidx in acr else (),
+                              tuple(hops[aidx]) if aidx in hops else (), res.get(aidx)))
+    intents: dict[int, list] = defaultdict(list)
+    for pid, itype, payload in _query(db, _INTENTS, span):
+        intents[pid].append((itype, payload))
+    first_hop: dict[int, list] = defaultdict(list)
+    for pid, k, v in _query(db, _FIRST_HOP, span):
+        first_hop[pid].append((k, v))
+    dups: dict[int, list] = defaultdict(list)
     for pid, *dup in _query(db, _DUPLICATES, span):
-        out[pid][1][7].append(tuple(dup))
-    return {pid: (ident, (p[0], p[1], p[2], p[3], tuple(p[4]), tuple(p[5]), p[6], tuple(p[7])))
-            for pid, (ident, p) in out.items()}
+        dups[pid].append(tuple(dup))
+    out = {}
+    for pid, amount, created, ident, fr in _query(db, _PAYMENTS, span):
+        ident = bytes(ident) if ident is not None else None
+        out[pid] = (ident, (amount, created, ident, fr, tuple(intents.get(pid, ())), tuple(first_hop.get(pid, ())),
+                            tuple(attempts.get(pid, ())), tuple(dups.get(pid, ()))))
+    return out
 
 
 # -- the per-batch check ---------------------------------------------------------
@@ -258,7 +253,8 @@ class CanonValidator:
         return t, edups
 
     def check(self, batch: list[tuple[int, bytes]], checked_before: int) -> list[Verdict]:
-        """``batch``: ``(index sequence, payment hash)`` of main payments, in index order;
+        """``batch``: ``(index sequence, payment hash[, payment bucket])`` of main payments, in
+        index order (the bucket saves a lookup when the caller has it);
         ``checked_before``: payments counted so far (the expected payments.id of the
         first one is ``first_payment_id + checked_before``). DecodeError propagates, as
         in the engine's validation."""
@@ -269,15 +265,16 @@ class CanonValidator:
             for pid, (ident, canon) in read_canonical(self.db, lo, lo + len(batch) - 1).items():
                 sql[ident] = (pid, canon)
         out: list[Verdict | None] = []
-        full: list[tuple[int, int, bytes, Any, Any, int | None]] = []  # (slot, seq, phash, t, edups, expected)
+        full: list[tuple] = []  # (slot, seq, phash, t, edups, expected)
         counted = checked_before
-        for seq, phash in batch:
+        for item in batch:
+            seq, phash = item[0], item[1]
             expected = self.first_payment_id + counted if self.first_payment_id is not None else None
             got = sql.get(phash)
             fp = FALLBACK
             sampled = in_sample(phash, self.sample_percent)
             if not sampled:
-                fp = decode_payment(self.rb.bucket(phash))
+                fp = decode_payment(item[2] if len(item) > 2 else self.rb.bucket(phash))
             if fp is FALLBACK:
                 try:
                     t, edups = self._transform(phash)
@@ -353,7 +350,7 @@ def replay_allocator(switch_seq_before: int) -> Callable[[], int]:
 
 
 def iter_main_payments(root):
-    """``(index sequence, payment hash)`` of every main payment, in index order, skipping
+    """``(index sequence, payment hash, bucket)`` of every main payment, in index order, skipping
     what the engine's validation skips (non-value entries, missing buckets, duplicates'
     index entries). Decode errors propagate."""
     from ..codec import decode_index_entry, decode_sequence
@@ -370,7 +367,7 @@ def iter_main_payments(root):
         raw = pb.get(b"payment-sequence-key")
         if raw is None or decode_sequence(raw) != int.from_bytes(key, "big"):
             continue
-        yield int.from_bytes(key, "big"), phash
+        yield int.from_bytes(key, "big"), phash, pb
 
 
 def validate_all(db, dialect, root, *, first_payment_id: int | None, switch_seq_before: int,
