@@ -27,6 +27,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+	$(PY) bench/fastpath.py
 
 snapshot-update: $(STAMP)
 	$(PY) -m pytest tests/tui --snapshot-update

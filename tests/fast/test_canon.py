@@ -221,3 +221,36 @@ def test_migration_reject_is_not_counted(tmp_path, sqlite_url):
     _migrated(kv, sqlite_url)
     rep, verdicts = _same_verdicts(kv, sqlite_url)
     assert rep.ok and [v.counted for v in verdicts] == [True]
+
+
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tests.codec.strategies import payments as payment_strategy  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(payment_strategy(max_htlcs=3), min_size=1, max_size=3))
+def test_property_payments_same_verdicts(tmp_path_factory, plist):
+    """The engine property test's stores: same verdicts, with the tuple path on the fast-decodable ones."""
+    import tempfile
+    from pathlib import Path
+
+    from tests.engine.kvbuild import build_store
+
+    seqs = [p.sequence_num for p in plist] + [d.sequence_num for p in plist for d in p.duplicates]
+    assume(len(set(seqs)) == len(seqs))
+    assume(len({p.info.payment_identifier for p in plist}) == len(plist))
+    keys = [h.session_key for p in plist for h in p.htlcs]
+    assume(len(set(keys)) == len(keys))
+    ids = [h.attempt_id for p in plist for h in p.htlcs if h.attempt_id]
+    assume(len(set(ids)) == len(ids))
+    with tempfile.TemporaryDirectory(dir=tmp_path_factory.getbasetemp()) as tmp:
+        kv = build_store(Path(tmp) / "kv", plist, switch_sequence=10_000)
+        url = f"sqlite:///{tmp}/t.sqlite"
+        with Engine(kv, url, chunk_size=2) as e:
+            if e.migrate().outcome != "complete":
+                return
+        rep, verdicts = _same_verdicts(kv, url, batch_size=2)
+        assert rep.ok and not any(v.route == "diff" for v in verdicts)
