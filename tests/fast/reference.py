@@ -13,7 +13,7 @@ from migwizard.core.engine.rows import ChunkRows, IdCounters, add_payment_rows, 
 from migwizard.core.engine.transform import MigrationReject, expected_sql_payment
 from migwizard.core.fast import FALLBACK, append_rows, decode_payment, tally
 from migwizard.core.fast.timefmt import ts_for
-from migwizard.core.kv.lmdb_store import LmdbStore
+from migwizard.core.kv.open import open_kv
 
 ROOT = b"payments-root-bucket"
 INDEX = b"payments-index-bucket"
@@ -108,7 +108,7 @@ def compare_store(kv_dir, dialect, switch_start: int = 0) -> tuple[int, int]:
     """Run both pipelines over a store; returns (payments, taken by the fast path)."""
     ref, fast = Side(switch_start), Side(switch_start)
     n = taken = 0
-    with LmdbStore.open(kv_dir, readonly=True) as store, store.read() as root:
+    with open_kv(kv_dir) as store, store.read() as root:  # LMDB, or lnd's bbolt channel.db read in place
         for phash, pb in main_payments(root):
             try:
                 ref.full(pb, phash, dialect.ts)

@@ -35,6 +35,13 @@ def test_real_fixture_rows_identical(import_fixture, name):
     assert n > 0
 
 
+@pytest.mark.parametrize("name", ["alice", "carol", "dave"])
+def test_real_channel_db_read_in_place_rows_identical(fixtures_dir, name):
+    """The bbolt reader's buckets (lnd's channel.db, no import) take the same fast path."""
+    n, _taken = compare_store(fixtures_dir / f"lnd-regtest-{name}-channel.db", POSTGRES)
+    assert n > 0
+
+
 def _side_by_side(p, switch_start=500):
     pb = DictBucket(payment_to_kv(p))
     ref, fast = Side(switch_start), Side(switch_start)
