@@ -115,8 +115,7 @@ def scan_only(kv: Path) -> float:
         return time.process_time() - t0
 
 
-def validation(kv: Path, tmp: Path) -> dict[str, float]:
-    url = f"sqlite:///{tmp / 'target.db'}"
+def validation(kv: Path, url: str) -> dict[str, float]:
     with Engine(kv, url, chunk_size=2000) as e:
         assert e.migrate().outcome == "complete"
         t0, w0 = time.process_time(), time.perf_counter()
@@ -140,6 +139,17 @@ def validation(kv: Path, tmp: Path) -> dict[str, float]:
             "routes": routes}
 
 
+def _pg():
+    """tests.support.pg (as bench/run.py uses it), or None without a reachable server."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from tests.support import pg
+
+        return pg if pg.pg_reachable() else None
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     mixed = store("mixed", N)
@@ -154,7 +164,15 @@ def main() -> None:
     res["fallback_edge"] = fell_e / n_e
     res["edge_payments"] = n_e
     with tempfile.TemporaryDirectory(dir=OUT) as tmp:
-        res["validation"] = validation(mixed, Path(tmp))
+        res["validation"] = validation(mixed, f"sqlite:///{Path(tmp) / 'target.db'}")
+    res["validation_postgres"] = None
+    pg = _pg()
+    if pg is not None:
+        name = pg.create_database("migwiz_bench_fast_")
+        try:
+            res["validation_postgres"] = validation(mixed, pg.pg_url(name))
+        finally:
+            pg.drop_database(name)
     v = res["validation"]
     print(f"fast paths, {N} mixed payments (CPU seconds, this process)")
     print(f"  KV scan alone                     {res['scan_cpu_s']:7.2f} s")
@@ -164,6 +182,13 @@ def main() -> None:
     print(f"  validate (engine, SQLite)         {v['current_cpu_s']:7.2f} s   wall {v['current_wall_s']:.2f} s")
     print(f"  validate (canonical tuples)       {v['canon_cpu_s']:7.2f} s   wall {v['canon_wall_s']:.2f} s   "
           f"ratio {v['current_cpu_s'] / v['canon_cpu_s']:.2f}x   routes {v['routes']}")
+    vp = res["validation_postgres"]
+    if vp:
+        print(f"  validate (engine, PostgreSQL)     {vp['current_cpu_s']:7.2f} s   wall {vp['current_wall_s']:.2f} s")
+        print(f"  validate (canonical, PostgreSQL)  {vp['canon_cpu_s']:7.2f} s   wall {vp['canon_wall_s']:.2f} s   "
+              f"ratio {vp['current_cpu_s'] / vp['canon_cpu_s']:.2f}x (client CPU)")
+    else:
+        print("  PostgreSQL: no server on 127.0.0.1:5432, skipped")
     print(f"  fallback share: mixed {100 * res['fallback_mixed']:.2f}%, "
           f"edge ({n_e}) {100 * res['fallback_edge']:.2f}%")
     (OUT / "fastpath.json").write_text(json.dumps(res, indent=2))
