@@ -3,9 +3,11 @@ canonical tuple per payment for validation.
 
 Both are shortcuts, never authorities: every shape they are not certain about goes
 back to the full decoder (``FALLBACK``) or to the detailed tree diff, and
-``tests/fast`` checks them differentially against the current path. Stdlib only
-(plus the frozen codec's constants and the row mapping they must reproduce); no
-Textual, no peewee import here.
+``tests/fast`` checks them differentially against the current path.
+
+``rows``/``failmsg``/``timefmt`` are stdlib plus the codec's constants; ``canon``
+reuses the engine's reader and tree diff for the payments that need the detailed
+comparison. Nothing here imports Textual.
 """
 
 from .rows import FALLBACK, FastPayment, append_rows, decode_payment, tally
