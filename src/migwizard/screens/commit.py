@@ -204,7 +204,7 @@ class DoneScreen(WizardScreen):
                 f"  Log     {escape(app.show_path(app.log_path))}",
                 id="dn-artefacts", classes="panel",
             )
-            from ..core.engine.report import next_steps
+            from ..core.report import next_steps
 
             steps = next_steps(res)
             yield Static(

@@ -108,12 +108,12 @@ class ErrorScreen(WizardScreen):
 
     def quit_code(self) -> int:
         """4 while the failed run's chunks are kept (resume or roll back later), else 3 (or as given)."""
-        from migwizard.core.engine.results import ExitCode
+        from migwizard.exits import Outcome, exit_code_for
 
         if self.exit_code is not None:
             return self.exit_code
         code = self.wizard.quit_code()
-        return code if code else int(ExitCode.FAILED_ROLLED_BACK)
+        return code if code else int(exit_code_for(Outcome.FAILED, run_pending=False))
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:

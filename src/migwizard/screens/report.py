@@ -109,24 +109,23 @@ class ReportScreen(WizardScreen):
 
     # -- the worker ------------------------------------------------------
     def _validate(self, engine: Any, cancel: Any) -> tuple[ValidationReport, dict[str, PaymentDetail], Path]:
-        """Validate (or re-verify), load the differing payments' details, save the report (worker thread)."""
+        """Validate (or re-verify), load the first differing payments' details, save the report (worker thread)."""
         app, verify = self.wizard, self.verify
         report = engine.verify(cancel=cancel) if verify else engine.validate(cancel=cancel)
-        details = {}
-        for payment in sorted({d.payment for d in report.differences}):
-            details[payment] = engine.payment_detail(payment)
         import time
 
-        from migwizard.tui.report_file import save_report
+        from migwizard.core.report import collect_details, write_report
 
+        # Capped (DETAIL_CAP): the drill-down looks any other payment up when it is opened.
+        details = collect_details(engine, report)
         stamp = time.gmtime(app.wall_clock())
         # A re-verification never overwrites the report of the migration itself, and each
         # validation gets its own timestamped file (unless the caller named one).
         path = (app.results_dir / f"migwizard-verify-{time.strftime('%Y%m%dT%H%M%SZ', stamp)}.json" if verify
                 else app.default_report_path())
-        path = save_report(path, report, details, source=app.kv_path,
-                           target=app.sql_url_display, imported_from=app.imported_from,
-                           created=time.strftime("%Y-%m-%dT%H:%M:%SZ", stamp))
+        path = write_report(path, report, details=details, create_parent=True, source=app.kv_path,
+                            target=app.sql_url_display, imported_from=app.imported_from,
+                            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", stamp))
         app.write_log("info", f"report written to {path}")
         return report, details, path
 

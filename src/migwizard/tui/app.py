@@ -8,7 +8,7 @@ call engine methods from ``@work(thread=True)`` workers; no migration logic here
 
 from __future__ import annotations
 
-import os
+import logging
 import sys
 import threading
 import time
@@ -19,8 +19,8 @@ from textual.app import App
 from textual.binding import Binding
 from textual.message_pump import MessagePump
 
-from migwizard.core.engine.events import LogRecord
-from migwizard.core.engine.results import ExitCode
+from migwizard.core.logsink import LOGGER_NAME
+from migwizard.exits import ExitCode, Outcome, exit_code_for
 
 from .commands import WizardCommands
 from .flow import Step, make_screen, screen_class
@@ -102,6 +102,7 @@ class MigWizardApp(App[int]):
         self.pending: dict[tuple[str, str], bool] = {}
         # What happened last per (kv, sql): "mismatch" (1), "refused" (2), "failed" (3, or 4 while kept).
         self.outcomes: dict[tuple[str, str], str] = {}
+        self._log_handler: Any = None
 
     # -- secrets ---------------------------------------------------------
     @property
@@ -199,24 +200,28 @@ class MigWizardApp(App[int]):
         return self.results_dir / f"migwizard-report-{stamp}.json"
 
     def write_log(self, level: str, message: str) -> None:
-        """Append one line to the session log (mode 0600 in a 0700 results directory)."""
+        """One line to the session log, through the one scrubbing handler (``core.logsink``)."""
+        logging.getLogger(LOGGER_NAME).log(getattr(logging, level.upper(), logging.INFO), self.scrub(message))
+
+    def _open_log(self) -> None:
+        from migwizard.core.logsink import install_log_file
+
         try:
-            ensure_private_dir(self.log_path.parent)
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.wall_clock()))
-            line = f"{stamp} {level.upper():7} {self.scrub(message)}\n"
-            fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.fchmod(fd, 0o600)
-                os.write(fd, line.encode("utf-8"))
-            finally:
-                os.close(fd)
-        except OSError:
-            pass
+            self._log_handler = install_log_file(self.log_path, scrub=self.scrub)
+        except OSError as exc:
+            self._log_handler = None
+            self.notify(f"The log file cannot be written: {exc}", severity="warning", timeout=10)
+
+    def _close_log(self) -> None:
+        from migwizard.core.logsink import remove_log_file
+
+        if self._log_handler is not None:
+            remove_log_file(self._log_handler)
+            self._log_handler = None
 
     # -- engine session (call from worker threads) ------------------------
     def _sink(self, event: object) -> None:
-        if isinstance(event, LogRecord):
-            self.write_log(event.level, event.message)
+        # The engine writes its LogRecords to the ``migwizard`` logger itself: not logged again here.
         message = wrap_event(event)
         if message is not None:
             target = self.event_target or self
@@ -267,7 +272,7 @@ class MigWizardApp(App[int]):
     # -- lifecycle -------------------------------------------------------
     def on_mount(self) -> None:
         if self.view_report is not None:
-            from .report_file import ReportFileError, load_report_with_meta
+            from migwizard.core.report import ReportFileError, load_report_with_meta
 
             try:
                 report, details, meta = load_report_with_meta(self.view_report)
@@ -277,10 +282,12 @@ class MigWizardApp(App[int]):
                 return
             self.push_step(Step.REPORT, report=report, details=details, viewer=True, meta=meta)
             return
+        self._open_log()
         self.push_step(Step.WELCOME)
 
     def on_unmount(self) -> None:
         self.close_engine()
+        self._close_log()
 
     @property
     def migration_running(self) -> bool:
@@ -325,36 +332,36 @@ class MigWizardApp(App[int]):
         Otherwise 4 while any target touched in this session holds an uncommitted run.
         """
         outcome = self.outcome
+        code = exit_code_for(outcome, run_pending=self.run_pending, other_pending=any(self.pending.values()))
         report = f" ({self.saved_report})" if self.saved_report else ""
-        if outcome == "mismatch" and self.run_pending:
-            return int(ExitCode.VALIDATION_MISMATCH), (
+        if code is ExitCode.VALIDATION_MISMATCH:
+            return int(code), (
                 f"migwizard: validation found differences and nothing is final yet; see the report{report}; "
                 "roll back or fix and re-validate.")
-        if outcome == "refused":
-            return int(ExitCode.PREFLIGHT_REFUSED), (
+        if code is ExitCode.PREFLIGHT_REFUSED:
+            return int(code), (
                 "migwizard: the KV store carries a tombstone but the target holds no committed run; nothing was "
                 "changed. Point at the right target, or restore the store (or import channel.db again).")
-        if outcome == "failed":
-            if self.run_pending:
-                return int(ExitCode.INTERRUPTED_RESUMABLE), (
+        if outcome == Outcome.FAILED:
+            if code is ExitCode.INTERRUPTED_RESUMABLE:
+                return int(code), (
                     f"migwizard: the migration stopped on an error and nothing is final yet; fix the store (see the "
                     f"log: {self.log_path.resolve()}), then resume, or roll back.")
-            return int(ExitCode.FAILED_ROLLED_BACK), (
-                "migwizard: the migration failed and its run was rolled back; nothing is final.")
-        if any(self.pending.values()):
+            return int(code), "migwizard: the migration failed and its run was rolled back; nothing is final."
+        if code is ExitCode.INTERRUPTED_RESUMABLE:
             targets = self.pending_targets()
             where = f" (in {', '.join(targets)})" if len(targets) > 1 else ""
-            return int(ExitCode.INTERRUPTED_RESUMABLE), (
+            return int(code), (
                 f"migwizard: a migration run is not finished{where} and nothing is final yet; "
                 "run migwizard again to resume, or migwizard rollback to remove it.")
-        return int(ExitCode.OK), ""
+        return int(code), ""
 
     def commit_summary(self) -> str:
         """What a successful commit leaves behind, for the terminal after the wizard exits."""
         res = self.commit_result
         if res is None or not res.committed:
             return ""
-        from migwizard.core.engine.report import next_steps
+        from migwizard.core.report import next_steps
 
         lines = [f"migwizard: committed run {res.run_id}" + (" and tombstoned the KV store." if res.tombstoned
                                                              else "; the KV tombstone is missing (run again).")]
@@ -384,19 +391,6 @@ def redact_url(url: str | None) -> str:
         return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", url)
 
 
-def ensure_private_dir(path: Path) -> None:
-    """Create ``path`` with mode 0700 (despite the umask); our default results directory is
-    tightened to 0700 too. A directory the user named (``--report DIR/FILE``) keeps its mode."""
-    if not path.exists():
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(path, 0o700)
-    elif path.name == DEFAULT_RESULTS_DIR and path.is_dir() and (path.stat().st_mode & 0o077):
-        try:
-            os.chmod(path, 0o700)
-        except OSError:
-            pass
-
-
 def run_wizard(kv: str | Path | None = None, sql: str | None = None, **kwargs: Any) -> int:
     """Run the wizard; returns the process exit code (ExitCode values)."""
     app = MigWizardApp(kv, sql, **kwargs)
@@ -413,7 +407,7 @@ def run_wizard(kv: str | Path | None = None, sql: str | None = None, **kwargs: A
 
 def run_report_viewer(path: str | Path, **kwargs: Any) -> int:
     """Open a saved JSON report in the report and drill-down screens (64 if it is not one)."""
-    from .report_file import ReportFileError, load_report
+    from migwizard.core.report import ReportFileError, load_report
 
     try:
         load_report(path)
@@ -425,4 +419,4 @@ def run_report_viewer(path: str | Path, **kwargs: Any) -> int:
     return int(app.return_code or 0)
 
 
-__all__ = ["MigWizardApp", "run_wizard", "run_report_viewer", "redact_url", "ensure_private_dir", "ExitCode"]
+__all__ = ["MigWizardApp", "run_wizard", "run_report_viewer", "redact_url", "ExitCode"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Iterable
 
 import re
@@ -15,31 +14,12 @@ from textual.widgets import Button, Log, ProgressBar, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from migwizard.core.engine.events import LogRecord
-
-# Fallback explanations; the engine's own table (if it publishes one) wins.
-_FALLBACK_NORMALISATIONS: dict[str, str] = {
-    "utc_microseconds": "Times are stored in UTC with microsecond precision (what Postgres keeps).",
-    "nil_htlc_hash": "An attempt without its own hash takes the payment's identifier, as LND does.",
-    "legacy_payload": "The legacy-payload flag is dropped; SQL stores every hop as TLV.",
-    "orphaned_blinded_total": "A blinded total without blinding data is cleared (LND PR #10982).",
-    "empty_payment_request": "A missing payment request is stored as empty.",
-    "legacy_zero_attempt_id": "Attempt id 0 was remapped above the switch sequencer horizon (LND PR #10799).",
-    "unresolved_duplicate_failed": "An unresolved duplicate payment is recorded as failed.",
-}
+from migwizard.core.engine.normalisations import NORMALISATIONS
 
 
 def normalisation_text(name: str) -> str:
-    for mod_name in ("migwizard.core.engine.results", "migwizard.core.engine.normalisations",
-                     "migwizard.core.validate", "migwizard.core.engine.validate"):
-        try:
-            mod = importlib.import_module(mod_name)
-        except Exception:
-            continue
-        table = getattr(mod, "NORMALISATIONS", None)
-        if isinstance(table, dict) and name in table:
-            value = table[name]
-            return value if isinstance(value, str) else str(getattr(value, "explanation", value))
-    return _FALLBACK_NORMALISATIONS.get(name, "Expected difference between KV and SQL representations.")
+    """The engine's explanation of a normalisation (the drill-down shows it in full)."""
+    return NORMALISATIONS.get(name, "Expected difference between KV and SQL representations.")
 
 
 # Short labels for the payments table and the filter (the drill-down shows the full text).
@@ -61,8 +41,6 @@ SHORT_NORMALISATIONS: dict[str, str] = {
     "session_key_reduced": "session key mod N",
     "legacy_time_wrapped": "time wrapped",
     "timestamps_truncated_to_microseconds": "µs timestamps",
-    "utc_microseconds": "UTC µs",
-    "nil_htlc_hash": "nil hash",
 }
 
 

@@ -12,16 +12,7 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-
-class ExitCode(enum.IntEnum):
-    """Documented process exit codes (README, `migwizard --help`)."""
-
-    OK = 0
-    VALIDATION_MISMATCH = 1
-    PREFLIGHT_REFUSED = 2
-    FAILED_ROLLED_BACK = 3
-    INTERRUPTED_RESUMABLE = 4
-    USAGE = 64
+from migwizard.exits import ExitCode  # re-exported: the engine raises EngineError with these codes
 
 
 class CheckStatus(str, enum.Enum):
