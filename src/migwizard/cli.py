@@ -1,8 +1,11 @@
 """`migwizard` command line: the wizard by default, headless with `--yes`, and tools.
 
-Exit codes (also in README):
+Exit codes (``exits.ExitCode``, also in README):
   0 success · 1 validation mismatch · 2 preflight refused · 3 migration failed (rolled back)
   4 interrupted / not committed, resumable · 64 usage error
+Every usage error exits 64 (the CLI framework's own code 2 would read as "preflight
+refused" to a script): ``main`` runs click in non-standalone mode and maps them.
+Output paths (``--report``, ``--log``) are checked before any work.
 Textual is imported only when the wizard is opened.
 """
 
@@ -16,12 +19,17 @@ import time
 from pathlib import Path
 from typing import Optional
 
+import click
 import typer
 from typer.core import TyperGroup
 
-from .core.engine.results import ExitCode
+from .core.files import UnsafePathError, check_output_path
+from .core.logsink import LOGGER_NAME
+from .core.statedir import ENV_VAR as STATE_DIR_ENV
+from .core.statedir import state_dir
+from .exits import ExitCode
 
-LOG = logging.getLogger("migwizard")
+LOG = logging.getLogger(LOGGER_NAME)
 
 
 class _Group(TyperGroup):
@@ -38,28 +46,55 @@ app = typer.Typer(cls=_Group, add_completion=False, pretty_exceptions_enable=Fal
 
 
 def default_log_path() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "migwizard" / "migwizard.log"
+    return state_dir() / "migwizard.log"
 
 
-def setup_logging(log_file: Path | None) -> Path | None:
-    """Everything to the log file; the console shows only what the consumer prints."""
-    LOG.setLevel(logging.DEBUG)
-    for h in list(LOG.handlers):
-        LOG.removeHandler(h)
-    LOG.propagate = False
-    path = log_file or default_log_path()
+def _usage(message: str) -> typer.Exit:
+    sys.stderr.write(f"migwizard: usage error: {message}\n")
+    return typer.Exit(int(ExitCode.USAGE))
+
+
+def _output_path(path: Path | None, option: str) -> Path | None:
+    """Refuse a bad ``--report``/``--log`` path before any work (exit 64)."""
+    if path is None:
+        return None
     try:
-        if not path.parent.exists():
-            path.parent.mkdir(parents=True, mode=0o700)
-        # payment hashes and amounts: owner-only
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-        os.chmod(path, 0o600)
-        fh = logging.FileHandler(path)
-        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        LOG.addHandler(fh)
+        return check_output_path(path)
+    except UnsafePathError as e:
+        raise _usage(f"{option} {e}") from None
+
+
+def _announce_state_dir() -> Path | None:
+    """Say where our files go (issue: one announced place), on stderr."""
+    try:
+        path = state_dir()
+    except OSError as e:
+        sys.stderr.write(f"warning: cannot create the state directory: {e}\n")
+        return None
+    sys.stderr.write(f"migwizard: state directory {path} (log, reports, imports)\n")
+    return path
+
+
+def setup_logging(log_file: Path | None, sql: str | None = None) -> Path | None:
+    """The one log sink: everything the engine and the front end log, scrubbed, once per line."""
+    from .core.logsink import install_log_file
+
+    _announce_state_dir()
+    path = log_file or default_log_path()
+    scrub = None
+    if sql:
+        try:
+            from .core.sql.connect import TargetURL
+
+            scrub = TargetURL.parse(sql).scrub
+        except Exception:  # noqa: BLE001 - a bad URL is reported by the engine; the generic scrubber still runs
+            scrub = None
+    try:
+        install_log_file(path, scrub=scrub, create_parent=log_file is None)
         return path
     except OSError as e:
+        if log_file is not None:
+            raise _usage(f"--log {e}") from None
         sys.stderr.write(f"warning: cannot write the log file {path}: {e}\n")
         return None
 
@@ -73,8 +108,7 @@ SQL_OPT = typer.Option(None, "--sql", help="sqlite:///path.db or postgresql://us
 
 def _need(value, name: str):
     if value is None:
-        sys.stderr.write(f"error: {name} is required\n")
-        raise typer.Exit(int(ExitCode.USAGE))
+        raise _usage(f"{name} is required")
     return value
 
 
@@ -108,6 +142,10 @@ def _prepared_kv(kv: str, kv_table: str | None) -> Path:
     return ps.lmdb_dir
 
 
+def _log_of(ctx: typer.Context) -> Path | None:
+    return (ctx.obj or {}).get("log")
+
+
 @app.callback(invoke_without_command=True)
 def main_cmd(
     ctx: typer.Context,
@@ -120,26 +158,37 @@ def main_cmd(
     as_json: bool = typer.Option(False, "--json", help="Summary as JSON on stdout."),
     keep: bool = typer.Option(False, "--keep-on-failure", help="On failure keep committed chunks for resume "
                                                                "instead of rolling back."),
-    log_file: Optional[Path] = typer.Option(None, "--log", help="Log file (default ~/.local/state/migwizard/)."),
+    log_file: Optional[Path] = typer.Option(None, "--log", help="Log file (default: migwizard.log in the state "
+                                            "directory)."),
     import_dir: Optional[Path] = typer.Option(None, "--import-dir", help="Wizard: where to put the LMDB copy of "
                                               "a bbolt channel.db (default: next to it)."),
+    state: Optional[Path] = typer.Option(None, "--state-dir", help="Where migwizard keeps its log, reports and "
+                                         "imported copies (default: $XDG_STATE_HOME/migwizard)."),
 ) -> None:
+    if state is not None:
+        os.environ[STATE_DIR_ENV] = str(state.expanduser().absolute())
+    _output_path(log_file, "--log")
     ctx.obj = {"log": log_file}
     if ctx.invoked_subcommand is not None:
         return
-    setup_logging(log_file)
+    _output_path(report, "--report")
     if yes:
         from .headless import run_pipeline
 
-        lmdb_dir = _prepared_kv(_need(kv, "--kv"), kv_table)
-        code = run_pipeline(lmdb_dir, _need(sql, "--sql"), chunk_size=chunk_size, report_path=report,
+        kv, sql = _need(kv, "--kv"), _need(sql, "--sql")
+        setup_logging(log_file, sql)
+        lmdb_dir = _prepared_kv(kv, kv_table)
+        code = run_pipeline(lmdb_dir, sql, chunk_size=chunk_size, report_path=report,
                             as_json=as_json, confirm=None, keep_on_failure=keep)
         raise typer.Exit(code)
+    from .core.report import reports_dir
     from .tui.app import run_wizard  # the TUI is only imported here
 
+    # The wizard owns its log sink (it scrubs with the target it is pointed at, which can change).
+    _announce_state_dir()
     code = run_wizard(Path(kv) if kv is not None else None, sql, chunk_size=chunk_size, import_dir=import_dir,
-                      results_dir=report.parent if report is not None else None,
-                      report_path=report, log_path=log_file)
+                      results_dir=report.parent if report is not None else reports_dir(),
+                      report_path=report, log_path=log_file or default_log_path())
     raise typer.Exit(int(code or 0))
 
 
@@ -157,7 +206,8 @@ def migrate_cmd(
     """Preflight, migrate, validate; asks before the commit and tombstone."""
     from .headless import run_pipeline
 
-    setup_logging(ctx.obj.get("log") if ctx.obj else None)
+    _output_path(report, "--report")
+    setup_logging(_log_of(ctx), sql)
 
     def confirm(rep) -> bool:
         if yes:
@@ -181,7 +231,7 @@ def preflight_cmd(ctx: typer.Context, kv: Path = typer.Option(..., "--kv"), sql:
     from .core.engine import Engine, EngineError
     from .headless import print_preflight
 
-    setup_logging(ctx.obj.get("log") if ctx.obj else None)
+    setup_logging(_log_of(ctx), sql)
     try:
         with Engine(kv, sql) as engine:
             rep = engine.preflight()
@@ -202,10 +252,11 @@ def verify_cmd(ctx: typer.Context, kv: Path = typer.Option(..., "--kv"), sql: st
                ) -> None:
     """Re-validate a committed migration, field by field."""
     from .core.engine import Engine, EngineError
-    from .core.engine.report import render_summary, write_report
+    from .core.report import render_summary, write_report
     from .headless import StderrProgress
 
-    setup_logging(ctx.obj.get("log") if ctx.obj else None)
+    _output_path(report, "--report")
+    setup_logging(_log_of(ctx), sql)
     try:
         with Engine(kv, sql, on_event=StderrProgress()) as engine:
             rep = engine.verify()
@@ -214,6 +265,8 @@ def verify_cmd(ctx: typer.Context, kv: Path = typer.Option(..., "--kv"), sql: st
     except EngineError as e:
         sys.stderr.write(f"error: {e}\n" + (f"hint: {e.hint}\n" if e.hint else ""))
         raise typer.Exit(int(e.exit_code))
+    except UnsafePathError as e:
+        raise _usage(f"--report {e}") from None
     if as_json:
         json.dump({"ok": rep.ok, "payments": rep.payments_checked, "differences": len(rep.differences),
                    "error": rep.error}, sys.stdout, indent=2)
@@ -229,7 +282,7 @@ def rollback_cmd(ctx: typer.Context, kv: Path = typer.Option(..., "--kv"), sql: 
     """Remove everything an uncommitted run wrote; the KV store is not touched."""
     from .core.engine import Engine, EngineError
 
-    setup_logging(ctx.obj.get("log") if ctx.obj else None)
+    setup_logging(_log_of(ctx), sql)
     if not yes:
         if not sys.stdin.isatty():
             sys.stderr.write("not a terminal: pass --yes to roll back\n")
@@ -281,8 +334,7 @@ def generate_cmd(kv: Path = typer.Option(..., "--kv"), payments: int = typer.Opt
     from .core.generate import PROFILES, generate_store
 
     if profile not in PROFILES:
-        sys.stderr.write(f"error: --profile must be one of {', '.join(sorted(PROFILES))}\n")
-        raise typer.Exit(int(ExitCode.USAGE))
+        raise _usage(f"--profile must be one of {', '.join(sorted(PROFILES))}")
     last = [time.monotonic()]
 
     def progress(done: int, total: int) -> None:
@@ -310,8 +362,7 @@ def inspect_cmd(source: Optional[str] = typer.Argument(None), kv: Optional[str] 
 
     path = kv or source
     if path is None:
-        sys.stderr.write("error: give --kv DIR or a CHANNEL_DB path\n")
-        raise typer.Exit(int(ExitCode.USAGE))
+        raise _usage("give --kv DIR or a CHANNEL_DB path")
     raise typer.Exit(run_inspect(path, payment=payment, show_secrets=show_secrets, as_json=as_json,
                                  kv_table=kv_table))
 
@@ -333,8 +384,20 @@ def report_cmd(file: Path = typer.Argument(...)) -> None:
     raise typer.Exit(int(run_report_viewer(file) or 0))
 
 
-def main() -> None:
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; every usage error (ours or click's) exits 64 with one line on stderr."""
+    try:
+        rv = app(args=argv, prog_name="migwizard", standalone_mode=False)
+    except click.UsageError as e:  # unknown option, missing value, bad value (BadParameter), ...
+        sys.stderr.write(f"migwizard: usage error: {e.format_message()} (see migwizard --help)\n")
+        sys.exit(int(ExitCode.USAGE))
+    except click.ClickException as e:  # e.g. a file argument that cannot be opened
+        sys.stderr.write(f"migwizard: {e.format_message()}\n")
+        sys.exit(int(ExitCode.USAGE))
+    except click.Abort:  # Ctrl-C or EOF at a prompt
+        sys.stderr.write("\nmigwizard: interrupted\n")
+        sys.exit(int(ExitCode.INTERRUPTED_RESUMABLE))
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":

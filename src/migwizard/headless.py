@@ -2,7 +2,7 @@
 
 Never imports Textual (a script on a small node must not pay for the TUI).
 stdout carries only the summary (or JSON with ``--json``); progress and
-diagnostics go to stderr and the log file. Exit codes: ``ExitCode``.
+diagnostics go to stderr and the log file. Exit codes: ``exits.exit_code_for``.
 """
 
 from __future__ import annotations
@@ -16,19 +16,18 @@ import time
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-import humanize
-
 from .core.engine import (
     Engine,
     EngineError,
-    ExitCode,
     LogRecord,
     PhaseFinished,
     PhaseStarted,
     Progress,
 )
-from .core.engine.report import next_steps, render_summary, write_report
-from .core.engine.results import CheckStatus, PreflightReport, ValidationReport
+from .core.engine.results import CheckStatus, PreflightReport, RunState, ValidationReport
+from .core.files import UnsafePathError
+from .core.report import next_steps, render_summary, run_report_path, write_report
+from .exits import ExitCode, Outcome, exit_code_for
 
 
 def _fmt_eta(s: float | None) -> str:
@@ -103,7 +102,11 @@ def print_preflight(report: PreflightReport, out: TextIO) -> None:
 def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | None, as_json: bool,
                  confirm: Callable[[ValidationReport], bool] | None, keep_on_failure: bool = False,
                  out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """preflight -> migrate -> validate -> commit -> tombstone; returns the exit code."""
+    """preflight -> migrate -> validate -> commit -> tombstone; returns the exit code.
+
+    Without ``report_path`` the report goes to ``<state>/reports/run-<id>.json``
+    (one per run: re-validating the same run replaces it).
+    """
     progress = StderrProgress(err)
     cancel = threading.Event()
     engine = Engine(kv, sql, chunk_size=chunk_size, on_event=progress)
@@ -111,7 +114,9 @@ def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | Non
     try:
         with engine:
             try:
-                engine.reconcile()
+                before = engine.state()
+                if engine.reconcile() is RunState.COMPLETE:
+                    return _already_complete(before, out, err, as_json)
             except EngineError as e:
                 return _fail(e, err, out, as_json)
             pre = engine.preflight()
@@ -121,16 +126,16 @@ def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | Non
                     out.write("\n")
                 else:
                     print_preflight(pre, err)
-                return int(ExitCode.PREFLIGHT_REFUSED)
+                return int(exit_code_for(Outcome.REFUSED))
             for w in pre.warnings:
                 err.write(f"warning: {w.title}: {w.reason}\n")
             try:
                 result = engine.migrate(cancel=cancel)
             except KeyboardInterrupt:
                 err.write("\ninterrupted: the run is resumable (run the same command again) or `migwizard rollback`\n")
-                return int(ExitCode.INTERRUPTED_RESUMABLE)
+                return int(exit_code_for(Outcome.INTERRUPTED))
             if result.outcome == "cancelled":
-                return int(ExitCode.INTERRUPTED_RESUMABLE)
+                return int(exit_code_for(Outcome.INTERRUPTED))
             if result.outcome == "failed":
                 err.write(f"error: {result.error}\n")
                 if keep_on_failure:
@@ -143,32 +148,34 @@ def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | Non
                     json.dump({"outcome": "failed", "error": result.error, "payment": result.failing_payment,
                                "rolled_back": not keep_on_failure}, out, indent=2)
                     out.write("\n")
-                return int(ExitCode.FAILED_ROLLED_BACK)
+                return int(exit_code_for(Outcome.FAILED, run_pending=keep_on_failure))
             report = engine.validate(cancel=cancel)
             if cancel.is_set():
                 err.write("interrupted during validation: run the same command again to validate and commit\n")
-                return int(ExitCode.INTERRUPTED_RESUMABLE)
-            if report_path is not None:
-                write_report(report_path, report, engine)
+                return int(exit_code_for(Outcome.INTERRUPTED))
+            report_path = _save_report(report_path, report, engine, kv, sql, err)
             if not report.ok:
                 _emit_summary(report, out, as_json, committed=False, report_path=report_path)
                 err.write("validation found differences: not committing. The run stays open; "
                           "see the report, then `migwizard rollback` or fix and re-validate.\n")
-                return int(ExitCode.VALIDATION_MISMATCH)
+                return int(exit_code_for(Outcome.MISMATCH, run_pending=True))
             if confirm is not None and not confirm(report):
                 _emit_summary(report, out, as_json, committed=False, report_path=report_path)
                 err.write("not committed. The validated run stays in the target: run again to commit, "
                           "or `migwizard rollback`.\n")
-                return int(ExitCode.INTERRUPTED_RESUMABLE)
+                return int(exit_code_for(Outcome.INTERRUPTED))
             commit = engine.commit()
             _emit_summary(report, out, as_json, committed=commit.committed, report_path=report_path,
                           commit=commit)
-            return int(ExitCode.OK)
+            return int(exit_code_for(Outcome.COMMITTED))
     except EngineError as e:
         return _fail(e, err, out, as_json)
+    except UnsafePathError as e:  # the --report path turned bad after the up-front check
+        err.write(f"error: --report {e}; nothing was committed, run again with another --report to resume\n")
+        return int(exit_code_for(Outcome.USAGE))
     except KeyboardInterrupt:
         err.write("\ninterrupted: the run is resumable (run the same command again) or `migwizard rollback`\n")
-        return int(ExitCode.INTERRUPTED_RESUMABLE)
+        return int(exit_code_for(Outcome.INTERRUPTED))
     finally:
         restore()
 
@@ -189,6 +196,40 @@ def _install_sigint(cancel: threading.Event, err: TextIO) -> Callable[[], None]:
 
     signal.signal(signal.SIGINT, handler)
     return lambda: signal.signal(signal.SIGINT, previous)
+
+
+def _already_complete(before: RunState, out: TextIO, err: TextIO, as_json: bool) -> int:
+    """Committed and tombstoned: nothing to do, and for a script that is success (exit 0)."""
+    if before is RunState.COMMITTED_NO_TOMBSTONE:
+        msg = ("migration complete: the run was already committed; the missing KV tombstone has now been written. "
+               "Nothing left to migrate.")
+    else:
+        msg = "already complete: this KV store was migrated to this target and committed. Nothing to migrate."
+    hint = "`migwizard verify` re-checks the migrated data field by field."
+    if as_json:
+        json.dump({"outcome": Outcome.ALREADY_COMPLETE.value, "message": msg, "hint": hint,
+                   "exit_code": int(ExitCode.OK)}, out, indent=2)
+        out.write("\n")
+    else:
+        out.write(f"{msg}\n{hint}\n")
+    return int(exit_code_for(Outcome.ALREADY_COMPLETE))
+
+
+def _save_report(path: Path | None, report: ValidationReport, engine: Engine, kv: Path, sql: str,
+                 err: TextIO) -> Path | None:
+    """The run's report: the named path, else one file per run in the state directory.
+
+    The named path was checked before any work; a default one that cannot be
+    written costs a warning, not the migration.
+    """
+    meta = {"source": str(kv), "target": sql, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if path is not None:
+        return write_report(path, report, engine, **meta)
+    try:
+        return write_report(run_report_path(report.run_id), report, engine, create_parent=True, **meta)
+    except OSError as e:
+        err.write(f"warning: the report could not be written to the state directory: {e}\n")
+        return None
 
 
 def _fail(e: EngineError, err: TextIO, out: TextIO, as_json: bool) -> int:
@@ -226,6 +267,3 @@ def _stats_json(report: ValidationReport) -> dict:
 
     return asdict(report.stats)
 
-
-def human_count(n: int) -> str:
-    return humanize.intcomma(n)

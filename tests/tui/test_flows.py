@@ -19,7 +19,7 @@ from migwizard.tui.app import MigWizardApp
 from migwizard.tui.commands import WizardCommands
 from migwizard.tui.help import HelpScreen
 from migwizard.tui.messages import EngineProgress, StepDone
-from migwizard.tui.report_file import load_report, report_from_json, report_to_json
+from migwizard.core.report import load_report, report_document, report_from_json
 
 from .conftest import REPORT_NAME
 from .fake_engine import FakeStore, fake_factory, ident
@@ -205,7 +205,7 @@ async def test_report_viewer_opens_saved_report(tmp_path):
     engine = FakeEngine("kv", "sqlite:///x", store=store)
     report = engine.validate()
     details = {ident(2): engine.payment_detail(ident(2))}
-    doc = report_to_json(report, details)
+    doc = report_document(report, details)
     assert doc["kind"] == "migwizard-report" and doc["version"] == 1
     again, det = report_from_json(json.loads(json.dumps(doc)))
     assert again == report and det == details

@@ -18,7 +18,7 @@ from migwizard.screens.rollback import RollbackScreen
 from migwizard.screens.welcome import WelcomeScreen
 from migwizard.tui.app import MigWizardApp
 from migwizard.tui.messages import EngineProgress, StepDone
-from migwizard.tui.report_file import load_report
+from migwizard.core.report import load_report
 
 from .conftest import REPORT_NAME, StepClock, fixed_wall_clock
 from .helpers import gated, settle, wait_for

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from migwizard.core.engine import Engine
-from migwizard.core.engine.report import write_report
+from migwizard.core.report import load_report, write_report
 from migwizard.core.generate import generate_store
 from migwizard.core.sql.connect import open_database
-from migwizard.tui.report_file import load_report
 
 
 def test_headless_report_loads_in_viewer_with_masked_details(tmp_path):
