@@ -19,9 +19,17 @@ import time
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
 from typer.core import TyperGroup
+
+from typer import Abort as _Abort
+
+try:  # typer >= 0.2x vendors its own click: the exceptions it raises are those
+    from typer._click.exceptions import ClickException as _ClickException
+    from typer._click.exceptions import UsageError as _UsageError
+except ImportError:  # pragma: no cover - a typer built on the click package
+    from click.exceptions import ClickException as _ClickException
+    from click.exceptions import UsageError as _UsageError
 
 from .core.files import UnsafePathError, check_output_path
 from .core.logsink import LOGGER_NAME
@@ -388,13 +396,13 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; every usage error (ours or click's) exits 64 with one line on stderr."""
     try:
         rv = app(args=argv, prog_name="migwizard", standalone_mode=False)
-    except click.UsageError as e:  # unknown option, missing value, bad value (BadParameter), ...
+    except _UsageError as e:  # unknown option, missing value, bad value (BadParameter), ...
         sys.stderr.write(f"migwizard: usage error: {e.format_message()} (see migwizard --help)\n")
         sys.exit(int(ExitCode.USAGE))
-    except click.ClickException as e:  # e.g. a file argument that cannot be opened
+    except _ClickException as e:  # e.g. a file argument that cannot be opened
         sys.stderr.write(f"migwizard: {e.format_message()}\n")
         sys.exit(int(ExitCode.USAGE))
-    except click.Abort:  # Ctrl-C or EOF at a prompt
+    except _Abort:  # Ctrl-C or EOF at a prompt
         sys.stderr.write("\nmigwizard: interrupted\n")
         sys.exit(int(ExitCode.INTERRUPTED_RESUMABLE))
     sys.exit(rv if isinstance(rv, int) else 0)
