@@ -40,14 +40,13 @@ def _fmt_eta(s: float | None) -> str:
 class StderrProgress:
     """A one-line bar on a TTY, otherwise a plain line every few seconds (like LND's log)."""
 
-    def __init__(self, stream: TextIO | None = None, *, interval_s: float = 5.0, clock: Callable[[], float] = time.monotonic,
-                 quiet: bool = False) -> None:
+    def __init__(self, stream: TextIO | None = None, *, interval_s: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() and os.environ.get("TERM") != "dumb"
         self.interval = 0.2 if self.tty else interval_s
         self.clock = clock
         self.last = -1e9
-        self.quiet = quiet
         self._bar_open = False
 
     def __call__(self, ev) -> None:
@@ -61,8 +60,6 @@ class StderrProgress:
             line = (f"{ev.phase.value}: {ev.done}/{ev.total} payments (~{pct:.1f}%), {ev.attempts} attempts, "
                     f"{ev.hops} hops | {ev.payments_per_s:.1f} pmt/s, {ev.attempts_per_s:.1f} att/s | "
                     f"chunk {ev.chunk} | elapsed {_fmt_eta(ev.elapsed_s)} | ETA ~{_fmt_eta(ev.eta_s)}")
-            if self.quiet:
-                return
             if self.tty:
                 width = 24
                 filled = int(width * ev.fraction)
@@ -72,7 +69,7 @@ class StderrProgress:
                 self.stream.write(line + "\n")
             self.stream.flush()
         elif isinstance(ev, LogRecord):
-            if ev.level in ("warning", "error") and not self.quiet:
+            if ev.level in ("warning", "error"):
                 self._end_bar()
                 self.stream.write(f"{ev.level}: {ev.message}\n")
                 self.stream.flush()
@@ -80,9 +77,8 @@ class StderrProgress:
             self.last = -1e9
         elif isinstance(ev, PhaseFinished):
             self._end_bar()
-            if not self.quiet:
-                self.stream.write(f"{ev.phase.value}: {ev.summary}\n")
-                self.stream.flush()
+            self.stream.write(f"{ev.phase.value}: {ev.summary}\n")
+            self.stream.flush()
 
     def _end_bar(self) -> None:
         if self._bar_open:

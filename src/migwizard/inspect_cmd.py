@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .core.codec import DecodeError, decide_status, decode_index_entry, fetch_payment, render_key
 from .core.codec.model import PaymentStatus
-from .core.engine.results import ExitCode
+from .exits import ExitCode
 from .core.engine.rows import expected_duplicates
 from .core.engine.session import INDEX_BUCKET, ROOT_BUCKET, SEQ_KEY, SWITCH_BUCKET, TOMBSTONE_KEY, TOMBSTONE_META
 from .core.engine.tree import mask, payment_tree
