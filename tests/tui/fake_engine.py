@@ -106,7 +106,7 @@ class FakeEngine:
         st.attempts_failed = st.attempts - st.succeeded
         st.duplicate_payments = 1 if upto > 3 else 0
         st.duplicate_entries = 2 if upto > 3 else 0
-        st.normalisations = {"utc_microseconds": upto, "nil_htlc_hash": min(upto, 3)}
+        st.normalisations = {"timestamps_truncated_to_microseconds": upto, "nil_hash_from_payment": min(upto, 3)}
         st.rows = {"payments": upto, "payment_htlc_attempts": st.attempts, "payment_route_hops": st.hops,
                    "payment_duplicates": st.duplicate_entries}
         st.table_seconds = {k: 0.25 for k in st.rows}
@@ -115,7 +115,7 @@ class FakeEngine:
         return st
 
     def _row(self, i: int) -> PaymentRow:
-        norms = ["utc_microseconds"] + (["nil_htlc_hash"] if i < 3 else [])
+        norms = ["timestamps_truncated_to_microseconds"] + (["nil_hash_from_payment"] if i < 3 else [])
         return PaymentRow(
             identifier=ident(i), sequence=i + 1, sql_id=i + 1, status=STATUSES[i % len(STATUSES)],
             amount_msat=1000 * (i + 1), attempts=self._attempts(i), created_ns=1_700_000_000_000_000_000 + i,
@@ -285,7 +285,7 @@ class FakeEngine:
             identifier=pid, kv=tree(False), sql=tree(True) if i < self.store.done else None,
             differences=[FieldDiff(pid, "attempts[0].route.hops[1].amt_to_forward", 1000, 999)]
             if pid in self.store.diff_on else [],
-            normalisations=["utc_microseconds"] + (["nil_htlc_hash"] if i < 3 else []),
+            normalisations=["timestamps_truncated_to_microseconds"] + (["nil_hash_from_payment"] if i < 3 else []),
         )
 
     def close(self) -> None:
