@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from typer.core import TyperGroup
-
 from typer import Abort as _Abort
+from typer.core import TyperGroup
 
 try:  # typer >= 0.2x vendors its own click: the exceptions it raises are those
     from typer._click.exceptions import ClickException as _ClickException

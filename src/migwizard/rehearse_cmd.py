@@ -12,7 +12,7 @@ import json
 import sys
 
 from .core.codec import DecodeError
-from .core.engine.results import ExitCode
+from .exits import ExitCode
 from .core.kv.errors import KVError
 from .core.rehearse import ReleaseTableError, rehearse, render_text
 
