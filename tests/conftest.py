@@ -78,3 +78,10 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "pg_url" in getattr(item, "fixturenames", ()) and "target_url" not in item.fixturenames:
             item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(autouse=True)
+def _cli_state_in_tmp(tmp_path, monkeypatch):
+    """CLI subprocesses keep their state directory (log, per-run reports) under pytest's temp dir."""
+    monkeypatch.setenv("MIGWIZ_TEST_STATE", str(tmp_path / "cli-state"))
+    monkeypatch.delenv("MIGWIZ_STATE_DIR", raising=False)

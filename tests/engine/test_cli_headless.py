@@ -221,7 +221,7 @@ def test_headless_path_never_imports_textual(import_fixture, sqlite_url):
         "print('TEXTUAL' if bad else 'CLEAN')\n"
     )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                       env=dict(os.environ, XDG_STATE_HOME="/tmp/migwizard-test-state"))
+                       env=dict(os.environ, XDG_STATE_HOME=os.environ["MIGWIZ_TEST_STATE"]))
     assert p.stdout.strip().endswith("CLEAN"), p.stdout + p.stderr
     assert "Payments:      total 1" in p.stdout
 
