@@ -11,11 +11,12 @@ import json
 import sys
 from pathlib import Path
 
-from .core.codec import DecodeError, decide_status, decode_index_entry, fetch_payment, render_key
-from .core.codec.model import PaymentStatus
+from .core.codec import DecodeError, decide_status, fetch_payment, render_key
+from .core.codec.keys import NEXT_PAYMENT_ID_KEY, PAYMENTS_ROOT_BUCKET, PAYMENTS_TOMBSTONE_KEY, TOMBSTONE_META_KEY
+from .core.codec.walk import BadEntry, PaymentEntry, find_payments, walk_payment_index
+from .core.engine.results import STATUS_FIELDS
 from .exits import ExitCode
 from .core.engine.rows import expected_duplicates
-from .core.engine.session import INDEX_BUCKET, ROOT_BUCKET, SEQ_KEY, SWITCH_BUCKET, TOMBSTONE_KEY, TOMBSTONE_META
 from .core.engine.tree import mask, payment_tree
 from .core.kv.channeldb import channeldb_version
 from .core.kv.errors import KVError
@@ -44,34 +45,33 @@ def run_inspect(path: str | Path, *, payment: str | None, show_secrets: bool, as
         return int(ExitCode.PREFLIGHT_REFUSED)
     with store:
         with store.read() as root:
-            rb = root.bucket(ROOT_BUCKET)
+            rb = root.bucket(PAYMENTS_ROOT_BUCKET)
             if payment is not None:
                 return _one(rb, payment, show_secrets, as_json)
             counts = {"succeeded": 0, "failed": 0, "in_flight": 0, "initiated": 0}
             attempts = hops = dups = dup_entries = 0
             errors = []
-            ib = root.bucket(INDEX_BUCKET)
             entries = 0
-            for key, value in (ib.items() if ib is not None else ()):
+            for entry in walk_payment_index(root):
                 entries += 1
-                try:
-                    phash = decode_index_entry(value or b"")
-                    pb = rb.bucket(phash) if rb is not None else None
-                    if pb is None or pb.get(SEQ_KEY) != key:
-                        continue
-                    p = fetch_payment(pb, payment_id=phash, key_prefix=render_key(ROOT_BUCKET))
-                except DecodeError as e:
-                    errors.append(str(e.with_context(key=render_key(INDEX_BUCKET, key)) if e.key is None else e))
+                if isinstance(entry, BadEntry):
+                    errors.append(str(entry.error))
                     continue
-                st = decide_status(p)
-                counts[{PaymentStatus.SUCCEEDED: "succeeded", PaymentStatus.FAILED: "failed",
-                        PaymentStatus.IN_FLIGHT: "in_flight"}.get(st, "initiated")] += 1
+                if not isinstance(entry, PaymentEntry):
+                    continue  # duplicates' entries and missing buckets: LND skips them too
+                try:
+                    p = fetch_payment(entry.bucket, payment_id=entry.payment_hash,
+                                      key_prefix=render_key(PAYMENTS_ROOT_BUCKET))
+                except DecodeError as e:
+                    errors.append(str(e))
+                    continue
+                counts[STATUS_FIELDS[decide_status(p)]] += 1
                 attempts += len(p.htlcs)
                 hops += sum(len(h.route.hops) for h in p.htlcs)
                 if p.duplicates:
                     dups += 1
                     dup_entries += len(p.duplicates)
-            sb = root.bucket(SWITCH_BUCKET)
+            sb = root.bucket(NEXT_PAYMENT_ID_KEY)
             markers = markers_of_store(store, root)
             doc = {
                 "path": getattr(store, "origin", None) or str(path), "kind": getattr(store, "kind", type(store).__name__),
@@ -80,14 +80,14 @@ def run_inspect(path: str | Path, *, payment: str | None, show_secrets: bool, as
                 "duplicate_payments": dups, "duplicate_entries": dup_entries, "index_entries": entries,
                 "payment_sequence": rb.sequence() if rb is not None else None,
                 "switch_sequence": sb.sequence() if sb is not None else None,
-                "tombstoned": bool(rb is not None and rb.get(TOMBSTONE_KEY) == b"1"),
+                "tombstoned": bool(rb is not None and rb.get(PAYMENTS_TOMBSTONE_KEY) == b"1"),
                 "errors": errors,
                 "node_markers": markers.to_json(),
                 "node_markers_text": describe_markers(markers, source_kind=getattr(store, "kind", None)),
             }
             meta_get = getattr(store, "meta_get", None)
             if meta_get is not None:
-                raw = meta_get(TOMBSTONE_META)
+                raw = meta_get(TOMBSTONE_META_KEY)
                 if raw:
                     doc["tombstone"] = json.loads(raw)
     if as_json:
@@ -112,13 +112,13 @@ def run_inspect(path: str | Path, *, payment: str | None, show_secrets: bool, as
 
 def _one(rb, prefix: str, show_secrets: bool, as_json: bool) -> int:
     prefix = prefix.lower()
-    matches = [k for k, v in (rb.items() if rb is not None else ()) if v is None and k.hex().startswith(prefix)]
+    matches = find_payments(rb, prefix)
     if len(matches) != 1:
-        sys.stderr.write(f"error: {'no' if not matches else len(matches)} payments match {prefix!r}\n")
+        sys.stderr.write(f"error: {'no' if not matches else 'several'} payments match {prefix!r}\n")
         return int(ExitCode.USAGE)
     phash = matches[0]
     try:
-        p = fetch_payment(rb.bucket(phash), payment_id=phash, key_prefix=render_key(ROOT_BUCKET))
+        p = fetch_payment(rb.bucket(phash), payment_id=phash, key_prefix=render_key(PAYMENTS_ROOT_BUCKET))
     except DecodeError as e:
         sys.stderr.write(f"error: {e}\n")
         return int(ExitCode.FAILED_ROLLED_BACK)

@@ -66,7 +66,7 @@ def _norm(v: Any) -> Any:
 
 
 def rows(eng: Engine, sql: str, *params: Any) -> list[tuple]:
-    db = eng._s.db()
+    db = eng._ctx.db()
     if db.param != "?":
         sql = sql.replace("?", "%s")
     return [tuple(_norm(v) for v in r) for r in db.execute_sql(sql, params).fetchall()]
@@ -829,7 +829,7 @@ def test_resume_after_checkpoint_at_sequence_zero(kv, target_url):
     """LND's test stores start at payment sequence 0 (rows 1, 2, 4, 5). A run cancelled after
     its first chunk has checkpoint 0; resuming must continue after it, not migrate seq 0 again.
 
-    Engine bug (session.py ``_index_after``): ``checkpoint_seq == 0`` doubles as "nothing
+    Engine bug (the index walk's ``after``): ``checkpoint_seq == 0`` doubles as "nothing
     committed yet", so the resumed run re-reads index key 0 and the chunk fails on
     UNIQUE(payment_identifier)."""
     import threading

@@ -324,12 +324,12 @@ def test_reconcile_matrix(import_fixture, target_url, pg_or_sqlite_second, monke
         assert e.state() is RunState.IN_PROGRESS
         assert e.validate().ok
         # commit durable, then a crash before the tombstone
-        from migwizard.core.engine import session
+        from migwizard.core.engine import finish
 
-        def boom(self, run):
+        def boom(ctx, run):
             raise KeyboardInterrupt("power cut after commit")
 
-        monkeypatch.setattr(session.Session, "_write_tombstone", boom)
+        monkeypatch.setattr(finish, "write_tombstone", boom)
         with pytest.raises(KeyboardInterrupt):
             e.commit()
         monkeypatch.undo()

@@ -13,6 +13,8 @@ from .primitives import Reader, bigsize_known, parse_tlv_stream, w_bigsize, w_ti
 from .route import decode_route, encode_route
 
 FIRST_HOP_AMOUNT_TLV_TYPE = 0
+# session key (32) + route total time lock (4) + total amount (8): then the source key.
+_SOURCE_KEY_OFFSET = 44
 
 
 def decode_attempt_info(raw: bytes, attempt_id: int) -> HTLCAttempt:
@@ -58,3 +60,22 @@ def encode_attempt_info(attempt: HTLCAttempt) -> bytes:
     tlv = dict(attempt.route.first_hop_wire_custom_records)
     tlv[FIRST_HOP_AMOUNT_TLV_TYPE] = w_bigsize(attempt.route.first_hop_amount)
     return out + bytes(attempt.hash) + w_tlv_stream(tlv)
+
+
+def peek_num_hops(raw: bytes) -> int:
+    """numHops of an attempt info without decoding it: after the session key,
+    total time lock and total amount comes the source key as CompactSize-prefixed
+    bytes, then u32 BE numHops. 0 if malformed: only preflight's estimate uses it,
+    and the migration reports malformed values precisely."""
+    off = _SOURCE_KEY_OFFSET
+    if len(raw) <= off:
+        return 0
+    n = raw[off]
+    if n < 0xFD:
+        off += 1
+    elif n == 0xFD:
+        n, off = int.from_bytes(raw[off + 1:off + 3], "little"), off + 3
+    else:
+        return 0
+    off += n
+    return int.from_bytes(raw[off:off + 4], "big") if len(raw) >= off + 4 else 0

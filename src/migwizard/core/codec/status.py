@@ -20,11 +20,18 @@ def decide_status(payment: Payment) -> PaymentStatus:
             settled = True
         else:
             inflight = True
+    return status_from_flags(inflight=inflight, settled=settled, failed=failed,
+                             has_failure_reason=payment.failure_reason is not None)
+
+
+def status_from_flags(*, inflight: bool, settled: bool, failed: bool, has_failure_reason: bool) -> PaymentStatus:
+    """decidePaymentStatus's order of tests, shared by the full decode and the
+    key-presence peek (:mod:`.peek`) so both always agree."""
     if inflight:
         return PaymentStatus.IN_FLIGHT
     if settled:
         return PaymentStatus.SUCCEEDED
-    if payment.failure_reason is not None:
+    if has_failure_reason:
         return PaymentStatus.FAILED
     if failed:
         return PaymentStatus.IN_FLIGHT

@@ -14,9 +14,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from . import detail, finish, markers, migrate, preflight, validate
+from .context import Context
 from .events import EventSink, null_sink
 from .results import (
     CommitResult,
+    EngineStatus,
     MigrationResult,
     PaymentDetail,
     PreflightReport,
@@ -46,60 +49,63 @@ class Engine:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        from .session import Session
-
-        self._s = Session(
+        self._ctx = Context(
             Path(kv_path), sql_url, chunk_size=chunk_size, on_event=on_event, clock=clock, wall_clock=wall_clock
         )
 
     # -- inspection -------------------------------------------------------
     def state(self) -> RunState:
         """Where the marker matrix stands (cheap; reads markers only)."""
-        return self._s.state()
+        return markers.state(self._ctx)
+
+    def status(self) -> EngineStatus:
+        """The run, the marker state and whether the target is lnd's own database
+        (cheap: the run record, lnd's migration_tracker and one KV key; no KV scan)."""
+        return markers.status(self._ctx)
 
     def reconcile(self) -> RunState:
         """Apply the marker matrix on start: write a missing tombstone after a durable
         commit (fingerprint checked); raise EngineError for a tombstone without a
         committed target. Returns the resulting state."""
-        return self._s.reconcile()
+        return markers.reconcile(self._ctx)
 
     def preflight(self) -> PreflightReport:
         """Every check with pass/warn/fail, reason and fix hint, plus payment counts."""
-        return self._s.preflight()
+        return preflight.preflight(self._ctx)
 
     # -- the steps --------------------------------------------------------
     def migrate(self, *, cancel: threading.Event | None = None) -> MigrationResult:
         """Migrate in checkpointed chunks; resumes an interrupted run automatically.
 
         On ``cancel`` the current chunk is rolled back and the run stays resumable
-        (outcome "cancelled"). On a data error the open chunk is rolled back and the
-        run is marked failed (outcome "failed"); call :meth:`rollback` to undo the
+        (``Outcome.CANCELLED``). On a data error the open chunk is rolled back and the
+        run is marked failed (``Outcome.FAILED``); call :meth:`rollback` to undo the
         committed chunks or fix and resume.
         """
-        return self._s.migrate(cancel=cancel)
+        return migrate.migrate(self._ctx, cancel=cancel)
 
     def validate(self, *, cancel: threading.Event | None = None) -> ValidationReport:
         """Compare every migrated payment with its KV original, field by field."""
-        return self._s.validate(cancel=cancel)
+        return validate.validate(self._ctx, cancel=cancel)
 
     def commit(self) -> CommitResult:
         """Mark the run committed (one SQL transaction), then tombstone the KV store."""
-        return self._s.commit()
+        return finish.commit(self._ctx)
 
     def rollback(self) -> RollbackResult:
         """Remove exactly what the uncommitted run wrote; refused once committed."""
-        return self._s.rollback()
+        return finish.rollback(self._ctx)
 
     def verify(self, *, cancel: threading.Event | None = None) -> ValidationReport:
         """Re-validate a committed (even tombstoned) migration at any time."""
-        return self._s.validate(cancel=cancel, verify_only=True)
+        return validate.validate(self._ctx, cancel=cancel, verify_only=True)
 
     def payment_detail(self, identifier_hex: str, *, show_secrets: bool = False) -> PaymentDetail:
-        """KV and SQL trees of one payment (by hex identifier or unique prefix)."""
-        return self._s.payment_detail(identifier_hex, show_secrets=show_secrets)
+        """KV and SQL trees of one payment (by hex identifier: a direct lookup; or a unique prefix)."""
+        return detail.payment_detail(self._ctx, identifier_hex, show_secrets=show_secrets)
 
     def close(self) -> None:
-        self._s.close()
+        self._ctx.close()
 
     def __enter__(self) -> "Engine":
         return self

@@ -42,6 +42,17 @@ class RunState(str, enum.Enum):
     TOMBSTONE_WITHOUT_SQL = "tombstone_without_sql"  # refuse and explain recovery
 
 
+class Outcome(str, enum.Enum):
+    """How a migration step ended. A str enum: reports and JSON keep the plain value."""
+
+    COMPLETE = "complete"  # every chunk committed
+    CANCELLED = "cancelled"  # stopped at a chunk boundary; resumable
+    FAILED = "failed"  # a payment or the target refused; open chunk rolled back
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass
 class StatusCounts:
     succeeded: int = 0
@@ -56,6 +67,17 @@ class StatusCounts:
     @property
     def payments(self) -> int:
         return self.succeeded + self.failed + self.in_flight + self.initiated
+
+
+# PaymentStatus (by value: 1 initiated .. 4 failed) -> the counter field that
+# StatusCounts, MigrationStats and `inspect` keep for it.
+STATUS_FIELDS: dict[int, str] = {1: "initiated", 2: "in_flight", 3: "succeeded", 4: "failed"}
+
+
+def tally(counts: Any, status: int) -> None:
+    """Count one payment of ``status`` (a PaymentStatus) on any object with the four fields."""
+    name = STATUS_FIELDS[int(status)]
+    setattr(counts, name, getattr(counts, name) + 1)
 
 
 @dataclass
@@ -123,7 +145,7 @@ class MigrationStats:
 @dataclass
 class MigrationResult:
     run_id: str
-    outcome: str  # "complete" | "cancelled" | "failed"
+    outcome: Outcome
     stats: MigrationStats
     checkpoint_seq: int
     error: str | None = None
@@ -212,6 +234,31 @@ class RollbackResult:
     tables_dropped: list[str]
     kv_unchanged: bool
     message: str
+
+
+@dataclass
+class EngineStatus:
+    """What the screens need to know about a target without a preflight: the
+    marker state, the run it holds, and whether it is lnd's own database. Built
+    from the run record, lnd's migration_tracker and one KV key (no KV scan)."""
+
+    state: RunState  # the marker matrix cell
+    run: RunSummary | None  # the migwizard run the target holds, if any
+    target: str  # the target's label (URL, password redacted)
+    kv_path: str
+    target_exists: bool  # False: a SQLite file that a run would create
+    lnd_tracker_version: int | None  # lnd's migration_tracker max version (None: not an lnd database)
+    lnd_target: bool  # lnd's own database standing right before its payments migration (tracker at 13)
+    lnd_tracker_recorded: bool  # the committed run recorded version 14 (lnd picks the rows up)
+    imported_from: str | None = None  # the bbolt channel.db the KV store was imported from
+
+    @property
+    def standalone_copy(self) -> bool:
+        """The rows land in lnd's schema but lnd will not pick them up by itself."""
+        return not (self.lnd_target or self.lnd_tracker_recorded)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self) | {"state": self.state.value, "standalone_copy": self.standalone_copy}
 
 
 class EngineError(Exception):

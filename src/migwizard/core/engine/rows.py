@@ -16,6 +16,7 @@ from ..codec import encode_failure_message, parse_duplicate_settle
 from ..codec.model import DuplicatePayment, FailureReason, Payment
 from ..sql.values import int32, int64
 from .normalisations import NormalisationCounter
+from .transform import MigrationReject
 
 # Insert order respects the foreign keys.
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -108,14 +109,31 @@ class IdCounters:
         return dict(self.next)
 
 
+class SwitchIdAllocator:
+    """The htlcswitch sequencer as the migration replays it: hands out the ids
+    that legacy attempt-ID-0 HTLCs are remapped to (LND §4.6). Migration and
+    validation use this one class so a remapped attempt carries the same id in
+    both; ``next`` is persisted with each chunk and becomes the sequencer's
+    horizon at commit."""
+
+    def __init__(self, next_id: int) -> None:
+        self.next = next_id
+
+    def __call__(self) -> int:
+        if self.next == 0:
+            self.next = 1  # the sequencer never hands out 0
+        if self.next >= (1 << 64) - 1:
+            raise MigrationReject("switch payment ID sequence exhausted", payment=b"")
+        v = self.next
+        self.next += 1
+        return v
+
+
 @dataclass
 class ChunkRows:
     rows: dict[str, list[tuple]] = field(default_factory=lambda: {t: [] for t in TABLE_COLUMNS})
     attempts: int = 0
     hops: int = 0
-
-    def count(self) -> dict[str, int]:
-        return {t: len(r) for t, r in self.rows.items()}
 
 
 def add_payment_rows(

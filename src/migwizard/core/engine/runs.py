@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..sql.values import int64, uint64
+from .results import MigrationStats, RunSummary
 
 RUN_COLUMNS = (
     "run_id", "source_path", "source_fingerprint", "source_kind", "kv_layout_version", "channeldb_version",
@@ -133,3 +134,40 @@ def record_skipped(db, run: Run, kv_seq: int, identifier: bytes | None, reason: 
         f"INSERT INTO migwizard_skipped (run_id, kv_seq, payment_identifier, reason, detail, created_at) VALUES ({ph})",
         [run.run_id, kv_seq, identifier, reason, detail, at],
     )
+
+
+_STAT_FIELDS = ("payments", "succeeded", "failed", "in_flight", "initiated", "attempts", "attempts_settled",
+                "attempts_failed", "attempts_in_flight", "hops", "skipped", "duplicate_payments", "duplicate_entries",
+                "chunks")
+
+
+def stats_to_run(run: Run, stats: MigrationStats) -> None:
+    """Store the counters in the run record (saved in the chunk's own transaction)."""
+    run.payments_done = stats.payments
+    run.attempts_done = stats.attempts
+    run.hops_done = stats.hops
+    run.duplicates_done = stats.duplicate_entries
+    run.skipped_done = stats.skipped
+    run.stats["counts"] = {k: getattr(stats, k) for k in _STAT_FIELDS}
+    run.stats["rows"] = dict(stats.rows)
+    run.stats["table_seconds"] = dict(stats.table_seconds)
+
+
+def stats_from_run(run: Run) -> MigrationStats:
+    """What the run record says is committed (a resumed run continues from here)."""
+    s = MigrationStats()
+    for k, v in run.stats.get("counts", {}).items():
+        setattr(s, k, v)
+    s.rows = dict(run.stats.get("rows", {}))
+    s.table_seconds = dict(run.stats.get("table_seconds", {}))
+    s.normalisations = dict(run.normalisations)
+    s.chunks = run.chunks_done
+    s.seconds = float(run.stats.get("seconds", 0.0))
+    return s
+
+
+def run_summary(run: Run | None) -> RunSummary | None:
+    if run is None:
+        return None
+    return RunSummary(run.run_id, run.state, run.payments_done, run.chunks_done, run.checkpoint_seq,
+                      bool(run.created_schema), bool(run.stats.get("created_file")))

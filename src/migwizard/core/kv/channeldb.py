@@ -1,26 +1,30 @@
 """Names from lnd's channel.db that the KV layer itself needs to know.
 
-Kept here (not in the codec) because both the bbolt reader's callers and the
-importer need them before any payment decoding happens: the importer decides
-which top-level buckets to copy, and the UI shows the channeldb schema version
-to tell the user which lnd wrote the file.
+The names are defined once in :mod:`migwizard.core.codec.keys`; this module
+says which of them the KV layer needs before any payment decoding happens: the
+importer decides which top-level buckets to copy, and the UI shows the
+channeldb schema version to tell the user which lnd wrote the file.
 """
 
 from __future__ import annotations
 
+from ..codec.keys import (
+    DB_VERSION_KEY,
+    METADATA_BUCKET,
+    NEXT_PAYMENT_ID_KEY,
+    PAYMENTS_INDEX_BUCKET,
+    PAYMENTS_ROOT_BUCKET,
+)
 from .bucket import BucketBase
 from .errors import CorruptError
 
 #: Top-level buckets the payments migration reads (lnd-payments.md §1.2), in byte order.
 PAYMENT_BUCKETS: tuple[bytes, ...] = (
-    b"metadata",
-    b"next-payment-id-key",
-    b"payments-index-bucket",
-    b"payments-root-bucket",
+    METADATA_BUCKET,
+    NEXT_PAYMENT_ID_KEY,
+    PAYMENTS_INDEX_BUCKET,
+    PAYMENTS_ROOT_BUCKET,
 )
-
-METADATA_BUCKET = b"metadata"
-DB_VERSION_KEY = b"dbp"
 
 
 def channeldb_version(root: BucketBase) -> int | None:

@@ -356,16 +356,3 @@ LND_000010_TABLES: tuple[str, ...] = tuple(t for t in LND_PAYMENT_TABLES if t !=
 def bind_models(db: peewee.Database) -> None:
     """Point every model at ``db`` (process-wide; use ``db.bind_ctx`` for scoped use)."""
     database_proxy.initialize(db)
-
-
-def model_for(table: "str | type[BaseModel]") -> type[BaseModel]:
-    if isinstance(table, type) and issubclass(table, peewee.Model):
-        return table
-    try:
-        return MODELS_BY_TABLE[table]
-    except KeyError:
-        raise KeyError(f"no model for table {table!r}") from None
-
-
-def primary_key_column(table: "str | type[BaseModel]") -> str:
-    return model_for(table)._meta.primary_key.column_name

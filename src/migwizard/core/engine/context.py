@@ -1,0 +1,198 @@
+"""What every protocol step shares: the two stores, the clocks, the event sink.
+
+The steps (:mod:`.preflight`, :mod:`.migrate`, :mod:`.validate`, :mod:`.finish`,
+:mod:`.markers`, :mod:`.detail`) are plain functions over one :class:`Context`,
+so each module holds one step of the protocol and nothing else; the public
+facade is :class:`~.api.Engine`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from ..kv.errors import KVError, LockedError
+from ..kv.lmdb_store import LmdbStore
+from ..kv.open import detect_kind
+from ..sql.connect import TargetURL, open_database
+from ..sql.schema import detect_lnd_schema
+from ..sql.values import dialect_for
+from .events import EventSink, LogRecord
+from .results import EngineError, ExitCode
+from .runs import Run, latest_run
+
+log = logging.getLogger("migwizard")
+
+# lnd's global migration version of its payments migration; lnd skips every
+# version <= max(migration_tracker.version).
+LND_PAYMENTS_MIGRATION_VERSION = 14
+PROGRESS_INTERVAL_S = 0.25
+SESSION_LOCK = "migwizard-session.lock"
+
+
+def is_lnd_target(tracker_version: int | None) -> bool:
+    """Whether the target is lnd's own database standing right before its payments
+    migration (migration_tracker at 13 = 000011 applied). Only then does the commit
+    record version 14 and lnd start on the migrated rows; anything else receives a
+    standalone copy. Preflight, commit and :meth:`Engine.status` all ask here."""
+    return tracker_version == LND_PAYMENTS_MIGRATION_VERSION - 1
+
+
+class Context:
+    """One KV store, one SQL target, and the session's clocks and event sink."""
+
+    def __init__(self, kv_path: Path, sql_url: str, *, chunk_size: int, on_event: EventSink,
+                 clock: Callable[[], float], wall_clock: Callable[[], float]) -> None:
+        if chunk_size < 1:
+            raise EngineError("chunk size must be at least 1", exit_code=ExitCode.USAGE)
+        self.kv_path = kv_path
+        try:
+            self.url = TargetURL.parse(sql_url)
+        except Exception as e:  # noqa: BLE001 - any parse problem is a usage error
+            raise EngineError(f"invalid SQL URL: {e}", exit_code=ExitCode.USAGE,
+                              hint="use sqlite:///path/to/lnd.sqlite or postgresql://user@host:5432/db") from None
+        self.chunk_size = chunk_size
+        self.on_event = on_event
+        self.clock = clock
+        self.wall = wall_clock
+        self._db = None
+        self.sqlite_existed: bool | None = None  # remembered before the first open creates the file
+        self.session_lock_depth = 0
+
+    # -- events -----------------------------------------------------------
+    def emit(self, ev) -> None:
+        try:
+            self.on_event(ev)
+        except Exception:  # noqa: BLE001 - a broken consumer must not break a migration
+            log.exception("event consumer failed")
+
+    def log(self, level: str, msg: str) -> None:
+        getattr(log, level)(msg)
+        self.emit(LogRecord(level, msg))
+
+    # -- the SQL target ---------------------------------------------------
+    @property
+    def target(self) -> str:
+        return self.url.redacted()
+
+    def db(self):
+        if self._db is None:
+            if self.url.is_sqlite:
+                path = self.url.sqlite_path
+                if self.sqlite_existed is None:
+                    self.sqlite_existed = path.exists()
+                if not path.parent.exists():
+                    raise EngineError(f"the directory for the SQLite target does not exist: {path.parent}",
+                                      exit_code=ExitCode.PREFLIGHT_REFUSED, hint="create it first")
+            try:
+                self._db = open_database(self.url)
+                if self.url.is_sqlite and not self.sqlite_existed:
+                    # It will hold session keys and preimages: owner-only, like the report and the log.
+                    for suffix in ("", "-wal", "-shm"):
+                        f = Path(str(self.url.sqlite_path) + suffix)
+                        if f.exists():
+                            os.chmod(f, 0o600)
+            except Exception as e:  # noqa: BLE001
+                raise EngineError(f"cannot open the SQL target {self.target}: {self.url.scrub(str(e))}",
+                                  exit_code=ExitCode.PREFLIGHT_REFUSED,
+                                  hint="check the URL, that the server runs, and the credentials") from None
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._db = None
+
+    def target_absent(self) -> bool:
+        """A SQLite target file that does not exist yet: look, but do not create it."""
+        return self._db is None and self.url.is_sqlite and not self.url.sqlite_path.exists()
+
+    def tables(self) -> set[str]:
+        if self.target_absent():
+            return set()
+        return set(self.db().get_tables())
+
+    def run(self) -> Run | None:
+        if "migwizard_runs" not in self.tables():
+            return None
+        return latest_run(self.db())
+
+    def dialect(self):
+        return dialect_for(self.db())
+
+    def lnd_schema(self):
+        return detect_lnd_schema(self.db())
+
+    # -- the KV store -----------------------------------------------------
+    def open_kv(self, *, readonly: bool = True) -> LmdbStore:
+        kind = detect_kind(self.kv_path)
+        if kind == "bbolt":
+            raise EngineError(
+                f"{self.kv_path} is a bbolt channel.db; import it first: migwizard import-bbolt {self.kv_path} --kv DIR",
+                exit_code=ExitCode.USAGE)
+        if kind != "lmdb":
+            raise EngineError(f"{self.kv_path}: not a migwizard KV store", exit_code=ExitCode.PREFLIGHT_REFUSED,
+                              hint="point --kv at a store made by `migwizard import-bbolt` or `migwizard generate`")
+        try:
+            return LmdbStore.open(self.kv_path, readonly=readonly)
+        except LockedError as e:
+            raise EngineError(str(e), exit_code=ExitCode.PREFLIGHT_REFUSED,
+                              hint="stop the other process (lnd, another migwizard) first") from None
+        except KVError as e:
+            raise EngineError(str(e), exit_code=ExitCode.PREFLIGHT_REFUSED) from None
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_session_at_a_time(fn: F) -> F:
+    """Two migwizard processes (two SSH windows) must not drive the same KV store at once:
+    their chunks would collide. An exclusive flock next to the store, held per step
+    (re-entrant within one context: commit may reconcile)."""
+
+    @functools.wraps(fn)
+    def wrapper(ctx: Context, *args, **kwargs):
+        if ctx.session_lock_depth or not ctx.kv_path.is_dir():
+            ctx.session_lock_depth += 1
+            try:
+                return fn(ctx, *args, **kwargs)
+            finally:
+                ctx.session_lock_depth -= 1
+        fd = os.open(ctx.kv_path / SESSION_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise EngineError("another migwizard session is working on this KV store right now",
+                              exit_code=ExitCode.PREFLIGHT_REFUSED,
+                              hint="wait for it to finish, or stop it (Ctrl-C) first") from None
+        ctx.session_lock_depth += 1
+        try:
+            return fn(ctx, *args, **kwargs)
+        finally:
+            ctx.session_lock_depth -= 1
+            os.close(fd)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def session_lock_held(kv_path: Path) -> bool:
+    """Whether another session holds the store's lock (preflight reports it, not refuses)."""
+    path = kv_path / SESSION_LOCK
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)

@@ -1,0 +1,171 @@
+"""The irreversible end and the way back: commit, tombstone, rollback.
+
+Commit is one SQL transaction (run -> ``committed``, sequences fixed, lnd's
+``migration_tracker`` version 14 when lnd owns the target). Only after it
+returns is the KV store written: the switch-sequencer advance and the
+``payments-tombstone`` key, in one LMDB transaction. Until then the KV store is
+only read, so a rollback (refused once committed) leaves it byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ... import __version__
+from ..codec.keys import NEXT_PAYMENT_ID_KEY, PAYMENTS_ROOT_BUCKET, PAYMENTS_TOMBSTONE_KEY, TOMBSTONE_META_KEY
+from ..sql.bulk import fix_sequences
+from ..sql.schema import TRACKING_TABLE, rollback_migrations
+from ..sql.transactions import write_txn
+from .context import LND_PAYMENTS_MIGRATION_VERSION, Context, is_lnd_target, one_session_at_a_time
+from .events import Phase, PhaseFinished, PhaseStarted
+from .markers import imported_from, reconcile, scan_store
+from .results import CommitResult, EngineError, ExitCode, RollbackResult, RunState
+from .runs import Run, now_text, q
+
+LND_MIRROR_LAST = 4  # our migrations 1-4 mirror LND's 000010/11/13/14
+# Child tables first (foreign keys); the resolution and per-hop tables key on a parent id.
+_ID_TABLES_CHILD_FIRST = ("payment_hop_custom_records", "payment_route_hops", "payment_attempt_first_hop_custom_records",
+                          "payment_htlc_attempts", "payment_duplicates", "payment_first_hop_custom_records",
+                          "payment_intents", "payments")
+
+
+@one_session_at_a_time
+def commit(ctx: Context) -> CommitResult:
+    db = ctx.db()
+    run = ctx.run()
+    if run is None:
+        raise EngineError("nothing to commit: the target holds no migwizard run", exit_code=ExitCode.USAGE)
+    if run.state == "committed":
+        st = reconcile(ctx)
+        return CommitResult(run.run_id, True, st is RunState.COMPLETE, bool(run.stats.get("lnd_tracker")),
+                            "already committed")
+    if run.state != "validated":
+        raise EngineError("the run has not passed validation; refusing to commit",
+                          exit_code=ExitCode.VALIDATION_MISMATCH, hint="validate it first and fix differences")
+    ctx.emit(PhaseStarted(Phase.COMMIT))
+    scan = scan_store(ctx)
+    if scan.fingerprint != run.source_fingerprint:
+        raise EngineError("the KV store changed since validation (fingerprint mismatch); refusing to commit",
+                          exit_code=ExitCode.PREFLIGHT_REFUSED, hint="roll back and migrate again")
+    cur_switch = scan.switch_sequence or 0
+    if cur_switch != (run.switch_seq_before or 0):
+        raise EngineError(
+            f"switch payment ID sequence moved since the run started ({run.switch_seq_before} -> {cur_switch}): "
+            "lnd ran in between", exit_code=ExitCode.PREFLIGHT_REFUSED, hint="roll back and migrate again")
+    record_tracker = is_lnd_target(ctx.lnd_schema().tracker_version)
+    with write_txn(db):
+        fix_sequences(db)
+        if record_tracker:
+            db.execute_sql(q(db, "INSERT INTO migration_tracker (version, migration_time) VALUES (?, ?)"),
+                           (LND_PAYMENTS_MIGRATION_VERSION, ctx.dialect().ts(int(ctx.wall() * 1e9))))
+        run.state = "committed"
+        run.committed_at = now_text(ctx.wall())
+        run.updated_at = run.committed_at
+        run.stats["lnd_tracker"] = record_tracker
+        run.save(db)
+    ctx.log("info", f"Run {run.run_id[:8]} committed in {ctx.target}.")
+    ctx.emit(PhaseFinished(Phase.COMMIT, True, "committed"))
+    write_tombstone(ctx, run)
+    imported = imported_from(ctx)
+    msg = ("committed; KV store tombstoned" + (f" (the LMDB copy; {imported} is unchanged)" if imported else "") +
+           ("; LND migration_tracker version 14 recorded" if record_tracker else
+            "; LND's migration_tracker was not touched (the target is not an LND database at schema 13)"))
+    return CommitResult(run.run_id, True, True, record_tracker, msg, str(ctx.kv_path), imported)
+
+
+def write_tombstone(ctx: Context, run: Run) -> None:
+    """Advance the switch sequencer to the run's horizon and set the tombstone, in one
+    LMDB transaction (only ever after the SQL commit)."""
+    ctx.emit(PhaseStarted(Phase.TOMBSTONE))
+    target_switch = int(run.stats.get("switch_next", 0))
+    details = json.dumps({"run_id": run.run_id, "target": ctx.target, "fingerprint": run.source_fingerprint,
+                          "committed_at": run.committed_at, "tool_version": __version__}, sort_keys=True).encode()
+
+    def write(root) -> None:
+        # advanceSwitchPaymentIDSequence (LND §4.6)
+        sb = root.bucket(NEXT_PAYMENT_ID_KEY)
+        if sb is None:
+            if target_switch > 1:
+                root.create_bucket(NEXT_PAYMENT_ID_KEY).set_sequence(target_switch)
+        else:
+            cur = sb.sequence()
+            if cur > target_switch:
+                raise EngineError(f"switch payment ID sequence {cur} above migration horizon {target_switch}",
+                                  exit_code=ExitCode.PREFLIGHT_REFUSED)
+            if cur < target_switch:
+                sb.set_sequence(target_switch)
+        rb = root.create_bucket_if_not_exists(PAYMENTS_ROOT_BUCKET)
+        rb.put(PAYMENTS_TOMBSTONE_KEY, b"1")
+        store.meta_put(TOMBSTONE_META_KEY, details, within=root)
+
+    with ctx.open_kv(readonly=False) as store:
+        store.update(write)
+    ctx.log("info", "KV store tombstoned (payments-root-bucket/payments-tombstone = 1); "
+                    f"switch sequencer at {target_switch}.")
+    ctx.emit(PhaseFinished(Phase.TOMBSTONE, True, "tombstoned"))
+
+
+@one_session_at_a_time
+def rollback(ctx: Context) -> RollbackResult:
+    db = ctx.db()
+    run = ctx.run()
+    if run is None:
+        return RollbackResult(None, {}, [], True, "nothing to roll back: no migwizard run in this target")
+    if run.state == "committed":
+        raise EngineError(
+            "refusing to roll back: the migration is committed and the KV store tombstoned",
+            exit_code=ExitCode.PREFLIGHT_REFUSED,
+            hint=("the SQL tables are now the payment history. To go back, restore both the KV store and the "
+                  "target from the backups taken before the migration"))
+    ctx.emit(PhaseStarted(Phase.ROLLBACK))
+    start = {k: int(v) for k, v in run.stats.get("start_ids", {}).items()}
+    deleted: dict[str, int] = {}
+
+    def dele(table: str, where: str, params: tuple) -> None:
+        cur = db.execute_sql(q(db, f'DELETE FROM "{table}" WHERE {where}'), params)
+        deleted[table] = deleted.get(table, 0) + (cur.rowcount if cur.rowcount and cur.rowcount > 0 else 0)
+
+    tables = ctx.tables()
+    with write_txn(db):
+        if "payments" in tables:
+            a0 = start.get("payment_htlc_attempts", 1)
+            h0 = start.get("payment_route_hops", 1)
+            dele("payment_htlc_attempt_resolutions",
+                 "attempt_index IN (SELECT attempt_index FROM payment_htlc_attempts WHERE id >= ?)", (a0,))
+            for t in ("payment_route_hop_mpp", "payment_route_hop_amp", "payment_route_hop_blinded"):
+                dele(t, "hop_id >= ?", (h0,))
+            for t in _ID_TABLES_CHILD_FIRST:
+                dele(t, "id >= ?", (start.get(t, 1),))
+        db.execute_sql(q(db, "DELETE FROM migwizard_skipped WHERE run_id = ?"), (run.run_id,))
+        db.execute_sql(q(db, "DELETE FROM migwizard_run_chunks WHERE run_id = ?"), (run.run_id,))
+        db.execute_sql(q(db, "DELETE FROM migwizard_runs WHERE run_id = ?"), (run.run_id,))
+    dropped: list[str] = []
+    others = db.execute_sql("SELECT COUNT(*) FROM migwizard_runs").fetchone()[0]
+    before = set(run.stats.get("tables_before", []))
+    if others == 0:
+        now = ctx.tables()
+        # Our own migrations down to what the run found: everything when it created the
+        # payment tables, only the bookkeeping when LND owns them (adopted, never dropped).
+        rollback_migrations(db, 0 if run.created_schema else LND_MIRROR_LAST)
+        if TRACKING_TABLE in ctx.tables() and TRACKING_TABLE not in before:
+            db.execute_sql(f'DROP TABLE "{TRACKING_TABLE}"')
+        dropped = sorted(now - ctx.tables())
+    removed_file = False
+    if ctx.url.is_sqlite and run.stats.get("created_file") and run.created_schema and others == 0:
+        if not ctx.tables():
+            path = ctx.url.sqlite_path
+            ctx.close()
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                p = Path(str(path) + suffix)
+                if p.exists():
+                    p.unlink()
+            removed_file = True
+    total = sum(deleted.values())
+    msg = (f"rolled back run {run.run_id[:8]}: {total} rows deleted"
+           + (f", {len(dropped)} tables dropped" if dropped else "")
+           + (", the SQLite file it created removed" if removed_file else "")
+           + "; the KV store was not modified")
+    ctx.log("info", msg)
+    ctx.emit(PhaseFinished(Phase.ROLLBACK, True, msg))
+    return RollbackResult(run.run_id, deleted, dropped, True, msg)

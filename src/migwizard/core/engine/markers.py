@@ -1,0 +1,177 @@
+"""The marker matrix: the target's run record x the KV tombstone.
+
+Read on every start (README "The marker matrix"): a committed run without a
+tombstone gets its tombstone (after the source fingerprint matches); a
+tombstone without a committed run is refused with the recovery. Also the KV
+fingerprint scan the run record is checked against, and the cheap
+:func:`status` the screens ask instead of running a whole preflight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from ..codec.keys import NEXT_PAYMENT_ID_KEY, PAYMENTS_INDEX_BUCKET, PAYMENTS_ROOT_BUCKET, PAYMENTS_TOMBSTONE_KEY
+from ..codec.peek import peek_payment
+from ..codec.walk import DuplicateEntry, PaymentEntry, walk_payment_index
+from ..kv.importer import META_IMPORT_SOURCE
+from .context import Context, is_lnd_target
+from .results import Check, CheckStatus, EngineError, EngineStatus, ExitCode, RunState, StatusCounts, tally
+from .runs import Run, run_summary
+
+
+@dataclass
+class KVScan:
+    fingerprint: str
+    counts: StatusCounts
+    root_sequence: int
+    switch_sequence: int | None
+    has_root: bool
+    has_index: bool
+    tombstone: bool
+    value_bytes: int = 0
+
+
+def tombstoned(root_bucket) -> bool:
+    return bool(root_bucket is not None and root_bucket.get(PAYMENTS_TOMBSTONE_KEY) == b"1")
+
+
+def scan_kv(root) -> KVScan:
+    """One pass over the index: fingerprint, totals and statuses from keys alone."""
+    h = hashlib.sha256()
+    counts = StatusCounts()
+    rb = root.bucket(PAYMENTS_ROOT_BUCKET)
+    ib = root.bucket(PAYMENTS_INDEX_BUCKET)
+    sb = root.bucket(NEXT_PAYMENT_ID_KEY)
+    scan = KVScan("", counts, rb.sequence() if rb else 0, sb.sequence() if sb else None,
+                  rb is not None, ib is not None, tombstoned(rb))
+    if rb is not None and ib is None:
+        raise EngineError("index bucket does not exist (payments-root-bucket without payments-index-bucket)",
+                          exit_code=ExitCode.PREFLIGHT_REFUSED)
+    for entry in walk_payment_index(root):
+        key, value = entry.key, entry.value
+        if value is None:
+            continue  # not part of the fingerprint; the migration reports it precisely
+        h.update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value)
+        counts.index_entries += 1
+        scan.value_bytes += len(key) + len(value)
+        if isinstance(entry, PaymentEntry):
+            peek = peek_payment(entry.bucket)
+            scan.value_bytes += peek.value_bytes
+            counts.attempts += peek.attempts
+            counts.hops += peek.hops
+            tally(counts, peek.status)
+        elif isinstance(entry, DuplicateEntry):
+            counts.duplicates += 1
+        # MissingBucket / BadEntry: counted as index entries; the migration reports them
+    scan.fingerprint = h.hexdigest()
+    return scan
+
+
+def scan_store(ctx: Context) -> KVScan:
+    with ctx.open_kv() as store, store.read() as root:
+        return scan_kv(root)
+
+
+def state_from(tomb: bool, run: Run | None) -> RunState:
+    if run is not None and run.state == "committed":
+        return RunState.COMPLETE if tomb else RunState.COMMITTED_NO_TOMBSTONE
+    if tomb:
+        return RunState.TOMBSTONE_WITHOUT_SQL
+    if run is not None:
+        return RunState.IN_PROGRESS
+    return RunState.FRESH
+
+
+def kv_tombstoned(ctx: Context) -> bool:
+    """One key read, no scan."""
+    with ctx.open_kv() as store, store.read() as root:
+        return tombstoned(root.bucket(PAYMENTS_ROOT_BUCKET))
+
+
+def state(ctx: Context) -> RunState:
+    return state_from(kv_tombstoned(ctx), ctx.run())
+
+
+def reconcile(ctx: Context) -> RunState:
+    """Apply the safe automatic fix of the marker matrix; refuse the unsafe cell."""
+    st = state(ctx)
+    if st is RunState.COMMITTED_NO_TOMBSTONE:
+        from . import finish  # finish commits through reconcile too
+
+        run = ctx.run()
+        assert run is not None
+        if scan_store(ctx).fingerprint != run.source_fingerprint:
+            raise EngineError(
+                "the target holds a committed migration of a different KV store (fingerprint mismatch); "
+                "not writing a tombstone", exit_code=ExitCode.PREFLIGHT_REFUSED,
+                hint="point --kv at the store that was migrated, or check which target you meant")
+        ctx.log("info", "Committed migration found without a KV tombstone: writing the tombstone now.")
+        finish.write_tombstone(ctx, run)
+        return RunState.COMPLETE
+    if st is RunState.TOMBSTONE_WITHOUT_SQL:
+        raise EngineError(
+            "the KV store is tombstoned (migrated) but this target holds no committed migration of it",
+            exit_code=ExitCode.PREFLIGHT_REFUSED,
+            hint=("point --sql at the target it was migrated to (see the tombstone details with "
+                  "`migwizard inspect`), or restore the KV store from the backup taken before the migration"))
+    return st
+
+
+def marker_check(state: RunState, run: Run | None, scan: KVScan) -> Check:
+    """The preflight line for the marker matrix cell."""
+    if state is RunState.FRESH:
+        return Check("markers", "Migration markers", CheckStatus.PASS, "fresh: no run, no tombstone")
+    if state is RunState.IN_PROGRESS:
+        assert run is not None
+        if run.source_fingerprint != scan.fingerprint:
+            return Check("markers", "Migration markers", CheckStatus.FAIL,
+                         "the target holds an unfinished run of a different KV store",
+                         "roll that run back (migwizard rollback with its --kv) or pick another target")
+        return Check("markers", "Migration markers", CheckStatus.WARN,
+                     f"interrupted run {run.run_id[:8]} at KV sequence {run.checkpoint_seq}: it will resume",
+                     "or roll it back instead (migwizard rollback, or Roll back in the wizard)")
+    if state is RunState.COMMITTED_NO_TOMBSTONE:
+        return Check("markers", "Migration markers", CheckStatus.WARN,
+                     "migration committed but the KV tombstone is missing: it will be written",
+                     "nothing to do; `migwizard verify` re-checks the data")
+    if state is RunState.COMPLETE:
+        return Check("markers", "Migration markers", CheckStatus.FAIL,
+                     "already migrated: the KV store is tombstoned and the target committed",
+                     "nothing to migrate; run `migwizard verify` to re-check")
+    return Check("markers", "Migration markers", CheckStatus.FAIL,
+                 "the KV store is tombstoned but this target holds no committed migration",
+                 "point --sql at the original target, or restore the KV store from its backup")
+
+
+def imported_from(ctx: Context) -> str | None:
+    """The channel.db this LMDB store was imported from, if it was (import-bbolt records it)."""
+    try:
+        with ctx.open_kv() as store:
+            raw = store.meta_get(META_IMPORT_SOURCE)
+        return json.loads(raw)["path"] if raw else None
+    except Exception:  # noqa: BLE001 - informational only
+        return None
+
+
+def status(ctx: Context) -> EngineStatus:
+    """The run, the marker state and lnd's bookkeeping, without scanning the KV store
+    and without creating a SQLite target that does not exist yet."""
+    run = ctx.run()
+    tracker = None
+    if not ctx.target_absent():
+        lnd = ctx.lnd_schema()
+        tracker = lnd.tracker_version if lnd.has_migration_tracker else None
+    return EngineStatus(
+        state=state_from(kv_tombstoned(ctx), run),
+        run=run_summary(run),
+        target=ctx.target,
+        kv_path=str(ctx.kv_path),
+        target_exists=not ctx.target_absent(),
+        lnd_tracker_version=tracker,
+        lnd_target=is_lnd_target(tracker),
+        lnd_tracker_recorded=bool(run is not None and run.state == "committed" and run.stats.get("lnd_tracker")),
+        imported_from=imported_from(ctx),
+    )

@@ -1,0 +1,137 @@
+"""Preflight: every check with pass / warn / fail, a reason and a fix hint.
+
+Nothing is written, and a SQLite target that does not exist yet is not created.
+The KV side is checked here; the target's checks live in :mod:`.checks_sql`.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from ..kv.channeldb import channeldb_version
+from ..kv.errors import KVError, LockedError
+from ..kv.lmdb_store import LmdbStore
+from ..kv.open import detect_kind
+from .checks_sql import NoTarget, absent_target_checks, mb, space_checks, sql_checks
+from .context import Context, session_lock_held
+from .events import Phase, PhaseFinished, PhaseStarted
+from .markers import KVScan, marker_check, scan_kv, state_from
+from .results import Check, CheckStatus, EngineError, PreflightReport, RunState, StatusCounts
+from .runs import Run, run_summary
+
+# channeldb migration 23 flattened HTLC attempts into the ai/si/fi keys we read;
+# anything older must be upgraded by LND first.
+MIN_CHANNELDB_VERSION = 23
+KV_FREE_SPACE_NEEDED = 16 * 1024 * 1024  # the tombstone and the switch sequencer advance
+
+
+def preflight(ctx: Context) -> PreflightReport:
+    ctx.emit(PhaseStarted(Phase.PREFLIGHT))
+    checks: list[Check] = []
+    counts = StatusCounts()
+    state = RunState.FRESH
+    run: Run | None = None
+    store = _open_store(ctx, checks)
+    scan: KVScan | None = None
+    if store is not None:
+        with store:
+            scan = _kv_checks(ctx, store, checks)
+            if scan is not None:
+                counts = scan.counts
+    try:
+        if ctx.target_absent():
+            checks.extend(absent_target_checks(ctx))
+            raise NoTarget()
+        checks.extend(sql_checks(ctx))
+        run = ctx.run()
+    except NoTarget:
+        pass
+    except EngineError as e:
+        checks.append(Check("sql.open", "SQL target", CheckStatus.FAIL, str(e), e.hint))
+    if scan is not None:
+        state = state_from(scan.tombstone, run)
+        checks.append(marker_check(state, run, scan))
+        checks.extend(space_checks(ctx, scan))
+    report = PreflightReport(checks, counts, state, run.run_id if run else None, run_summary(run))
+    ctx.emit(PhaseFinished(Phase.PREFLIGHT, report.ok,
+                           "preflight passed" if report.ok else "preflight found a blocking problem"))
+    return report
+
+
+def _open_store(ctx: Context, checks: list[Check]) -> LmdbStore | None:
+    kind = detect_kind(ctx.kv_path)
+    if kind == "bbolt":
+        checks.append(Check("kv.open", "KV store", CheckStatus.FAIL, f"{ctx.kv_path} is a bbolt channel.db",
+                            "import it first: migwizard import-bbolt CHANNEL_DB --kv DIR"))
+        return None
+    if kind != "lmdb":
+        checks.append(Check("kv.open", "KV store", CheckStatus.FAIL, f"no migwizard KV store at {ctx.kv_path}",
+                            "use a store made by import-bbolt or generate"))
+        return None
+    try:
+        store = LmdbStore.open(ctx.kv_path, readonly=True)
+    except LockedError as e:
+        checks.append(Check("kv.open", "KV store", CheckStatus.FAIL, str(e),
+                            "stop lnd / the other migwizard holding the store"))
+        return None
+    except KVError as e:
+        checks.append(Check("kv.open", "KV store", CheckStatus.FAIL, str(e), "check the path"))
+        return None
+    if ctx.session_lock_depth == 0 and session_lock_held(ctx.kv_path):
+        store.close()
+        checks.append(Check("kv.open", "KV store", CheckStatus.FAIL,
+                            "another migwizard session is working on this store right now",
+                            "wait for it to finish, or stop it (Ctrl-C) first"))
+        return None
+    checks.append(Check("kv.open", "KV store", CheckStatus.PASS, "opens read-only; no other process holds it",
+                        details={"path": str(ctx.kv_path)}))
+    return store
+
+
+def _kv_checks(ctx: Context, store: LmdbStore, checks: list[Check]) -> KVScan | None:
+    scan = None
+    checks.append(Check("kv.layout", "KV layout version", CheckStatus.PASS,
+                        f"LMDB layout {store.layout_version}, LMDB {'.'.join(map(str, _lmdb_version()))}",
+                        details={"layout_version": store.layout_version}))
+    with store.read() as root:
+        ver = channeldb_version(root)
+        try:
+            scan = scan_kv(root)
+        except EngineError as e:
+            checks.append(Check("kv.payments", "Payment buckets", CheckStatus.FAIL, str(e)))
+    checks.append(_channeldb_check(ver))
+    if scan is not None:
+        counts = scan.counts
+        checks.append(Check(
+            "kv.counts", "Payments", CheckStatus.INFO,
+            f"{counts.payments} payments: {counts.succeeded} succeeded, {counts.failed} failed, "
+            f"{counts.in_flight} in flight, {counts.initiated} initiated; {counts.attempts} attempts; "
+            f"{counts.duplicates} duplicate entries",
+            ("failed payments and their attempts can be deleted first to shrink the migration "
+             "(lncli deletepayments --failed)") if counts.failed > counts.succeeded else "",
+            details={"index_entries": counts.index_entries}))
+    free_kv = shutil.disk_usage(ctx.kv_path).free
+    ok = free_kv >= KV_FREE_SPACE_NEEDED
+    checks.append(Check("kv.free_space", "Free space (KV side)", CheckStatus.PASS if ok else CheckStatus.FAIL,
+                        f"{mb(free_kv)} free; the tombstone needs < {mb(KV_FREE_SPACE_NEEDED)}",
+                        "" if ok else "free some space next to the KV store"))
+    return scan
+
+
+def _channeldb_check(ver: int | None) -> Check:
+    if ver is None:
+        return Check("kv.channeldb", "channeldb version", CheckStatus.WARN, "no metadata/dbp key: version unknown",
+                     f"make sure the node ran LND >= 0.10 (channeldb >= {MIN_CHANNELDB_VERSION})")
+    if ver < MIN_CHANNELDB_VERSION:
+        return Check("kv.channeldb", "channeldb version", CheckStatus.FAIL,
+                     f"channeldb version {ver} < {MIN_CHANNELDB_VERSION}, the first whose payment "
+                     "format (flattened ai/si/fi HTLC keys) we read",
+                     "upgrade LND first and let it start once", {"version": ver})
+    return Check("kv.channeldb", "channeldb version", CheckStatus.PASS,
+                 f"version {ver} (>= {MIN_CHANNELDB_VERSION})", details={"version": ver})
+
+
+def _lmdb_version() -> tuple[int, ...]:
+    import lmdb
+
+    return lmdb.version()
