@@ -24,14 +24,13 @@ from .runs import Run, run_summary
 
 @dataclass
 class KVScan:
-    fingerprint: str
+    """The source as the run record pins it: fingerprint of the index, totals, markers."""
+
+    fingerprint: str  # sha256 over every index key and value
     counts: StatusCounts
-    root_sequence: int
-    switch_sequence: int | None
-    has_root: bool
-    has_index: bool
+    switch_sequence: int | None  # the htlcswitch sequencer (None: no bucket)
     tombstone: bool
-    value_bytes: int = 0
+    value_bytes: int = 0  # input of preflight's space estimate
 
 
 def tombstoned(root_bucket) -> bool:
@@ -45,8 +44,7 @@ def scan_kv(root) -> KVScan:
     rb = root.bucket(PAYMENTS_ROOT_BUCKET)
     ib = root.bucket(PAYMENTS_INDEX_BUCKET)
     sb = root.bucket(NEXT_PAYMENT_ID_KEY)
-    scan = KVScan("", counts, rb.sequence() if rb else 0, sb.sequence() if sb else None,
-                  rb is not None, ib is not None, tombstoned(rb))
+    scan = KVScan("", counts, sb.sequence() if sb else None, tombstoned(rb))
     if rb is not None and ib is None:
         raise EngineError("index bucket does not exist (payments-root-bucket without payments-index-bucket)",
                           exit_code=ExitCode.PREFLIGHT_REFUSED)
