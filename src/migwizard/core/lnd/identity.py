@@ -23,14 +23,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from ..codec.keys import PAYMENTS_INDEX_BUCKET, PAYMENTS_ROOT_BUCKET
 from ..kv.bucket import BucketBase
 from . import _sqlutil
 
 GRAPH_NODE_BUCKET = b"graph-node"
 SOURCE_KEY = b"source"
 INVOICES_BUCKET = b"invoices"
-PAYMENTS_INDEX_BUCKET = b"payments-index-bucket"
-PAYMENTS_ROOT_BUCKET = b"payments-root-bucket"
 #: Invoice bodies are keyed by a 4-byte big-endian invoice number.
 _INVOICE_KEY_LEN = 4
 

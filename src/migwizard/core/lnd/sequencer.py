@@ -27,10 +27,10 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..codec.keys import NEXT_PAYMENT_ID_KEY
 from . import _sqlutil
 from .errors import SequencerError
 
-NEXT_PAYMENT_ID_KEY = b"next-payment-id-key"
 #: ``lncfg.NSChannelDB`` + ``_kv`` (``kvdb/sqlbase/db.go``).
 DEFAULT_KV_TABLE = "channeldb_kv"
 #: lnd's sequencer batch (``defaultSequenceBatchSize``).
