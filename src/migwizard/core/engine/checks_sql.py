@@ -15,6 +15,7 @@ from ..sql.schema import verify_lnd_tables
 from .context import LND_PAYMENTS_MIGRATION_VERSION, Context, is_lnd_target
 from .markers import KVScan
 from .results import Check, CheckStatus
+from .space import ROWS_PER_KV_BYTE, sql_rows_bytes
 
 STANDALONE_REASON = ("{what}: the result is a standalone copy in lnd's schema; lnd will not pick it up by "
                      "itself, and its bookkeeping is left alone")
@@ -127,11 +128,11 @@ def _target_checks(ctx: Context) -> list[Check]:
 
 
 def space_checks(ctx: Context, scan: KVScan) -> list[Check]:
-    # Rows + indexes run at roughly 2.5x the KV value bytes (measured on the mixed
-    # profile); the WAL/journal holds up to one chunk, and temp files for index
-    # builds up to the largest index.
-    est_rows = int(scan.value_bytes * 2.5) + 1024 * 1024
-    per_payment = scan.value_bytes * 2.5 / max(1, scan.counts.payments)
+    # Rows + indexes from the KV value bytes (one formula, :mod:`.space`); the
+    # WAL/journal holds up to one chunk, and temp files for index builds up to the
+    # largest index.
+    est_rows = sql_rows_bytes(scan.value_bytes)
+    per_payment = scan.value_bytes * ROWS_PER_KV_BYTE / max(1, scan.counts.payments)
     est_wal = max(4 * 1024 * 1024, int(per_payment * ctx.chunk_size * 2))
     out = []
     tmp = Path(tempfile.gettempdir())

@@ -3,9 +3,7 @@
 One formula for everyone who has to warn about space: preflight (migwizard's
 chunked run) and the rehearsal (lnd's single transaction). The factor was
 measured on the ``mixed`` profile: rows + indexes run at about 2.5x the KV
-value bytes. ``Session._space_checks`` still carries its own copy of the
-formula; it should call :func:`sql_rows_bytes` (left for the owner of
-``session.py``, which is being split).
+value bytes.
 """
 
 from __future__ import annotations

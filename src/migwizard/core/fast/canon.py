@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..codec import decide_status, fetch_payment, render_key
+from ..codec.keys import PAYMENTS_ROOT_BUCKET as ROOT_BUCKET
 from ..engine.results import FieldDiff
 from ..engine.rows import ChunkRows, IdCounters, add_payment_rows, expected_duplicates
 from ..engine.sqlread import _query, read_payments, sql_ids_by_identifier
@@ -33,7 +34,6 @@ from ..engine.tree import diff_trees, payment_tree
 from .rows import FALLBACK, FastPayment, decode_payment
 from .timefmt import ts_for
 
-ROOT_BUCKET = b"payments-root-bucket"
 SAMPLE_SALT = b"migwizard-validation-sample\x00"
 SAMPLE_PERCENT = 1
 
@@ -353,21 +353,15 @@ def iter_main_payments(root):
     """``(index sequence, payment hash, bucket)`` of every main payment, in index order, skipping
     what the engine's validation skips (non-value entries, missing buckets, duplicates'
     index entries). Decode errors propagate."""
-    from ..codec import decode_index_entry, decode_sequence
+    from ..codec.walk import BadEntry, PaymentEntry, walk_payment_index
 
-    rb = root.bucket(ROOT_BUCKET)
-    ib = root.bucket(b"payments-index-bucket")
-    for key, value in (ib.items() if ib is not None else ()):
-        if value is None:
-            continue
-        phash = decode_index_entry(value)
-        pb = rb.bucket(phash) if rb is not None else None
-        if pb is None:
-            continue
-        raw = pb.get(b"payment-sequence-key")
-        if raw is None or decode_sequence(raw) != int.from_bytes(key, "big"):
-            continue
-        yield int.from_bytes(key, "big"), phash, pb
+    for entry in walk_payment_index(root):
+        if isinstance(entry, BadEntry):
+            if entry.value is None or (entry.stage == "sequence" and entry.sequence_raw is None):
+                continue
+            raise entry.error
+        if isinstance(entry, PaymentEntry):
+            yield entry.seq, entry.payment_hash, entry.bucket
 
 
 def validate_all(db, dialect, root, *, first_payment_id: int | None, switch_seq_before: int,

@@ -27,6 +27,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 
+from ..codec.keys import PAYMENTS_ROOT_BUCKET, PAYMENTS_TOMBSTONE_KEY
 from .bucket import BucketBase
 
 __all__ = [
@@ -46,8 +47,8 @@ LNDINIT_TOMBSTONE = b"data-migration-tombstone"
 LNDINIT_MIGRATED = b"data-migration-already-migrated"
 INVOICE_BUCKET = b"invoices"
 INVOICE_TOMBSTONE = b"invoice-tombstone"
-PAYMENTS_ROOT = b"payments-root-bucket"
-PAYMENTS_TOMBSTONE = b"payments-tombstone"
+PAYMENTS_ROOT = PAYMENTS_ROOT_BUCKET
+PAYMENTS_TOMBSTONE = PAYMENTS_TOMBSTONE_KEY
 #: LMDB meta key under which an import records its source's markers
 META_NODE_MARKERS = b"node-markers"
 #: top-level buckets that hold markers (copied by the importer: they are tiny)

@@ -27,6 +27,12 @@ from ..codec import (
     render_key,
 )
 from ..codec.model import PaymentStatus
+from ..codec.keys import NEXT_PAYMENT_ID_KEY as SWITCH_BUCKET
+from ..codec.keys import PAYMENT_CREATION_INFO_KEY as CREATION_KEY
+from ..codec.keys import PAYMENT_HTLCS_BUCKET as HTLCS_BUCKET
+from ..codec.keys import PAYMENT_SEQUENCE_KEY as SEQ_KEY
+from ..codec.keys import PAYMENTS_INDEX_BUCKET as INDEX_BUCKET
+from ..codec.keys import PAYMENTS_ROOT_BUCKET as ROOT_BUCKET
 from ..engine.normalisations import NormalisationCounter
 from ..engine.rows import expected_duplicates
 from ..engine.space import single_transaction_wal_bytes, sql_rows_bytes
@@ -42,12 +48,6 @@ from .recommend import recommendation
 from .releases import ReleaseTable, load_releases
 from .simulate import InsertOrder, Texts
 
-ROOT_BUCKET = b"payments-root-bucket"
-INDEX_BUCKET = b"payments-index-bucket"
-SWITCH_BUCKET = b"next-payment-id-key"
-SEQ_KEY = b"payment-sequence-key"
-HTLCS_BUCKET = b"payment-htlcs-bucket"
-CREATION_KEY = b"payment-creation-info"
 WAITING_PROOFS_BUCKET = b"waitingproofs"
 LEGACY_PROOF_KEY_LEN = 9  # migration35 rewrites 9-byte keys into 10-byte typed ones
 
@@ -280,7 +280,7 @@ class _Walk:
 
 def _payment_bytes(pb) -> int:
     """The KV bytes preflight's space estimate counts for one payment: its HTLC
-    bucket's keys and values and its creation info (see ``engine.session.scan_kv``)."""
+    bucket's keys and values and its creation info (see ``engine.markers.scan_kv``)."""
     size = 0
     hb = pb.bucket(HTLCS_BUCKET)
     if hb is not None:
