@@ -218,7 +218,8 @@ def _save_report(path: Path | None, report: ValidationReport, engine: Engine, kv
     The named path was checked before any work; a default one that cannot be
     written costs a warning, not the migration.
     """
-    meta = {"source": str(kv), "target": sql, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    meta = {"source": str(kv), "target": sql, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "lnd": engine.lnd_facts() or None}
     if path is not None:
         return write_report(path, report, engine, **meta)
     try:

@@ -394,9 +394,11 @@ def test_preflight_checks_on_both_dialects(import_fixture, target_url):
     assert [w.id for w in rep.warnings] == ["sql.lnd_tracker"]
 
 
-def _make_lnd_target(url: str) -> None:
+def _make_lnd_target(url: str, invoices: int = 154) -> None:
     """A target as lnd leaves it when its own payments migration (global version 14) failed:
-    schema files up to 000011 applied, migration_tracker at 13."""
+    schema files up to 000011 applied, migration_tracker at 13, and the node's invoices
+    (alice has 154) copied by lnd's invoice migration (global 7), so the node-identity
+    check sees the same node."""
     from migwizard.core.sql.schema import list_migrations, render_sql, split_statements
 
     db = open_database(url)
@@ -414,6 +416,8 @@ def _make_lnd_target(url: str) -> None:
                 db.execute_sql(_q(db, "INSERT INTO migration_tracker (version, migration_time) VALUES (?, ?)"),
                                (v, "2026-06-01 10:00:00"))
             db.execute_sql("CREATE TABLE invoices (id INTEGER PRIMARY KEY, memo TEXT)")
+            for n in range(1, invoices + 1):
+                db.execute_sql(_q(db, "INSERT INTO invoices (id, memo) VALUES (?, ?)"), (n, f"invoice {n}"))
     finally:
         db.close()
 

@@ -249,6 +249,10 @@ def next_steps(commit: Any) -> list[str]:
     elif not commit.lnd_tracker_recorded:
         steps.append("This KV store is now tombstoned: to migrate the same history into lnd's own database, "
                      "start again from your backup of the store.")
+    ends = getattr(commit, "history_ends", None)
+    if ends:
+        steps.append(f"This history ends on {ends}: the source was converted by lndinit migrate-db that day; "
+                     "the node's later payments are in its SQL backend (channel.sqlite or PostgreSQL).")
     steps.append("Keep the backup of data/ until you are happy.")
     return steps
 

@@ -48,9 +48,15 @@ class Engine:
         on_event: EventSink = null_sink,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        kv_source: str | None = None,
+        allow_foreign_source: bool = False,
     ) -> None:
+        # kv_source: the user's original --kv (channel.sqlite path or postgresql:// URL with
+        # its password) when kv_path is the LMDB copy made from it; allow_foreign_source:
+        # migrate into lnd's database although the source's identity does not match.
         self._ctx = Context(
-            Path(kv_path), sql_url, chunk_size=chunk_size, on_event=on_event, clock=clock, wall_clock=wall_clock
+            Path(kv_path), sql_url, chunk_size=chunk_size, on_event=on_event, clock=clock, wall_clock=wall_clock,
+            kv_source=kv_source, allow_foreign_source=allow_foreign_source,
         )
 
     # -- inspection -------------------------------------------------------
@@ -103,6 +109,17 @@ class Engine:
     def payment_detail(self, identifier_hex: str, *, show_secrets: bool = False) -> PaymentDetail:
         """KV and SQL trees of one payment (by hex identifier: a direct lookup; or a unique prefix)."""
         return detail.payment_detail(self._ctx, identifier_hex, show_secrets=show_secrets)
+
+    def lnd_facts(self) -> dict:
+        """lnd's side as the run records it (target case, lndinit history end, identity
+        override, sequencer advance) for the report JSON; {} without a run."""
+        run = self._ctx.run()
+        if run is None:
+            return {}
+        facts = dict(run.stats.get("lnd", {}))
+        if run.stats.get("lnd_sequencer"):
+            facts["sequencer"] = run.stats["lnd_sequencer"]
+        return facts
 
     def close(self) -> None:
         self._ctx.close()

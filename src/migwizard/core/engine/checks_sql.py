@@ -12,7 +12,7 @@ from typing import Any
 
 from ..sql.connect import server_version, sqlite_library_version
 from ..sql.schema import verify_lnd_tables
-from .context import LND_PAYMENTS_MIGRATION_VERSION, Context, is_lnd_target
+from .context import Context
 from .markers import KVScan
 from .results import Check, CheckStatus
 from .space import ROWS_PER_KV_BYTE, sql_rows_bytes
@@ -110,20 +110,9 @@ def _target_checks(ctx: Context) -> list[Check]:
         else:
             out.append(Check("sql.lnd_schema", "lnd's payment tables", CheckStatus.PASS,
                              "created by lnd and matching its schema: they will be used as they are"))
-    if lnd.has_migration_tracker:
-        v = lnd.tracker_version
-        if is_lnd_target(v):
-            out.append(Check("sql.lnd_tracker", "lnd migration tracker", CheckStatus.PASS,
-                             "lnd stands right before its payments migration (14): it will be recorded at "
-                             "commit, so lnd starts on these rows", details={"version": v}))
-            return out
-        text = (f"lnd already recorded version {v} (its payments migration ran or was skipped)"
-                if (v or 0) >= LND_PAYMENTS_MIGRATION_VERSION else f"lnd's migration_tracker is at {v}")
-    else:
-        text = "the target is not an lnd database"
-    out.append(Check("sql.lnd_tracker", "lnd migration tracker", CheckStatus.WARN,
-                     STANDALONE_REASON.format(what=text), STANDALONE_HINT,
-                     details={"version": lnd.tracker_version}))
+    from .lndside import target_check  # the one rule for "is lnd's database"
+
+    out.append(target_check(ctx, ctx.run()))
     return out
 
 

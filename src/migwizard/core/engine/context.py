@@ -34,19 +34,25 @@ PROGRESS_INTERVAL_S = 0.25
 SESSION_LOCK = "migwizard-session.lock"
 
 
-def is_lnd_target(tracker_version: int | None) -> bool:
+def is_lnd_target(target) -> bool:
     """Whether the target is lnd's own database standing right before its payments
     migration (migration_tracker at 13 = 000011 applied). Only then does the commit
     record version 14 and lnd start on the migrated rows; anything else receives a
-    standalone copy. Preflight, commit and :meth:`Engine.status` all ask here."""
-    return tracker_version == LND_PAYMENTS_MIGRATION_VERSION - 1
+    standalone copy. ``target`` is the :class:`~migwizard.core.lnd.target.LndTarget`
+    that preflight, commit and :meth:`Engine.status` all get from
+    :func:`.lndside.target_case` (``classify_target``); a bare tracker version
+    answers the tracker half of the same rule."""
+    if isinstance(target, int) or target is None:
+        return target == LND_PAYMENTS_MIGRATION_VERSION - 1
+    return bool(target.case.records_version_14)
 
 
 class Context:
     """One KV store, one SQL target, and the session's clocks and event sink."""
 
     def __init__(self, kv_path: Path, sql_url: str, *, chunk_size: int, on_event: EventSink,
-                 clock: Callable[[], float], wall_clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], wall_clock: Callable[[], float], kv_source: str | None = None,
+                 allow_foreign_source: bool = False) -> None:
         if chunk_size < 1:
             raise EngineError("chunk size must be at least 1", exit_code=ExitCode.USAGE)
         self.kv_path = kv_path
@@ -62,6 +68,11 @@ class Context:
         self._db = None
         self.sqlite_existed: bool | None = None  # remembered before the first open creates the file
         self.session_lock_depth = 0
+        # The user's own --kv (may carry a PostgreSQL password: never shown); the LMDB
+        # copy records only a masked form of it.
+        self.kv_source = kv_source
+        self.allow_foreign_source = allow_foreign_source
+        self._origin = None  # lndside.SourceOrigin, read once from the copy's metadata
 
     # -- events -----------------------------------------------------------
     def emit(self, ev) -> None:

@@ -1,9 +1,12 @@
 """The irreversible end and the way back: commit, tombstone, rollback.
 
 Commit is one SQL transaction (run -> ``committed``, sequences fixed, lnd's
-``migration_tracker`` version 14 when lnd owns the target). Only after it
-returns is the KV store written: the switch-sequencer advance and the
-``payments-tombstone`` key, in one LMDB transaction. Until then the KV store is
+``migration_tracker`` version 14 when lnd owns the target, and lnd's real
+switch sequencer when its KV is in the same PostgreSQL database). A
+``channel.sqlite`` sequencer is advanced right after it (and on every start
+until done, :mod:`.lndside`). Then the LMDB working store is written: its
+switch-sequencer advance and the ``payments-tombstone`` key, in one LMDB
+transaction; lnd's own KV never gets a tombstone. Until then the KV store is
 only read, so a rollback (refused once committed) leaves it byte-identical.
 """
 
@@ -17,7 +20,10 @@ from ..codec.keys import NEXT_PAYMENT_ID_KEY, PAYMENTS_ROOT_BUCKET, PAYMENTS_TOM
 from ..sql.bulk import fix_sequences
 from ..sql.schema import TRACKING_TABLE, rollback_migrations
 from ..sql.transactions import write_txn
-from .context import LND_PAYMENTS_MIGRATION_VERSION, Context, is_lnd_target, one_session_at_a_time
+from ..lnd.errors import LndError
+from ..lnd.target import record_payments_migration
+from . import lndside
+from .context import Context, is_lnd_target, one_session_at_a_time
 from .events import Phase, PhaseFinished, PhaseStarted
 from .markers import imported_from, reconcile, scan_store
 from .results import CommitResult, EngineError, ExitCode, RollbackResult, RunState
@@ -53,25 +59,43 @@ def commit(ctx: Context) -> CommitResult:
         raise EngineError(
             f"switch payment ID sequence moved since the run started ({run.switch_seq_before} -> {cur_switch}): "
             "lnd ran in between", exit_code=ExitCode.PREFLIGHT_REFUSED, hint="roll back and migrate again")
-    record_tracker = is_lnd_target(ctx.lnd_schema().tracker_version)
+    lndside.guard_writes(ctx, step="commit")
+    record_tracker = is_lnd_target(lndside.target_case(ctx))
     with write_txn(db):
         fix_sequences(db)
         if record_tracker:
-            db.execute_sql(q(db, "INSERT INTO migration_tracker (version, migration_time) VALUES (?, ?)"),
-                           (LND_PAYMENTS_MIGRATION_VERSION, ctx.dialect().ts(int(ctx.wall() * 1e9))))
+            try:
+                record_payments_migration(db)
+            except LndError as e:
+                raise EngineError(str(e), exit_code=ExitCode.PREFLIGHT_REFUSED) from None
+            # lnd's real sequencer: same PostgreSQL database -> advanced in this transaction;
+            # a channel.sqlite -> recorded as pending here, advanced right after the commit.
+            lndside.advance_in_commit(ctx, db, run)
         run.state = "committed"
         run.committed_at = now_text(ctx.wall())
         run.updated_at = run.committed_at
         run.stats["lnd_tracker"] = record_tracker
         run.save(db)
     ctx.log("info", f"Run {run.run_id[:8]} committed in {ctx.target}.")
+    lndside.crash_hook("after-commit")
+    seq_text = lndside.advance_after_commit(ctx, run)
+    if seq_text:
+        lndside.save_stats(ctx, run)
+        ctx.log("info", seq_text)
+    elif run.stats.get("lnd_sequencer", {}).get("done"):
+        e = run.stats["lnd_sequencer"]
+        seq_text = f"lnd's switch sequencer in {e['where']}: {e['before']} -> {e['after']} (in the commit transaction)"
+        ctx.log("info", seq_text)
     ctx.emit(PhaseFinished(Phase.COMMIT, True, "committed"))
     write_tombstone(ctx, run)
     imported = imported_from(ctx)
     msg = ("committed; KV store tombstoned" + (f" (the LMDB copy; {imported} is unchanged)" if imported else "") +
            ("; LND migration_tracker version 14 recorded" if record_tracker else
-            "; LND's migration_tracker was not touched (the target is not an LND database at schema 13)"))
-    return CommitResult(run.run_id, True, True, record_tracker, msg, str(ctx.kv_path), imported)
+            "; LND's migration_tracker was not touched (the target is not an LND database at schema 13)") +
+           (f"; {seq_text}" if seq_text else ""))
+    history_ends = run.stats.get("lnd", {}).get("history_ends")
+    return CommitResult(run.run_id, True, True, record_tracker, msg, str(ctx.kv_path), imported,
+                        history_ends=history_ends)
 
 
 def write_tombstone(ctx: Context, run: Run) -> None:

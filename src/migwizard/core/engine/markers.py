@@ -94,8 +94,15 @@ def state(ctx: Context) -> RunState:
 
 
 def reconcile(ctx: Context) -> RunState:
-    """Apply the safe automatic fix of the marker matrix; refuse the unsafe cell."""
-    st = state(ctx)
+    """Apply the safe automatic fix of the marker matrix; refuse the unsafe cell.
+    A committed run whose lnd sequencer advance (channel.sqlite) did not happen gets it
+    first (:func:`.lndside.reconcile_sequencer`, never lowered, said in the log)."""
+    run = ctx.run()
+    if run is not None and run.state == "committed":
+        from . import lndside
+
+        lndside.reconcile_sequencer(ctx, run)
+    st = state_from(kv_tombstoned(ctx), run)
     if st is RunState.COMMITTED_NO_TOMBSTONE:
         from . import finish  # finish commits through reconcile too
 
@@ -157,11 +164,11 @@ def imported_from(ctx: Context) -> str | None:
 def status(ctx: Context) -> EngineStatus:
     """The run, the marker state and lnd's bookkeeping, without scanning the KV store
     and without creating a SQLite target that does not exist yet."""
+    from .lndside import target_case
+
     run = ctx.run()
-    tracker = None
-    if not ctx.target_absent():
-        lnd = ctx.lnd_schema()
-        tracker = lnd.tracker_version if lnd.has_migration_tracker else None
+    lnd = target_case(ctx)
+    tracker = lnd.tracker_version if lnd.state.has_migration_tracker else None
     return EngineStatus(
         state=state_from(kv_tombstoned(ctx), run),
         run=run_summary(run),
@@ -169,7 +176,7 @@ def status(ctx: Context) -> EngineStatus:
         kv_path=str(ctx.kv_path),
         target_exists=not ctx.target_absent(),
         lnd_tracker_version=tracker,
-        lnd_target=is_lnd_target(tracker),
+        lnd_target=is_lnd_target(lnd),
         lnd_tracker_recorded=bool(run is not None and run.state == "committed" and run.stats.get("lnd_tracker")),
         imported_from=imported_from(ctx),
     )

@@ -26,6 +26,7 @@ from ..sql.bulk import BulkWriter, next_id
 from ..sql.connect import server_version
 from ..sql.schema import SchemaError, apply_migrations
 from ..sql.transactions import write_txn
+from . import lndside
 from .context import PROGRESS_INTERVAL_S, Context, one_session_at_a_time
 from .events import ChunkCommitted, Phase, PhaseFinished, PhaseStarted, Progress
 from .markers import KVScan, reconcile, scan_kv
@@ -74,12 +75,14 @@ class _Pending:
 def migrate(ctx: Context, *, cancel: threading.Event | None) -> MigrationResult:
     reconcile(ctx)
     db = ctx.db()
+    lndside.guard_writes(ctx, step="migration")
+    facts = lndside.run_facts(ctx, allow_foreign=ctx.allow_foreign_source)
     with ctx.open_kv() as store, store.read() as root:
         scan = scan_kv(root)
         if scan.tombstone:
             raise EngineError("the KV store is tombstoned: it was migrated already",
                               exit_code=ExitCode.PREFLIGHT_REFUSED, hint="run `migwizard verify` to re-check")
-        run = _start_or_resume(ctx, db, store, root, scan)
+        run = _start_or_resume(ctx, db, store, root, scan, facts)
         return _Migration(ctx, db, run).run(root, scan.counts.index_entries, cancel)
 
 
@@ -269,7 +272,7 @@ class _Migration:
             log.exception("could not record the failed state")
 
 
-def _start_or_resume(ctx: Context, db, store, root, scan: KVScan) -> Run:
+def _start_or_resume(ctx: Context, db, store, root, scan: KVScan, facts: dict) -> Run:
     run = ctx.run()
     if run is not None:
         if run.state == "committed":
@@ -314,7 +317,8 @@ def _start_or_resume(ctx: Context, db, store, root, scan: KVScan) -> Run:
         stats={"start_ids": start_ids, "switch_next": scan.switch_sequence or 0,
                "switch_bucket_existed": scan.switch_sequence is not None,
                "created_file": not bool(ctx.sqlite_existed) if ctx.url.is_sqlite else False,
-               "tables_before": sorted(tables_before), "entries_done": 0, "seconds": 0.0},
+               "tables_before": sorted(tables_before), "entries_done": 0, "seconds": 0.0,
+               "lnd": facts},
     )
     with write_txn(db):
         run.insert(db)

@@ -15,6 +15,7 @@ from ..kv.open import detect_kind
 from .checks_sql import NoTarget, absent_target_checks, mb, space_checks, sql_checks
 from .context import Context, session_lock_held
 from .events import Phase, PhaseFinished, PhaseStarted
+from .lndside import lnd_checks
 from .markers import KVScan, marker_check, scan_kv, state_from
 from .results import Check, CheckStatus, EngineError, PreflightReport, RunState, StatusCounts
 from .runs import Run, run_summary
@@ -52,6 +53,11 @@ def preflight(ctx: Context) -> PreflightReport:
         state = state_from(scan.tombstone, run)
         checks.append(marker_check(state, run, scan))
         checks.extend(space_checks(ctx, scan))
+    if store is not None:
+        try:
+            checks.extend(lnd_checks(ctx, run, allow_foreign=ctx.allow_foreign_source))
+        except EngineError as e:
+            checks.append(Check("lnd.side", "lnd's side", CheckStatus.FAIL, str(e), e.hint))
     report = PreflightReport(checks, counts, state, run.run_id if run else None, run_summary(run))
     ctx.emit(PhaseFinished(Phase.PREFLIGHT, report.ok,
                            "preflight passed" if report.ok else "preflight found a blocking problem"))

@@ -225,6 +225,7 @@ class CommitResult:
     message: str
     kv_path: str = ""  # the store that carries the tombstone
     imported_from: str | None = None  # the bbolt channel.db it was imported from (left unchanged)
+    history_ends: str | None = None  # the source is lndinit's stale channel.db: its history ends that day
 
 
 @dataclass
