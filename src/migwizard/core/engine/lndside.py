@@ -133,8 +133,8 @@ def where_sequencer(ctx: Context) -> str:
 def _node_paths(ctx: Context, *, lnd_db: bool) -> tuple[list[Path], list[Path]]:
     """(files whose holder refuses, files whose holder is only worth a warning).
 
-    lnd's live files refuse: a ``channel.sqlite`` source, the SQLite target, and for
-    lnd's own database every node file beside it. A bbolt ``channel.db`` source was
+    lnd's live files refuse: a ``channel.sqlite`` source, and when the target is lnd's
+    own database, that file and every node file beside it. A bbolt ``channel.db`` source was
     copied and verified already and is never lnd's live store next to a native
     database (lnd refuses bolt with native SQL): a reader of it only gets a warning.
     """
@@ -145,11 +145,9 @@ def _node_paths(ctx: Context, *, lnd_db: bool) -> tuple[list[Path], list[Path]]:
         refuse += companion_paths([o.path])
     elif o.kind == "bbolt" and o.path:
         warn += companion_paths([o.path])
-    if ctx.url.is_sqlite:
+    if ctx.url.is_sqlite and lnd_db:  # a standalone file is not lnd's: readers of it may stay
         target = ctx.url.sqlite_path.expanduser()
-        refuse += companion_paths([target])
-        if lnd_db:
-            refuse += node_files(target.parent)
+        refuse += companion_paths([target]) + node_files(target.parent)
     refuse = list(dict.fromkeys(p.resolve() for p in refuse))
     warn = [p for p in dict.fromkeys(p.resolve() for p in warn) if p not in refuse]
     return refuse, warn
