@@ -149,6 +149,52 @@ def _prepared_kv(kv: str, kv_table: str | None) -> Path:
     return ps.lmdb_dir
 
 
+LNDDIR_OPT = typer.Option(None, "--lnddir", help="lnd's directory: --kv and --sql from <lnddir>/data/graph/<network>/ "
+                                                  "and lnd.conf (db.backend, db.postgres.dsn).")
+NETWORK_OPT = typer.Option(None, "--network", help="With --lnddir: mainnet (default, or from lnd.conf), testnet, "
+                                                   "testnet4, signet, regtest, simnet.")
+FOREIGN_OPT = typer.Option(False, "--allow-foreign-source", help="Migrate into lnd's own database although the "
+                           "source's node identity does not match it (recorded in the run and the report).")
+
+
+def _from_lnddir(kv: str | None, sql: str | None, lnddir: Path | None, network: str | None
+                 ) -> tuple[str | None, str | None]:
+    """``--lnddir`` fills ``--kv``/``--sql``; given together with either: usage error (64).
+    The DSN's password is kept for connecting and never printed."""
+    if lnddir is None:
+        if network is not None:
+            raise _usage("--network needs --lnddir")
+        return kv, sql
+    if kv is not None or sql is not None:
+        raise _usage("--lnddir fills --kv and --sql itself; give either --lnddir or --kv/--sql")
+    from .core.lnd.errors import LndError
+    from .core.lnd.lnddir import resolve_lnddir
+
+    try:
+        paths = resolve_lnddir(lnddir, network)
+    except LndError as e:
+        raise _usage(f"--lnddir: {e}") from None
+    for note in paths.notes:
+        sys.stderr.write(f"lnddir: {note}\n")
+    if paths.target_url is None:
+        raise _usage(f"--lnddir: {paths.lnddir} runs db.backend={paths.backend}: lnd has no native payments "
+                     "database there; give --kv and --sql for a standalone copy")
+    sys.stderr.write(f"lnddir: source {paths.kv_display}, target {paths.target_display}\n")
+    return paths.kv_source, paths.target_url
+
+
+def _sources(kv: str | None, sql: str | None, kv_table: str | None, lnddir: Path | None,
+             network: str | None) -> tuple[Path, str, str]:
+    """(the LMDB store the engine runs on, the SQL URL, the user's original --kv)."""
+    kv, sql = _from_lnddir(kv, sql, lnddir, network)
+    kv, sql = _need(kv, "--kv (or --lnddir)"), _need(sql, "--sql (or --lnddir)")
+    setup_logging(None if _LOG.get("log") is None else _LOG["log"], sql)
+    return _prepared_kv(kv, kv_table), sql, kv
+
+
+_LOG: dict = {}
+
+
 def _log_of(ctx: typer.Context) -> Path | None:
     return (ctx.obj or {}).get("log")
 
@@ -171,23 +217,27 @@ def main_cmd(
                                               "a bbolt channel.db (default: next to it)."),
     state: Optional[Path] = typer.Option(None, "--state-dir", help="Where migwizard keeps its log, reports and "
                                          "imported copies (default: $XDG_STATE_HOME/migwizard)."),
+    lnddir: Optional[Path] = LNDDIR_OPT,
+    network: Optional[str] = NETWORK_OPT,
+    allow_foreign: bool = FOREIGN_OPT,
 ) -> None:
     if state is not None:
         os.environ[STATE_DIR_ENV] = str(state.expanduser().absolute())
     _output_path(log_file, "--log")
     ctx.obj = {"log": log_file}
+    _LOG["log"] = log_file
     if ctx.invoked_subcommand is not None:
         return
     _output_path(report, "--report")
     if yes:
         from .headless import run_pipeline
 
-        kv, sql = _need(kv, "--kv"), _need(sql, "--sql")
-        setup_logging(log_file, sql)
-        lmdb_dir = _prepared_kv(kv, kv_table)
+        lmdb_dir, sql, kv_source = _sources(kv, sql, kv_table, lnddir, network)
         code = run_pipeline(lmdb_dir, sql, chunk_size=chunk_size, report_path=report,
-                            as_json=as_json, confirm=None, keep_on_failure=keep)
+                            as_json=as_json, confirm=None, keep_on_failure=keep, kv_source=kv_source,
+                            allow_foreign_source=allow_foreign)
         raise typer.Exit(code)
+    kv, sql = _from_lnddir(kv, sql, lnddir, network)
     from .core.report import reports_dir
     from .tui.app import run_wizard  # the TUI is only imported here
 
@@ -202,8 +252,12 @@ def main_cmd(
 @app.command("migrate")
 def migrate_cmd(
     ctx: typer.Context,
-    kv: Path = typer.Option(..., "--kv"),
-    sql: str = typer.Option(..., "--sql"),
+    kv: Optional[str] = KV_OPT,
+    sql: Optional[str] = SQL_OPT,
+    kv_table: Optional[str] = KV_TABLE_OPT,
+    lnddir: Optional[Path] = LNDDIR_OPT,
+    network: Optional[str] = NETWORK_OPT,
+    allow_foreign: bool = FOREIGN_OPT,
     report: Optional[Path] = typer.Option(None, "--report"),
     chunk_size: int = typer.Option(500, "--chunk-size", min=1),
     as_json: bool = typer.Option(False, "--json"),
@@ -214,7 +268,7 @@ def migrate_cmd(
     from .headless import run_pipeline
 
     _output_path(report, "--report")
-    setup_logging(_log_of(ctx), sql)
+    lmdb_dir, sql, kv_source = _sources(kv, sql, kv_table, lnddir, network)
 
     def confirm(rep) -> bool:
         if yes:
@@ -227,20 +281,23 @@ def migrate_cmd(
         sys.stderr.flush()
         return sys.stdin.readline().strip() == "commit"
 
-    raise typer.Exit(run_pipeline(kv, sql, chunk_size=chunk_size, report_path=report, as_json=as_json,
-                                  confirm=confirm, keep_on_failure=keep))
+    raise typer.Exit(run_pipeline(lmdb_dir, sql, chunk_size=chunk_size, report_path=report, as_json=as_json,
+                                  confirm=confirm, keep_on_failure=keep, kv_source=kv_source,
+                                  allow_foreign_source=allow_foreign))
 
 
 @app.command("preflight")
-def preflight_cmd(ctx: typer.Context, kv: Path = typer.Option(..., "--kv"), sql: str = typer.Option(..., "--sql"),
+def preflight_cmd(ctx: typer.Context, kv: Optional[str] = KV_OPT, sql: Optional[str] = SQL_OPT,
+                  kv_table: Optional[str] = KV_TABLE_OPT, lnddir: Optional[Path] = LNDDIR_OPT,
+                  network: Optional[str] = NETWORK_OPT, allow_foreign: bool = FOREIGN_OPT,
                   as_json: bool = typer.Option(False, "--json")) -> None:
     """Run every preflight check; exit 2 when one fails."""
     from .core.engine import Engine, EngineError
     from .headless import print_preflight
 
-    setup_logging(_log_of(ctx), sql)
+    lmdb_dir, sql, kv_source = _sources(kv, sql, kv_table, lnddir, network)
     try:
-        with Engine(kv, sql) as engine:
+        with Engine(lmdb_dir, sql, kv_source=kv_source, allow_foreign_source=allow_foreign) as engine:
             rep = engine.preflight()
     except EngineError as e:
         sys.stderr.write(f"error: {e}\n")
@@ -254,7 +311,9 @@ def preflight_cmd(ctx: typer.Context, kv: Path = typer.Option(..., "--kv"), sql:
 
 
 @app.command("verify")
-def verify_cmd(ctx: typer.Context, kv: Path = typer.Option(..., "--kv"), sql: str = typer.Option(..., "--sql"),
+def verify_cmd(ctx: typer.Context, kv: Optional[str] = KV_OPT, sql: Optional[str] = SQL_OPT,
+               kv_table: Optional[str] = KV_TABLE_OPT, lnddir: Optional[Path] = LNDDIR_OPT,
+               network: Optional[str] = NETWORK_OPT,
                report: Optional[Path] = typer.Option(None, "--report"), as_json: bool = typer.Option(False, "--json")
                ) -> None:
     """Re-validate a committed migration, field by field."""
@@ -263,9 +322,9 @@ def verify_cmd(ctx: typer.Context, kv: Path = typer.Option(..., "--kv"), sql: st
     from .headless import StderrProgress
 
     _output_path(report, "--report")
-    setup_logging(_log_of(ctx), sql)
+    lmdb_dir, sql, kv_source = _sources(kv, sql, kv_table, lnddir, network)
     try:
-        with Engine(kv, sql, on_event=StderrProgress()) as engine:
+        with Engine(lmdb_dir, sql, on_event=StderrProgress(), kv_source=kv_source) as engine:
             rep = engine.verify()
             if report:
                 write_report(report, rep, engine)
@@ -284,12 +343,13 @@ def verify_cmd(ctx: typer.Context, kv: Path = typer.Option(..., "--kv"), sql: st
 
 
 @app.command("rollback")
-def rollback_cmd(ctx: typer.Context, kv: Path = typer.Option(..., "--kv"), sql: str = typer.Option(..., "--sql"),
-                 yes: bool = typer.Option(False, "--yes", "-y")) -> None:
+def rollback_cmd(ctx: typer.Context, kv: Optional[str] = KV_OPT, sql: Optional[str] = SQL_OPT,
+                 kv_table: Optional[str] = KV_TABLE_OPT, lnddir: Optional[Path] = LNDDIR_OPT,
+                 network: Optional[str] = NETWORK_OPT, yes: bool = typer.Option(False, "--yes", "-y")) -> None:
     """Remove everything an uncommitted run wrote; the KV store is not touched."""
     from .core.engine import Engine, EngineError
 
-    setup_logging(_log_of(ctx), sql)
+    lmdb_dir, sql, kv_source = _sources(kv, sql, kv_table, lnddir, network)
     if not yes:
         if not sys.stdin.isatty():
             sys.stderr.write("not a terminal: pass --yes to roll back\n")
@@ -299,7 +359,7 @@ def rollback_cmd(ctx: typer.Context, kv: Path = typer.Option(..., "--kv"), sql: 
         if sys.stdin.readline().strip() != "rollback":
             raise typer.Exit(int(ExitCode.USAGE))
     try:
-        with Engine(kv, sql) as engine:
+        with Engine(lmdb_dir, sql, kv_source=kv_source) as engine:
             res = engine.rollback()
     except EngineError as e:
         sys.stderr.write(f"error: {e}\n" + (f"hint: {e.hint}\n" if e.hint else ""))

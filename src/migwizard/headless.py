@@ -97,7 +97,8 @@ def print_preflight(report: PreflightReport, out: TextIO) -> None:
 
 def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | None, as_json: bool,
                  confirm: Callable[[ValidationReport], bool] | None, keep_on_failure: bool = False,
-                 out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+                 out: TextIO = sys.stdout, err: TextIO = sys.stderr, kv_source: str | None = None,
+                 allow_foreign_source: bool = False) -> int:
     """preflight -> migrate -> validate -> commit -> tombstone; returns the exit code.
 
     Without ``report_path`` the report goes to ``<state>/reports/run-<id>.json``
@@ -105,7 +106,8 @@ def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | Non
     """
     progress = StderrProgress(err)
     cancel = threading.Event()
-    engine = Engine(kv, sql, chunk_size=chunk_size, on_event=progress)
+    engine = Engine(kv, sql, chunk_size=chunk_size, on_event=progress, kv_source=kv_source,
+                    allow_foreign_source=allow_foreign_source)
     restore = _install_sigint(cancel, err)
     try:
         with engine:
@@ -161,6 +163,9 @@ def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | Non
                           "or `migwizard rollback`.\n")
                 return int(exit_code_for(Outcome.INTERRUPTED))
             commit = engine.commit()
+            if commit.history_ends:
+                err.write(f"warning: this history ends on {commit.history_ends} (lndinit converted the source "
+                          "that day)\n")
             _emit_summary(report, out, as_json, committed=commit.committed, report_path=report_path,
                           commit=commit)
             return int(exit_code_for(Outcome.COMMITTED))
