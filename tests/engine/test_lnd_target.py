@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -44,7 +43,7 @@ def cli(*args, state: Path, env: dict | None = None, timeout=300):
 
 
 def lndside_crash_env() -> str:
-    from migwizard.core.engine.lndside import CRASH_AT_ENV
+    from migwizard.core.engine.lndseq import CRASH_AT_ENV
 
     return CRASH_AT_ENV
 

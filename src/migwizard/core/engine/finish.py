@@ -22,7 +22,7 @@ from ..sql.schema import TRACKING_TABLE, rollback_migrations
 from ..sql.transactions import write_txn
 from ..lnd.errors import LndError
 from ..lnd.target import record_payments_migration
-from . import lndside
+from . import lndseq, lndside
 from .context import Context, is_lnd_target, one_session_at_a_time
 from .events import Phase, PhaseFinished, PhaseStarted
 from .markers import imported_from, reconcile, scan_store
@@ -70,17 +70,17 @@ def commit(ctx: Context) -> CommitResult:
                 raise EngineError(str(e), exit_code=ExitCode.PREFLIGHT_REFUSED) from None
             # lnd's real sequencer: same PostgreSQL database -> advanced in this transaction;
             # a channel.sqlite -> recorded as pending here, advanced right after the commit.
-            lndside.advance_in_commit(ctx, db, run)
+            lndseq.advance_in_commit(ctx, db, run)
         run.state = "committed"
         run.committed_at = now_text(ctx.wall())
         run.updated_at = run.committed_at
         run.stats["lnd_tracker"] = record_tracker
         run.save(db)
     ctx.log("info", f"Run {run.run_id[:8]} committed in {ctx.target}.")
-    lndside.crash_hook("after-commit")
-    seq_text = lndside.advance_after_commit(ctx, run)
+    lndseq.crash_hook("after-commit")
+    seq_text = lndseq.advance_after_commit(ctx, run)
     if seq_text:
-        lndside.save_stats(ctx, run)
+        lndseq.save_stats(ctx, run)
         ctx.log("info", seq_text)
     elif run.stats.get("lnd_sequencer", {}).get("done"):
         e = run.stats["lnd_sequencer"]

@@ -96,12 +96,12 @@ def state(ctx: Context) -> RunState:
 def reconcile(ctx: Context) -> RunState:
     """Apply the safe automatic fix of the marker matrix; refuse the unsafe cell.
     A committed run whose lnd sequencer advance (channel.sqlite) did not happen gets it
-    first (:func:`.lndside.reconcile_sequencer`, never lowered, said in the log)."""
+    first (:func:`.lndseq.reconcile_sequencer`, never lowered, said in the log)."""
     run = ctx.run()
     if run is not None and run.state == "committed":
-        from . import lndside
+        from . import lndseq
 
-        lndside.reconcile_sequencer(ctx, run)
+        lndseq.reconcile_sequencer(ctx, run)
     st = state_from(kv_tombstoned(ctx), run)
     if st is RunState.COMMITTED_NO_TOMBSTONE:
         from . import finish  # finish commits through reconcile too
