@@ -149,6 +149,20 @@ def _prepared_kv(kv: str, kv_table: str | None) -> Path:
     return ps.lmdb_dir
 
 
+def _from_lnddir(lnddir: str, network: str | None, kv: str | None, sql: str | None) -> tuple[str | None, str | None]:
+    """``--kv``/``--sql`` from ``--lnddir`` where not given (explicit options win)."""
+    from .core.lnd.errors import LndDirError
+    from .core.lnd.lnddir import resolve_lnddir
+
+    try:
+        paths = resolve_lnddir(lnddir, network)
+    except LndDirError as e:
+        raise _usage(str(e))
+    for note in paths.notes:
+        sys.stderr.write(f"lnddir: {note}\n")
+    return kv or paths.kv_source, sql or paths.target_url
+
+
 def _log_of(ctx: typer.Context) -> Path | None:
     return (ctx.obj or {}).get("log")
 
@@ -167,8 +181,12 @@ def main_cmd(
                                                                "instead of rolling back."),
     log_file: Optional[Path] = typer.Option(None, "--log", help="Log file (default: migwizard.log in the state "
                                             "directory)."),
-    import_dir: Optional[Path] = typer.Option(None, "--import-dir", help="Wizard: where to put the LMDB copy of "
-                                              "a bbolt channel.db (default: next to it)."),
+    import_dir: Optional[Path] = typer.Option(None, "--import-dir", help="Wizard: the directory for LMDB copies "
+                                              "of non-LMDB sources (default: imports/ in the state directory)."),
+    lnddir: Optional[str] = typer.Option(None, "--lnddir", help="lnd's directory: source and target from "
+                                         "<lnddir>/data/graph/<network>/ and lnd.conf (password never printed)."),
+    network: Optional[str] = typer.Option(None, "--network", help="With --lnddir: mainnet (default), testnet, "
+                                          "testnet4, signet, regtest or simnet."),
     state: Optional[Path] = typer.Option(None, "--state-dir", help="Where migwizard keeps its log, reports and "
                                          "imported copies (default: $XDG_STATE_HOME/migwizard)."),
 ) -> None:
@@ -179,6 +197,10 @@ def main_cmd(
     if ctx.invoked_subcommand is not None:
         return
     _output_path(report, "--report")
+    if lnddir is not None and yes:
+        kv, sql = _from_lnddir(lnddir, network, kv, sql)
+    elif network is not None and lnddir is None:
+        raise _usage("--network needs --lnddir")
     if yes:
         from .headless import run_pipeline
 
@@ -193,7 +215,9 @@ def main_cmd(
 
     # The wizard owns its log sink (it scrubs with the target it is pointed at, which can change).
     _announce_state_dir()
-    code = run_wizard(Path(kv) if kv is not None else None, sql, chunk_size=chunk_size, import_dir=import_dir,
+    # ``kv`` as typed: a postgresql:// KV URL must reach the wizard unmangled (Path() would eat a slash).
+    code = run_wizard(kv, sql, chunk_size=chunk_size, import_dir=import_dir, kv_table=kv_table,
+                      lnddir=lnddir, network=network,
                       results_dir=report.parent if report is not None else reports_dir(),
                       report_path=report, log_path=log_file or default_log_path())
     raise typer.Exit(int(code or 0))

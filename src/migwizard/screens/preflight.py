@@ -6,10 +6,12 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Checkbox, DataTable, Static
+from rich.markup import escape
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Checkbox, Collapsible, DataTable, Static
 
 from migwizard.core.engine.results import CheckStatus, PreflightReport, RunState
+from migwizard.core.engine.storefacts import rehearsal, verdict_lines
 from migwizard.tui.flow import Step
 from migwizard.tui.messages import Call, StepDone, StepFailed
 from migwizard.tui.widgets import inline_markup, plain_code
@@ -32,13 +34,17 @@ class PreflightScreen(WizardScreen):
         Binding("r", "rerun", "Re-run", id="rerun"),
         Binding("a", "acknowledge", "Acknowledge", id="acknowledge"),
         Binding("c", "continue", "Continue", id="continue"),
+        Binding("l", "releases", "lnd releases", id="releases"),
         Binding("escape", "back", "Back", id="back"),
     ]
+
+    RELEASES_TITLE = "What each lnd release would do"
 
     def __init__(self, *, resuming: bool = False) -> None:
         super().__init__()
         self.resuming = resuming
         self.report: PreflightReport | None = None
+        self.rehearsal = None  # core.rehearse.RehearsalReport, once the worker returns
         self.running = False
 
     def compose(self) -> ComposeResult:
@@ -51,6 +57,10 @@ class PreflightScreen(WizardScreen):
             yield DataTable(id="checks", cursor_type="row", zebra_stripes=False)
             yield Static("", id="pf-hint")
             yield Static("", id="pf-counts")
+            with Collapsible(title=self.RELEASES_TITLE + ": reading the payments…", collapsed=True,
+                             id="releases"):
+                with VerticalScroll(id="rh-body"):
+                    yield Static("Reading every payment (read-only)…", id="rh-table")
             yield Checkbox("I have read the warnings above and want to continue", id="ack", compact=True)
             yield Static("", id="pf-verdict")
             with Horizontal(classes="buttons"):
@@ -66,6 +76,35 @@ class PreflightScreen(WizardScreen):
         table.add_column("Result", key="reason")
         self.query_one("#ack").display = False
         self.action_rerun()
+        self._rehearse()
+
+    # -- the rehearsal (issue 10): lnd's own migration, release by release --------
+    def _rehearse(self) -> None:
+        """Rehearse on the node's own source when there is one (lnd's files, read-only), else on
+        the LMDB store; it reads every payment, so it runs on a worker of its own."""
+        app = self.wizard
+        source, table = (app.source_secret, app.kv_table) if app.source_secret else (app.kv_path, None)
+        self.rehearsal = None
+        self.start_step(Call.REHEARSE, lambda _e, _c: rehearsal(source, table), group="rehearse",
+                        open_engine=False, description="Rehearsing lnd's payments migration",
+                        failure_log="rehearsal")
+
+    def _show_rehearsal(self, report=None, error: str | None = None) -> None:
+        box = self.query_one("#releases", Collapsible)
+        table = self.query_one("#rh-table", Static)
+        if error is not None:
+            box.title = f"{self.RELEASES_TITLE}: could not be read"
+            table.update(escape(f"✗ The rehearsal could not read the source: {error}"))
+            return
+        newest = report.newest_release
+        box.title = (f"{self.RELEASES_TITLE}: {newest} passes" if report.ok
+                     else f"{self.RELEASES_TITLE}: {newest} would fail")
+        lines = [escape(line) for line in verdict_lines(report)]
+        table.update("\n".join(lines) + "\n\n" + escape(report.recommendation))
+
+    def action_releases(self) -> None:
+        box = self.query_one("#releases", Collapsible)
+        box.collapsed = not box.collapsed
 
     # -- running ---------------------------------------------------------
     def action_rerun(self) -> None:
@@ -84,6 +123,10 @@ class PreflightScreen(WizardScreen):
     @on(StepDone)
     def _done(self, message: StepDone) -> None:
         message.stop()
+        if message.step == Call.REHEARSE:
+            self.rehearsal = message.result
+            self._show_rehearsal(message.result)
+            return
         self.running = False
         report: PreflightReport = message.result
         self.report = report
@@ -124,6 +167,9 @@ class PreflightScreen(WizardScreen):
     @on(StepFailed)
     def _failed(self, message: StepFailed) -> None:
         message.stop()
+        if message.step == Call.REHEARSE:  # advice, not a check: the preflight verdict stands
+            self._show_rehearsal(error=self.wizard.scrub(str(message.error)))
+            return
         self.running = False
         self.wizard.show_step(Step.ERROR, message, from_="step")
 
