@@ -155,7 +155,7 @@ def _from_lnddir(lnddir: str, network: str | None, kv: str | None, sql: str | No
     from .core.lnd.lnddir import resolve_lnddir
 
     try:
-        paths = resolve_lnddir(lnddir, network)
+        paths = resolve_lnddir(Path(lnddir).expanduser().absolute(), network)
     except LndDirError as e:
         raise _usage(str(e))
     for note in paths.notes:

@@ -37,7 +37,8 @@ class ImportScreen(WizardScreen):
         yield from self.compose_header()
         with Vertical(id="import"):
             again = " again (the migrated copy is kept beside the new one)" if self.fresh else ""
-            yield Static(f"Importing{again} the payment buckets of [b]{escape(redact(self.source))}[/b] into a "
+            shown = redact(self.source) if "://" in self.source else self.wizard.show_path(self.source)
+            yield Static(f"Importing{again} the payment buckets of [b]{escape(shown)}[/b] into a "
                          "verified LMDB copy in migwizard's state directory, or reusing the earlier copy when the "
                          "source is unchanged. The source is opened read-only and is not changed; the migration "
                          "then works on the copy.", id="im-intro")

@@ -45,6 +45,8 @@ class PreflightScreen(WizardScreen):
         self.resuming = resuming
         self.report: PreflightReport | None = None
         self.rehearsal = None  # core.rehearse.RehearsalReport, once the worker returns
+        self.rehearsing = False
+        self.rehearsing_store = False  # the rehearsal reads the LMDB store the engine uses: wait for it
         self.running = False
 
     def compose(self) -> ComposeResult:
@@ -80,11 +82,20 @@ class PreflightScreen(WizardScreen):
 
     # -- the rehearsal (issue 10): lnd's own migration, release by release --------
     def _rehearse(self) -> None:
-        """Rehearse on the node's own source when there is one (lnd's files, read-only), else on
-        the LMDB store; it reads every payment, so it runs on a worker of its own."""
+        """Rehearse on the node's own source when there is one (lnd's files, read-only, beside the
+        checks), else on the LMDB store once the checks are done: LMDB allows one open environment
+        per process, so the engine and the rehearsal take turns (Continue and Back wait)."""
         app = self.wizard
-        source, table = (app.source_secret, app.kv_table) if app.source_secret else (app.kv_path, None)
-        self.rehearsal = None
+        if self.rehearsing or self.rehearsal is not None:
+            return
+        if app.source_secret:
+            source, table = app.source_secret, app.kv_table
+        elif self.running:
+            return  # started again when the checks are done
+        else:
+            source, table = app.kv_path, None
+            self.rehearsing_store = True
+        self.rehearsing = True
         self.start_step(Call.REHEARSE, lambda _e, _c: rehearsal(source, table), group="rehearse",
                         open_engine=False, description="Rehearsing lnd's payments migration",
                         failure_log="rehearsal")
@@ -108,7 +119,7 @@ class PreflightScreen(WizardScreen):
 
     # -- running ---------------------------------------------------------
     def action_rerun(self) -> None:
-        if self.running:
+        if self.running or self.rehearsing_store:
             return
         self.running = True
         self.report = None
@@ -124,8 +135,10 @@ class PreflightScreen(WizardScreen):
     def _done(self, message: StepDone) -> None:
         message.stop()
         if message.step == Call.REHEARSE:
+            self.rehearsing = self.rehearsing_store = False
             self.rehearsal = message.result
             self._show_rehearsal(message.result)
+            self._update_verdict()
             return
         self.running = False
         report: PreflightReport = message.result
@@ -155,6 +168,7 @@ class PreflightScreen(WizardScreen):
             table.move_cursor(row=attention[0], animate=False, scroll=True)
         table.focus()
         self._show_hint()
+        self._rehearse()
 
     def _ack_label(self) -> None:
         """The checkbox state in words too, so it reads without colour (NO_COLOR)."""
@@ -168,7 +182,9 @@ class PreflightScreen(WizardScreen):
     def _failed(self, message: StepFailed) -> None:
         message.stop()
         if message.step == Call.REHEARSE:  # advice, not a check: the preflight verdict stands
+            self.rehearsing = self.rehearsing_store = False
             self._show_rehearsal(error=self.wizard.scrub(str(message.error)))
+            self._update_verdict()
             return
         self.running = False
         self.wizard.show_step(Step.ERROR, message, from_="step")
@@ -177,7 +193,7 @@ class PreflightScreen(WizardScreen):
     @property
     def can_continue(self) -> bool:
         r = self.report
-        if r is None or not r.ok:
+        if r is None or not r.ok or self.rehearsing_store:
             return False
         return not r.warnings or self.query_one("#ack", Checkbox).value
 
@@ -195,6 +211,8 @@ class PreflightScreen(WizardScreen):
         elif r.warnings and not self.query_one("#ack", Checkbox).value:
             verdict.update("! Read the warnings, then acknowledge them (a) to continue.")
             verdict.add_class("warning")
+        elif self.rehearsing_store:
+            verdict.update("Checks done; rehearsing lnd's own migration on the store (read-only)…")
         else:
             what = "resume the interrupted run" if self.resuming else "start migrating"
             verdict.update(f"✓ Ready. Continue (c) to {what}.")
@@ -204,7 +222,8 @@ class PreflightScreen(WizardScreen):
 
     def _update_buttons(self) -> None:
         self.query_one("#continue", Button).disabled = not self.can_continue
-        self.query_one("#rerun", Button).disabled = self.running
+        self.query_one("#rerun", Button).disabled = self.running or self.rehearsing_store
+        self.query_one("#back", Button).disabled = self.rehearsing_store
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "continue":
@@ -212,7 +231,9 @@ class PreflightScreen(WizardScreen):
         if action == "acknowledge":
             return bool(self.report and self.report.ok and self.report.warnings)
         if action == "rerun":
-            return not self.running
+            return not self.running and not self.rehearsing_store
+        if action == "back":
+            return not self.rehearsing_store
         return True
 
     @on(Checkbox.Changed, "#ack")
@@ -262,4 +283,5 @@ class PreflightScreen(WizardScreen):
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:
-        self.wizard.show_step(Step.WELCOME)
+        if not self.rehearsing_store:
+            self.wizard.show_step(Step.WELCOME)

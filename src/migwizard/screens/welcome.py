@@ -92,7 +92,8 @@ class WelcomeScreen(WizardScreen):
                 yield Label("lnd dir", classes="field-label")
                 yield Input(app.lnddir or "~/.lnd", placeholder="~/.lnd", id="lnddir", compact=True)
                 yield Label("Network", classes="field-label")
-                yield Input(app.network or "mainnet", placeholder="mainnet", id="network", compact=True)
+                yield Input(app.network or "", placeholder="mainnet, or lnd.conf's network", id="network",
+                            compact=True)
                 yield Static("", id="lnddir-msg", classes="field-msg")
             yield Static("[b]2. Or name the source and target yourself[/b]", id="manual-head")
             with Grid(id="fields", classes="fields"):
@@ -101,7 +102,7 @@ class WelcomeScreen(WizardScreen):
                             placeholder="LMDB dir, channel.db, channel.sqlite or postgresql://", id="source",
                             compact=True)
                 yield Static("", id="source-msg", classes="field-msg")
-                yield Label("KV table", classes="field-label")
+                yield Label("KV table", classes="field-label", id="kv-table-label")
                 yield Input(app.kv_table or "channeldb_kv", placeholder="channeldb_kv", id="kv-table", compact=True)
                 yield Label("Target", classes="field-label")
                 yield Input(app.sql_url_display, placeholder="sqlite:///lnd.sqlite", id="target", compact=True)
@@ -139,7 +140,7 @@ class WelcomeScreen(WizardScreen):
         """Fill source and target from ``resolve_lnddir`` (display forms only; a password stays hidden)."""
         app = self.wizard
         lnddir = self.query_one("#lnddir", Input).value.strip() or "~/.lnd"
-        network = self.query_one("#network", Input).value.strip() or "mainnet"
+        network = self.query_one("#network", Input).value.strip() or None
         msg = self.query_one("#lnddir-msg", Static)
         try:
             paths = resolve_node(lnddir, network)
@@ -151,13 +152,17 @@ class WelcomeScreen(WizardScreen):
         app.lnddir, app.network = lnddir, network
         app.source_secret = paths.kv_source
         app.kv_table = None
-        source = self.query_one("#source", Input)
-        source.value = paths.kv_display or ""
+        # lnd's files are shown as every path is (``app.show_path``); a DSN without its password.
+        files = paths.backend != "postgres"
+        app.source_shown = app.show_path(paths.kv_source) if files and paths.kv_source else paths.kv_display
         self.query_one("#kv-table", Input).value = "channeldb_kv"
         if paths.target_url:
             app.sql_url = paths.target_url
-            self.query_one("#target", Input).value = app.sql_url_display
-        words = f"{paths.backend} backend, {paths.network}"
+            app.target_shown = (f"sqlite:///{app.show_path(paths.graph_dir / 'lnd.sqlite')}"
+                                if paths.backend == "sqlite" else app.sql_url_display)
+            self.query_one("#target", Input).value = app.target_shown
+        self.query_one("#source", Input).value = app.source_shown or ""
+        words = f"{paths.network}, db.backend={paths.backend}"
         notes = "".join(f"\n  ! {n}" for n in paths.notes)
         msg.update(escape(f"✓ {words}: source and target filled in below.{notes}"))
         self._fields_changed()
@@ -168,7 +173,7 @@ class WelcomeScreen(WizardScreen):
         """The typed target; the redacted URL shown for a stored one stands for the real URL."""
         typed = self.query_one("#target", Input).value.strip()
         real = self.wizard.sql_url
-        if real and typed == self.wizard.sql_url_display:
+        if real and typed in (self.wizard.sql_url_display, self.wizard.target_shown):
             self.target_note = ""
             return real
         url, self.target_note = restore_secrets(typed, real)
@@ -178,7 +183,7 @@ class WelcomeScreen(WizardScreen):
         """The typed source; a redacted PostgreSQL URL shown for a stored one stands for the real URL."""
         typed = self.query_one("#source", Input).value.strip()
         secret = self.wizard.source_secret
-        if secret and typed == redact(secret):
+        if secret and typed in (redact(secret), self.wizard.source_shown):
             return secret
         return typed if "://" in typed else (str(Path(typed).expanduser()) if typed else "")
 
@@ -192,7 +197,8 @@ class WelcomeScreen(WizardScreen):
         self.source_kind, smsg = detect_source(source)
         self.target_ok, tmsg = check_target(target)
         self.copy, self.copy_blocked = None, None
-        self.query_one("#kv-table").disabled = not (self.source_kind or "").startswith("kvsql")
+        kvsql = (self.source_kind or "").startswith("kvsql")
+        self.query_one("#kv-table").display = self.query_one("#kv-table-label").display = kvsql
         if self.source_kind not in (None, "lmdb"):
             key = (source, self._table_value())
             prepared = self.wizard.prepared.get(key)
@@ -328,14 +334,12 @@ class WelcomeScreen(WizardScreen):
         self.start_step(Call.MARKERS, lambda _e, _c, key=key: (key, marker_lines(*key)), group="markers",
                         open_engine=False, description="Reading the node's markers")
 
-    def _show_markers(self, error: str | None = None) -> None:
+    def _show_markers(self) -> None:
         box = self.query_one("#markers", Static)
         lines = self.markers or []
-        if error:
-            box.update(escape(f"The node's markers could not be read: {error}"))
-        elif lines:
+        if lines:
             box.update("[b]Node markers on this source[/b]\n" + "\n".join(f" • {escape(line)}" for line in lines))
-        box.display = bool(error or lines)
+        box.display = bool(lines)
         box.set_class(any("lndinit on" in line for line in lines), "warning")
 
     # -- run state -------------------------------------------------------
@@ -474,8 +478,9 @@ class WelcomeScreen(WizardScreen):
     @on(StepFailed)
     def _step_failed(self, message: StepFailed) -> None:
         message.stop()
-        if message.step == Call.MARKERS:
-            self._show_markers(self.wizard.scrub(str(message.error)))
+        if message.step == Call.MARKERS:  # an unreadable source is named by the import or the checks
+            self.markers = None
+            self._show_markers()
             return
         self.probing = None
         self.start_after_probe = False

@@ -79,6 +79,10 @@ class MigWizardApp(App[int]):
             self.source_secret, kv_text = kv_text, None
         self.kv_path: str | None = kv_text
         self.kv_table = kv_table
+        # What the welcome screen shows for a source / target it filled in (``--lnddir``): the
+        # field still stands for the real value while it shows exactly this.
+        self.source_shown: str | None = None
+        self.target_shown: str | None = None
         self.lnddir = lnddir
         self.network = network
         # (source, kv table) -> (LMDB copy, reused): what this session prepared (``storefacts.prepare``).

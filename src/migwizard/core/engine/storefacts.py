@@ -230,7 +230,8 @@ def resolve_node(lnddir: str, network: str | None = None):
     """``core.lnd.lnddir.resolve_lnddir`` (raises its typed ``LndDirError``)."""
     from migwizard.core.lnd.lnddir import resolve_lnddir
 
-    return resolve_lnddir(lnddir, network)
+    # Absolute first: resolve_lnddir joins a relative default datadir onto the lnddir twice.
+    return resolve_lnddir(Path(lnddir).expanduser().absolute(), network)
 
 
 def rehearsal(source: str, kv_table: str | None = None):
