@@ -24,7 +24,7 @@ from migwizard.tui.app import MigWizardApp
 
 from .conftest import fixed_wall_clock
 from .fake_engine import FakeStore, fake_factory
-from .helpers import FIXTURES, settle, stable_paths, text, wait_for
+from .helpers import FIXTURES, settle, stable_copy_paths, text, wait_for
 
 SHOWN = "/tmp/migwizard-snapshots/lnddir"
 LNDINIT_DAVE = FIXTURES / "lndinit-tombstoned-dave-channel.db"
@@ -58,10 +58,7 @@ def make_lnddir(root: Path) -> Path:
 
 def stable(app: MigWizardApp, tmp_path: Path) -> MigWizardApp:
     """Temp paths and the copy's per-path digest shown the same on every run."""
-    stable_paths(app, tmp_path, SHOWN)
-    mapped = app.show_path
-    app.show_path = lambda path: re.sub(r"-[0-9a-f]{12}\b", "-<digest>", mapped(path))
-    return app
+    return stable_copy_paths(app, tmp_path, SHOWN)
 
 
 def lnddir_app(tmp_path: Path, engine_factory=None) -> MigWizardApp:
@@ -138,7 +135,7 @@ async def test_lnddir_fills_source_and_target_then_imports_and_rehearses(tmp_pat
         assert title.endswith("passes") == rehearsal.ok
         # the edge store carries cases older releases fail on: the table names the payment
         failing = [v for v in rehearsal.verdicts if v.failure is not None and v.failure.payment]
-        assert failing and failing[0].failure.payment[:12] in table
+        assert failing and failing[0].failure.payment[:8] in table
     # lnd's directory holds only lnd's files (and SQLite's own -wal/-shm beside them)
     assert sorted(p.name for p in graph.iterdir() if not p.name.endswith(("-wal", "-shm"))) == before
 

@@ -42,7 +42,7 @@ async def test_bbolt_import_then_new_session_reuses_the_copy(tmp_path):
         await settle(pilot)
         msg = text(app.screen.query_one("#source-msg", Static)).replace("\n", " ")
         assert str(copy.name) in msg and "will be imported" in msg
-        assert str(app.screen.query_one("#start", Button).label) == "Import the source"
+        assert str(app.screen.query_one("#start", Button).label) == "Import source"
         await pilot.press("ctrl+n")
         await settle(pilot)
         assert isinstance(app.screen, ImportScreen) and app.screen.done
@@ -77,7 +77,7 @@ async def test_bbolt_import_then_new_session_reuses_the_copy(tmp_path):
                         wall_clock=fixed_wall_clock)
     async with app3.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        assert str(app3.screen.query_one("#start", Button).label) == "Import the source"
+        assert str(app3.screen.query_one("#start", Button).label) == "Import source"
         await pilot.press("ctrl+n")
         await settle(pilot)
         status = text(app3.screen.query_one("#im-status", Static)).replace("\n", " ")

@@ -111,11 +111,19 @@ class PreflightScreen(WizardScreen):
         box.title = (f"{self.RELEASES_TITLE}: {newest} passes" if report.ok
                      else f"{self.RELEASES_TITLE}: {newest} would fail")
         lines = [escape(line) for line in verdict_lines(report)]
-        table.update("\n".join(lines) + "\n\n" + escape(report.recommendation))
+        table.update(f"[b]{escape(report.recommendation)}[/b]\n" + "\n".join(lines))
 
     def action_releases(self) -> None:
         box = self.query_one("#releases", Collapsible)
         box.collapsed = not box.collapsed
+
+    @on(Collapsible.Expanded, "#releases")
+    @on(Collapsible.Collapsed, "#releases")
+    def _releases_toggled(self) -> None:
+        """At 80x24 the verdicts take the checks' place while open (l or enter on the title)."""
+        shown = not self.query_one("#releases", Collapsible).collapsed
+        self.query_one("#checks").display = not shown
+        self.query_one("#pf-hint").display = not shown
 
     # -- running ---------------------------------------------------------
     def action_rerun(self) -> None:

@@ -50,14 +50,14 @@ class WelcomeScreen(WizardScreen):
     # One key, several labels: the footer always names what the start button does.
     BINDINGS = [
         Binding("ctrl+n", "start('preflight')", "Start preflight", id="start"),
-        Binding("ctrl+n", "start('import')", "Import the source", id="start-import"),
+        Binding("ctrl+n", "start('import')", "Import source", id="start-import"),
         Binding("ctrl+n", "start('commit')", "Finish the commit", id="start-commit"),
         Binding("ctrl+n", "start('verify')", "Re-verify", id="start-verify"),
         Binding("ctrl+n", "start('reimport')", "Import again", id="start-reimport"),
         Binding("ctrl+r", "resume", "Resume", id="resume"),
         Binding("ctrl+b", "rollback", "Roll back…", id="rollback"),
     ]
-    START_LABELS = {"preflight": "Start preflight", "import": "Import the source", "commit": "Finish the commit",
+    START_LABELS = {"preflight": "Start preflight", "import": "Import source", "commit": "Finish the commit",
                     "verify": "Re-verify", "reimport": "Import again"}
     PROBE_DELAY = 0.4  # seconds after the last keystroke before the target is checked again
 
@@ -166,7 +166,8 @@ class WelcomeScreen(WizardScreen):
         notes = "".join(f"\n  ! {n}" for n in paths.notes)
         msg.update(escape(f"✓ {words}: source and target filled in below.{notes}"))
         self._fields_changed()
-        self.query_one("#start", Button).focus()
+        self.query_one("#start", Button).focus(scroll_visible=False)
+        self._reveal(self.query_one("#welcome-buttons"))
 
     # -- fields ----------------------------------------------------------
     def _target_value(self) -> str:
@@ -340,6 +341,9 @@ class WelcomeScreen(WizardScreen):
         if lines:
             box.update("[b]Node markers on this source[/b]\n" + "\n".join(f" • {escape(line)}" for line in lines))
         box.display = bool(lines)
+        if lines and self.focused is self.query_one("#start"):
+            # The markers above it pushed the button down: reveal it once their height is laid out.
+            self.query_one("#welcome").scroll_end(animate=False)  # (the buttons are last)
         box.set_class(any("lndinit on" in line for line in lines), "warning")
 
     # -- run state -------------------------------------------------------

@@ -250,7 +250,7 @@ def verdict_lines(report) -> list[str]:
         if f is None:
             text = "✓ passes" + ("; " + "; ".join(v.notes) if v.notes else "")
         elif f.stage == "payments" and f.payment:
-            text = f"✗ fails on payment {f.payment[:12]}… (sequence {f.sequence}): {f.reason}"
+            text = f"✗ fails at payment {f.payment[:8]}… (seq {f.sequence}): {f.reason}"
         elif f.stage == "after_payments":
             text = f"✗ stops at start-up after its payments step: {f.reason}"
         else:
