@@ -22,38 +22,14 @@ from migwizard.screens.preflight import PreflightScreen
 from migwizard.screens.welcome import WelcomeScreen
 from migwizard.tui.app import MigWizardApp
 
+from tests.support.lnddir import make_lnddir
+
 from .conftest import fixed_wall_clock
 from .fake_engine import FakeStore, fake_factory
 from .helpers import FIXTURES, settle, stable_copy_paths, text, wait_for
 
 SHOWN = "/tmp/migwizard-snapshots/lnddir"
 LNDINIT_DAVE = FIXTURES / "lndinit-tombstoned-dave-channel.db"
-
-
-def make_lnddir(root: Path) -> Path:
-    """``root/lnd`` as a regtest node on db.backend=sqlite whose payments migration failed."""
-    from migwizard.core.generate import generate_store
-    from migwizard.core.generate.kvsql import write_kvsql
-    from migwizard.core.kv.lmdb_store import LmdbStore
-    from migwizard.core.sql.connect import open_database
-    from tests.support.lnddb import build_lnd_db
-
-    lnddir = root / "lnd"
-    graph = lnddir / "data" / "graph" / "regtest"
-    graph.mkdir(parents=True)
-    (lnddir / "lnd.conf").write_text("[Application Options]\n\n[Bitcoin]\nbitcoin.regtest=true\n\n"
-                                     "[db]\ndb.backend=sqlite\ndb.use-native-sql=true\n")
-    store = root / "generated"
-    generate_store(store, payments=0, seed=1, profile="edge")
-    with LmdbStore.open(store, readonly=True) as src, src.read() as kv_root:
-        write_kvsql(kv_root, graph / "channel.sqlite", invoice_tombstone=True)
-    shutil.rmtree(store)
-    db = open_database(f"sqlite:///{graph / 'lnd.sqlite'}")
-    try:
-        build_lnd_db(db, tracker=13)
-    finally:
-        db.close()
-    return lnddir
 
 
 def stable(app: MigWizardApp, tmp_path: Path) -> MigWizardApp:

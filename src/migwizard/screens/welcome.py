@@ -17,32 +17,16 @@ from migwizard.tui.flow import Step
 from migwizard.tui.messages import Call, StepDone, StepFailed
 from migwizard.tui.sources import (  # noqa: F401  (check_target, restore_secrets: re-exported for tests)
     check_target,
+    copy_message,
     copy_path,
-    copy_problem,
     copy_state,
     detect_source,
     redact,
     restore_secrets,
 )
+from migwizard.tui.welcome_text import INTRO, NEVER, RUN_STATE_TEXTS, WILL
 
 from .base import WizardScreen
-
-INTRO = (
-    "This wizard copies your node's payment history from the KV store into SQL, "
-    "checks every payment, and asks you before anything becomes final."
-)
-WILL = (
-    "[b]Will:[/b] run read-only checks · copy payments in resumable chunks · compare every "
-    "payment field by field · after you type COMMIT, mark SQL committed and tombstone the KV store.\n"
-    "[b]Will not:[/b] change the KV store before that last step (it is only read), or delete anything."
-)
-NEVER = (
-    "[b]Never do[/b]\n"
-    " • run this while lnd is running\n"
-    " • start without a backup of the whole lnd data/ directory\n"
-    " • delete the KV store or the SQL file until lnd runs well on SQL\n"
-    " • rush: every step before the commit can be rolled back"
-)
 
 
 class WelcomeScreen(WizardScreen):
@@ -211,26 +195,10 @@ class WelcomeScreen(WizardScreen):
             if self.copy is not None and self._copy_key != key:  # cheap, but not on every keystroke elsewhere
                 self.copy_state = copy_state(self.copy, self.wizard)
                 self._copy_key = key
-            shown = self.wizard.show_path(self.copy) if self.copy is not None else ""
-            what = SOURCE_WORDS[self.source_kind]
-            if self.copy_blocked:
-                pass
-            elif prepared:
-                how = "reused the verified copy" if prepared[1] else "imported and verified into"
-                smsg = f"✓ {what}: {how} {shown}; the wizard works on that copy."
-            elif self.copy_state == "complete":
-                smsg = (f"✓ {what}: a verified copy is at {shown}; it is reused if the source is unchanged, "
-                        "else imported again.")
-            elif self.copy_state == "tombstoned":
-                smsg = f"✓ {what}: its copy at {shown} was already migrated and tombstoned; the source is unchanged."
-            elif self.copy_state is not None:
-                self.copy_blocked = (f"✗ an unusable LMDB copy is at {shown} ({self.copy_state}): move it "
-                                     "away (or delete it) to import again.")
-            elif problem := copy_problem(self.copy):
-                self.copy_blocked = f"✗ the LMDB copy would go to {shown}, but {problem}."
-            else:
-                smsg = (f"✓ {what}: will be imported (read-only, verified) into an LMDB copy at {shown}; "
-                        "the source is not changed.")
+            if not self.copy_blocked:
+                shown = self.wizard.show_path(self.copy)
+                smsg, self.copy_blocked = copy_message(SOURCE_WORDS[self.source_kind], shown, self.copy,
+                                                       prepared, self.copy_state)
             if self.copy_blocked:
                 smsg = self.copy_blocked
         else:
@@ -388,16 +356,7 @@ class WelcomeScreen(WizardScreen):
         state = self.run_state
         label = self.query_one("#run-state", Static)
         interrupted = state is RunState.IN_PROGRESS
-        texts = {
-            RunState.IN_PROGRESS: "An interrupted run exists in the target. [b]Resume[/b] continues from its last "
-                                  "checkpoint; [b]Roll back[/b] removes what it wrote. The KV store is untouched.",
-            RunState.COMMITTED_NO_TOMBSTONE: "The run is committed but the KV tombstone is missing: continue "
-                                             "to finish it (the commit screen writes the tombstone).",
-            RunState.COMPLETE: "This store is already migrated and tombstoned. Continue to re-verify it.",
-            RunState.TOMBSTONE_WITHOUT_SQL: "The KV store carries a tombstone but the target has no committed "
-                                            "run. Do not continue: restore your backup or point at the right "
-                                            "target, and ask for help with the log.",
-        }
+        texts = dict(RUN_STATE_TEXTS)
         refused = state is RunState.TOMBSTONE_WITHOUT_SQL
         reimport = refused and self.tombstoned_import
         if reimport:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from migwizard.core.engine.storefacts import SOURCE_WORDS, classify_source, copy_location, import_state
 
-__all__ = ["check_target", "copy_path", "copy_problem", "copy_state", "detect_source", "redact",
+__all__ = ["check_target", "copy_message", "copy_path", "copy_problem", "copy_state", "detect_source", "redact",
            "restore_secrets"]
 
 
@@ -127,6 +127,28 @@ def copy_state(dest: Path, app=None) -> str | None:
             and (dest / "data.mdb").exists()):
         return "complete"  # this session's engine works on it: imported or reused earlier
     return import_state(dest)
+
+
+def copy_message(what: str, shown: str, copy: Path, prepared: tuple[str, bool] | None,
+                 state: str | None) -> tuple[str, str | None]:
+    """(the source line, why the copy cannot be used or None) for a source that is imported:
+    "will be imported" before, "imported"/"reused" once this session prepared it."""
+    if prepared:
+        how = "reused the verified copy" if prepared[1] else "imported and verified into"
+        return f"✓ {what}: {how} {shown}; the wizard works on that copy.", None
+    if state == "complete":
+        return (f"✓ {what}: a verified copy is at {shown}; it is reused if the source is unchanged, "
+                "else imported again."), None
+    if state == "tombstoned":
+        return f"✓ {what}: its copy at {shown} was already migrated and tombstoned; the source is unchanged.", None
+    if state is not None:
+        blocked = f"✗ an unusable LMDB copy is at {shown} ({state}): move it away (or delete it) to import again."
+        return blocked, blocked
+    if problem := copy_problem(copy):
+        blocked = f"✗ the LMDB copy would go to {shown}, but {problem}."
+        return blocked, blocked
+    return (f"✓ {what}: will be imported (read-only, verified) into an LMDB copy at {shown}; "
+            "the source is not changed."), None
 
 
 def copy_problem(dest: Path) -> str | None:
