@@ -171,7 +171,7 @@ def _from_lnddir(kv: str | None, sql: str | None, lnddir: Path | None, network: 
     from .core.lnd.lnddir import resolve_lnddir
 
     try:
-        paths = resolve_lnddir(lnddir, network)
+        paths = resolve_lnddir(Path(lnddir).expanduser().absolute(), network)
     except LndError as e:
         raise _usage(f"--lnddir: {e}") from None
     for note in paths.notes:
@@ -213,8 +213,8 @@ def main_cmd(
                                                                "instead of rolling back."),
     log_file: Optional[Path] = typer.Option(None, "--log", help="Log file (default: migwizard.log in the state "
                                             "directory)."),
-    import_dir: Optional[Path] = typer.Option(None, "--import-dir", help="Wizard: where to put the LMDB copy of "
-                                              "a bbolt channel.db (default: next to it)."),
+    import_dir: Optional[Path] = typer.Option(None, "--import-dir", help="Wizard: the directory for LMDB copies "
+                                              "of non-LMDB sources (default: imports/ in the state directory)."),
     state: Optional[Path] = typer.Option(None, "--state-dir", help="Where migwizard keeps its log, reports and "
                                          "imported copies (default: $XDG_STATE_HOME/migwizard)."),
     lnddir: Optional[Path] = LNDDIR_OPT,
@@ -229,6 +229,8 @@ def main_cmd(
     if ctx.invoked_subcommand is not None:
         return
     _output_path(report, "--report")
+    if network is not None and lnddir is None:
+        raise _usage("--network needs --lnddir")
     if yes:
         from .headless import run_pipeline
 
@@ -237,13 +239,17 @@ def main_cmd(
                             as_json=as_json, confirm=None, keep_on_failure=keep, kv_source=kv_source,
                             allow_foreign_source=allow_foreign)
         raise typer.Exit(code)
-    kv, sql = _from_lnddir(kv, sql, lnddir, network)
+    if lnddir is not None and (kv is not None or sql is not None):
+        raise _usage("--lnddir fills --kv and --sql itself; give either --lnddir or --kv/--sql")
+    # The wizard resolves --lnddir itself (its first screen shows what it found, without passwords).
     from .core.report import reports_dir
     from .tui.app import run_wizard  # the TUI is only imported here
 
     # The wizard owns its log sink (it scrubs with the target it is pointed at, which can change).
     _announce_state_dir()
-    code = run_wizard(Path(kv) if kv is not None else None, sql, chunk_size=chunk_size, import_dir=import_dir,
+    # ``kv`` as typed: a postgresql:// KV URL must reach the wizard unmangled (Path() would eat a slash).
+    code = run_wizard(kv, sql, chunk_size=chunk_size, import_dir=import_dir, kv_table=kv_table,
+                      lnddir=None if lnddir is None else str(lnddir), network=network,
                       results_dir=report.parent if report is not None else reports_dir(),
                       report_path=report, log_path=log_file or default_log_path())
     raise typer.Exit(int(code or 0))

@@ -26,7 +26,7 @@ pts.SVGImageExtension = TopLevelSVG
 
 @pytest.fixture(autouse=True)
 def _deterministic_tui(monkeypatch, tmp_path):
-    """No cursor blink, no NO_COLOR leaking in, relative paths from a temp cwd."""
+    """No cursor blink, no NO_COLOR leaking in, relative paths from a temp cwd, a temp state dir."""
     monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.delenv("TEXTUAL", raising=False)
@@ -36,6 +36,8 @@ def _deterministic_tui(monkeypatch, tmp_path):
 
     monkeypatch.setattr(textual.constants, "TEXTUAL_ANIMATIONS", "none")
     monkeypatch.chdir(tmp_path)
+    # Imported copies go to the state directory: the test's own, never the user's.
+    monkeypatch.setenv("MIGWIZ_STATE_DIR", str(tmp_path / "state"))
     yield
 
 

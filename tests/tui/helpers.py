@@ -89,6 +89,17 @@ def stable_paths(app, real: Path, shown: str):
     return app
 
 
+def stable_copy_paths(app, real: Path, shown: str):
+    """``stable_paths`` for everything under ``real``, and an imported copy's per-source digest
+    (``<name>-<12 hex>`` in the state directory) shown as ``<name>-<digest>``."""
+    import re
+
+    stable_paths(app, real, shown)
+    mapped = app.show_path
+    app.show_path = lambda path: re.sub(r"-[0-9a-f]{12}\b", "-<digest>", mapped(path))
+    return app
+
+
 def text(widget) -> str:
     return str(widget.render())
 

@@ -1,4 +1,4 @@
-"""Snapshot of the bbolt import step (a real LND channel.db, imported for real)."""
+"""Snapshot of the bbolt import step (a real LND channel.db, imported for real into the state dir)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from migwizard.tui.app import MigWizardApp
 
 from .conftest import fixed_wall_clock
 from .fake_engine import FakeStore, fake_factory
-from .helpers import settle, stable_paths
+from .helpers import settle, stable_copy_paths
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 CAROL = FIXTURES / "lnd-regtest-carol-channel.db"
@@ -22,7 +22,7 @@ def test_import_done(snap_compare, tmp_path):
     shutil.copyfile(CAROL, tmp_path / "channel.db")  # the cwd is tmp_path (autouse fixture)
     app = MigWizardApp("channel.db", "sqlite:///lnd.sqlite", engine_factory=fake_factory(FakeStore()),
                        chunk_size=10, wall_clock=fixed_wall_clock, results_dir=tmp_path / "results")
-    stable_paths(app, tmp_path / "results", "/tmp/migwizard-snapshots/test_import_done")
+    stable_copy_paths(app, tmp_path, "/tmp/migwizard-snapshots/test_import_done")
 
     async def run_before(pilot):
         await settle(pilot)

@@ -89,7 +89,7 @@ class CommitScreen(WizardScreen):
             sql += "."
         if app.imported_from:
             kv = (f"2. KV: only after that succeeds, a tombstone is written into the LMDB copy "
-                  f"({app.kv_path}). The original channel.db ({app.imported_from}) is not changed.")
+                  f"({app.kv_path}). The original ({app.imported_from}) is not changed.")
         else:
             kv = ("2. KV: only after that succeeds, a tombstone is written into the KV store, so this payment "
                   "history cannot be migrated a second time.")

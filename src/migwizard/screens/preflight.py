@@ -6,10 +6,12 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Checkbox, DataTable, Static
+from rich.markup import escape
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Checkbox, Collapsible, DataTable, Static
 
 from migwizard.core.engine.results import CheckStatus, PreflightReport, RunState
+from migwizard.core.engine.storefacts import rehearsal, verdict_lines
 from migwizard.tui.flow import Step
 from migwizard.tui.messages import Call, StepDone, StepFailed
 from migwizard.tui.widgets import inline_markup, plain_code
@@ -32,13 +34,19 @@ class PreflightScreen(WizardScreen):
         Binding("r", "rerun", "Re-run", id="rerun"),
         Binding("a", "acknowledge", "Acknowledge", id="acknowledge"),
         Binding("c", "continue", "Continue", id="continue"),
+        Binding("l", "releases", "lnd releases", id="releases"),
         Binding("escape", "back", "Back", id="back"),
     ]
+
+    RELEASES_TITLE = "What each lnd release would do"
 
     def __init__(self, *, resuming: bool = False) -> None:
         super().__init__()
         self.resuming = resuming
         self.report: PreflightReport | None = None
+        self.rehearsal = None  # core.rehearse.RehearsalReport, once the worker returns
+        self.rehearsing = False
+        self.rehearsing_store = False  # the rehearsal reads the LMDB store the engine uses: wait for it
         self.running = False
 
     def compose(self) -> ComposeResult:
@@ -51,6 +59,10 @@ class PreflightScreen(WizardScreen):
             yield DataTable(id="checks", cursor_type="row", zebra_stripes=False)
             yield Static("", id="pf-hint")
             yield Static("", id="pf-counts")
+            with Collapsible(title=self.RELEASES_TITLE + ": reading the payments…", collapsed=True,
+                             id="releases"):
+                with VerticalScroll(id="rh-body"):
+                    yield Static("Reading every payment (read-only)…", id="rh-table")
             yield Checkbox("I have read the warnings above and want to continue", id="ack", compact=True)
             yield Static("", id="pf-verdict")
             with Horizontal(classes="buttons"):
@@ -66,10 +78,56 @@ class PreflightScreen(WizardScreen):
         table.add_column("Result", key="reason")
         self.query_one("#ack").display = False
         self.action_rerun()
+        self._rehearse()
+
+    # -- the rehearsal (issue 10): lnd's own migration, release by release --------
+    def _rehearse(self) -> None:
+        """Rehearse on the node's own source when there is one (lnd's files, read-only, beside the
+        checks), else on the LMDB store once the checks are done: LMDB allows one open environment
+        per process, so the engine and the rehearsal take turns (Continue and Back wait)."""
+        app = self.wizard
+        if self.rehearsing or self.rehearsal is not None:
+            return
+        if app.source_secret:
+            source, table = app.source_secret, app.kv_table
+        elif self.running:
+            return  # started again when the checks are done
+        else:
+            source, table = app.kv_path, None
+            self.rehearsing_store = True
+        self.rehearsing = True
+        self.start_step(Call.REHEARSE, lambda _e, _c: rehearsal(source, table), group="rehearse",
+                        open_engine=False, description="Rehearsing lnd's payments migration",
+                        failure_log="rehearsal")
+
+    def _show_rehearsal(self, report=None, error: str | None = None) -> None:
+        box = self.query_one("#releases", Collapsible)
+        table = self.query_one("#rh-table", Static)
+        if error is not None:
+            box.title = f"{self.RELEASES_TITLE}: could not be read"
+            table.update(escape(f"✗ The rehearsal could not read the source: {error}"))
+            return
+        newest = report.newest_release
+        box.title = (f"{self.RELEASES_TITLE}: {newest} passes" if report.ok
+                     else f"{self.RELEASES_TITLE}: {newest} would fail")
+        lines = [escape(line) for line in verdict_lines(report)]
+        table.update(f"[b]{escape(report.recommendation)}[/b]\n" + "\n".join(lines))
+
+    def action_releases(self) -> None:
+        box = self.query_one("#releases", Collapsible)
+        box.collapsed = not box.collapsed
+
+    @on(Collapsible.Expanded, "#releases")
+    @on(Collapsible.Collapsed, "#releases")
+    def _releases_toggled(self) -> None:
+        """At 80x24 the verdicts take the checks' place while open (l or enter on the title)."""
+        shown = not self.query_one("#releases", Collapsible).collapsed
+        self.query_one("#checks").display = not shown
+        self.query_one("#pf-hint").display = not shown
 
     # -- running ---------------------------------------------------------
     def action_rerun(self) -> None:
-        if self.running:
+        if self.running or self.rehearsing_store:
             return
         self.running = True
         self.report = None
@@ -84,6 +142,12 @@ class PreflightScreen(WizardScreen):
     @on(StepDone)
     def _done(self, message: StepDone) -> None:
         message.stop()
+        if message.step == Call.REHEARSE:
+            self.rehearsing = self.rehearsing_store = False
+            self.rehearsal = message.result
+            self._show_rehearsal(message.result)
+            self._update_verdict()
+            return
         self.running = False
         report: PreflightReport = message.result
         self.report = report
@@ -112,6 +176,7 @@ class PreflightScreen(WizardScreen):
             table.move_cursor(row=attention[0], animate=False, scroll=True)
         table.focus()
         self._show_hint()
+        self._rehearse()
 
     def _ack_label(self) -> None:
         """The checkbox state in words too, so it reads without colour (NO_COLOR)."""
@@ -124,6 +189,11 @@ class PreflightScreen(WizardScreen):
     @on(StepFailed)
     def _failed(self, message: StepFailed) -> None:
         message.stop()
+        if message.step == Call.REHEARSE:  # advice, not a check: the preflight verdict stands
+            self.rehearsing = self.rehearsing_store = False
+            self._show_rehearsal(error=self.wizard.scrub(str(message.error)))
+            self._update_verdict()
+            return
         self.running = False
         self.wizard.show_step(Step.ERROR, message, from_="step")
 
@@ -131,7 +201,7 @@ class PreflightScreen(WizardScreen):
     @property
     def can_continue(self) -> bool:
         r = self.report
-        if r is None or not r.ok:
+        if r is None or not r.ok or self.rehearsing_store:
             return False
         return not r.warnings or self.query_one("#ack", Checkbox).value
 
@@ -149,6 +219,8 @@ class PreflightScreen(WizardScreen):
         elif r.warnings and not self.query_one("#ack", Checkbox).value:
             verdict.update("! Read the warnings, then acknowledge them (a) to continue.")
             verdict.add_class("warning")
+        elif self.rehearsing_store:
+            verdict.update("Checks done; rehearsing lnd's own migration on the store (read-only)…")
         else:
             what = "resume the interrupted run" if self.resuming else "start migrating"
             verdict.update(f"✓ Ready. Continue (c) to {what}.")
@@ -158,7 +230,8 @@ class PreflightScreen(WizardScreen):
 
     def _update_buttons(self) -> None:
         self.query_one("#continue", Button).disabled = not self.can_continue
-        self.query_one("#rerun", Button).disabled = self.running
+        self.query_one("#rerun", Button).disabled = self.running or self.rehearsing_store
+        self.query_one("#back", Button).disabled = self.rehearsing_store
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "continue":
@@ -166,7 +239,9 @@ class PreflightScreen(WizardScreen):
         if action == "acknowledge":
             return bool(self.report and self.report.ok and self.report.warnings)
         if action == "rerun":
-            return not self.running
+            return not self.running and not self.rehearsing_store
+        if action == "back":
+            return not self.rehearsing_store
         return True
 
     @on(Checkbox.Changed, "#ack")
@@ -216,4 +291,5 @@ class PreflightScreen(WizardScreen):
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:
-        self.wizard.show_step(Step.WELCOME)
+        if not self.rehearsing_store:
+            self.wizard.show_step(Step.WELCOME)

@@ -12,37 +12,21 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Static
 
 from migwizard.core.engine.results import RunState
-from migwizard.core.engine.storefacts import store_facts
+from migwizard.core.engine.storefacts import SOURCE_WORDS, marker_lines, resolve_node, store_facts
 from migwizard.tui.flow import Step
 from migwizard.tui.messages import Call, StepDone, StepFailed
 from migwizard.tui.sources import (  # noqa: F401  (check_target, restore_secrets: re-exported for tests)
     check_target,
+    copy_message,
     copy_path,
-    copy_problem,
     copy_state,
     detect_source,
-    next_copy,
+    redact,
     restore_secrets,
 )
+from migwizard.tui.welcome_text import INTRO, NEVER, RUN_STATE_TEXTS, WILL
 
 from .base import WizardScreen
-
-INTRO = (
-    "This wizard copies your node's payment history from the KV store into SQL, "
-    "checks every payment, and asks you before anything becomes final."
-)
-WILL = (
-    "[b]Will:[/b] run read-only checks · copy payments in resumable chunks · compare every "
-    "payment field by field · after you type COMMIT, mark SQL committed and tombstone the KV store.\n"
-    "[b]Will not:[/b] change the KV store before that last step (it is only read), or delete anything."
-)
-NEVER = (
-    "[b]Never do[/b]\n"
-    " • run this while lnd is running\n"
-    " • start without a backup of the whole lnd data/ directory\n"
-    " • delete the KV store or the SQL file until lnd runs well on SQL\n"
-    " • rush: every step before the commit can be rolled back"
-)
 
 
 class WelcomeScreen(WizardScreen):
@@ -50,16 +34,15 @@ class WelcomeScreen(WizardScreen):
     # One key, several labels: the footer always names what the start button does.
     BINDINGS = [
         Binding("ctrl+n", "start('preflight')", "Start preflight", id="start"),
-        Binding("ctrl+n", "start('import')", "Import channel.db", id="start-import"),
+        Binding("ctrl+n", "start('import')", "Import source", id="start-import"),
         Binding("ctrl+n", "start('commit')", "Finish the commit", id="start-commit"),
         Binding("ctrl+n", "start('verify')", "Re-verify", id="start-verify"),
         Binding("ctrl+n", "start('reimport')", "Import again", id="start-reimport"),
-        Binding("ctrl+n", "start('reuse')", "Use the other copy", id="start-reuse"),
         Binding("ctrl+r", "resume", "Resume", id="resume"),
         Binding("ctrl+b", "rollback", "Roll back…", id="rollback"),
     ]
-    START_LABELS = {"preflight": "Start preflight", "import": "Import channel.db", "commit": "Finish the commit",
-                    "verify": "Re-verify", "reimport": "Import again", "reuse": "Use the other copy"}
+    START_LABELS = {"preflight": "Start preflight", "import": "Import source", "commit": "Finish the commit",
+                    "verify": "Re-verify", "reimport": "Import again"}
     PROBE_DELAY = 0.4  # seconds after the last keystroke before the target is checked again
 
     def __init__(self) -> None:
@@ -67,17 +50,18 @@ class WelcomeScreen(WizardScreen):
         self.run_state: RunState | None = None
         self.source_kind: str | None = None
         self.target_ok = False
-        self.copy: Path | None = None  # bbolt: where the LMDB copy is (or goes)
+        self.copy: Path | None = None  # a non-LMDB source: where its verified LMDB copy is (or goes)
         self.copy_state: str | None = None
         self.copy_blocked: str | None = None  # why no import/copy can be used
-        self._copy_key: str | None = None
-        self._copy_override: Path | None = None  # a re-import (…-lmdb-2) this session works on
+        self._copy_key: tuple[str, str | None] | None = None
         self.probed: tuple[str, str] | None = None  # fields of the state shown
         self.probing: tuple[str, str] | None = None
         self.imported_source: str | None = None  # an LMDB source's import-source (after a refused probe)
-        self.alternative: tuple[Path, str] | None = None  # another copy for a tombstoned import
         self.target_note = ""
         self._probe_timer = None
+        self._markers_timer = None
+        self.markers: list[str] | None = None  # the node's markers on the source, in words
+        self._markers_for: tuple[str, str | None] | None = None
         self.start_after_probe = False
 
     def compose(self) -> ComposeResult:
@@ -87,14 +71,27 @@ class WelcomeScreen(WizardScreen):
             yield Static(INTRO, id="intro")
             yield Static(WILL, id="will", classes="panel")
             yield Static(NEVER, id="never", classes="panel never")
-            with Grid(id="fields"):
+            yield Static("[b]1. Point me at your lnd directory[/b] (enter: fill source and target)", id="lnd-head")
+            with Grid(id="lnd-fields", classes="fields"):
+                yield Label("lnd dir", classes="field-label")
+                yield Input(app.lnddir or "~/.lnd", placeholder="~/.lnd", id="lnddir", compact=True)
+                yield Label("Network", classes="field-label")
+                yield Input(app.network or "", placeholder="mainnet, or lnd.conf's network", id="network",
+                            compact=True)
+                yield Static("", id="lnddir-msg", classes="field-msg")
+            yield Static("[b]2. Or name the source and target yourself[/b]", id="manual-head")
+            with Grid(id="fields", classes="fields"):
                 yield Label("Source", classes="field-label")
-                yield Input(app.imported_from or app.kv_path or "", placeholder="LMDB dir or channel.db",
-                            id="source", compact=True)
+                yield Input(app.source_display or app.kv_path or "",
+                            placeholder="LMDB dir, channel.db, channel.sqlite or postgresql://", id="source",
+                            compact=True)
                 yield Static("", id="source-msg", classes="field-msg")
+                yield Label("KV table", classes="field-label", id="kv-table-label")
+                yield Input(app.kv_table or "channeldb_kv", placeholder="channeldb_kv", id="kv-table", compact=True)
                 yield Label("Target", classes="field-label")
                 yield Input(app.sql_url_display, placeholder="sqlite:///lnd.sqlite", id="target", compact=True)
                 yield Static("", id="target-msg", classes="field-msg")
+            yield Static("", id="markers", classes="panel")
             yield Static("", id="run-state")
             with Horizontal(id="welcome-buttons", classes="buttons"):
                 yield Button("Start preflight", id="start", variant="primary", compact=True)
@@ -103,60 +100,105 @@ class WelcomeScreen(WizardScreen):
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
-        app = self.wizard
-        if app.imported_from and app.kv_path and Path(app.kv_path) != copy_path(app.imported_from, app.import_dir):
-            # This session imported the channel.db again into another directory: keep working on it.
-            self._copy_key = app.imported_from
-            self._copy_override = Path(app.kv_path)
-            self.copy_state = copy_state(self._copy_override, app)
+        self.query_one("#markers").display = False
+        if self.wizard.lnddir and not self.wizard.kv_path:
+            self._use_lnddir()  # --lnddir on the command line: fill the fields now
         self._validate_fields()
         self._show_state()
+        self._read_markers()
         if self._probe_key() is not None:
             self._probe()
             self.query_one("#start", Button).focus()
         elif not self.query_one("#source", Input).value:
-            self.query_one("#source", Input).focus()
+            self.query_one("#lnddir", Input).focus()
         else:
             self.query_one("#target", Input).focus()
+
+    # -- the lnd directory -------------------------------------------------
+    @on(Input.Submitted, "#lnddir")
+    @on(Input.Submitted, "#network")
+    def _lnddir_submitted(self) -> None:
+        self._use_lnddir()
+
+    def _use_lnddir(self) -> None:
+        """Fill source and target from ``resolve_lnddir`` (display forms only; a password stays hidden)."""
+        app = self.wizard
+        lnddir = self.query_one("#lnddir", Input).value.strip() or "~/.lnd"
+        network = self.query_one("#network", Input).value.strip() or None
+        msg = self.query_one("#lnddir-msg", Static)
+        try:
+            paths = resolve_node(lnddir, network)
+        except Exception as exc:  # LndDirError / LndConfError: display-safe by design
+            msg.update(escape(f"✗ {exc}"))
+            msg.add_class("error")
+            return
+        msg.remove_class("error")
+        app.lnddir, app.network = lnddir, network
+        app.source_secret = paths.kv_source
+        app.kv_table = None
+        # lnd's files are shown as every path is (``app.show_path``); a DSN without its password.
+        files = paths.backend != "postgres"
+        app.source_shown = app.show_path(paths.kv_source) if files and paths.kv_source else paths.kv_display
+        self.query_one("#kv-table", Input).value = "channeldb_kv"
+        if paths.target_url:
+            app.sql_url = paths.target_url
+            app.target_shown = (f"sqlite:///{app.show_path(paths.graph_dir / 'lnd.sqlite')}"
+                                if paths.backend == "sqlite" else app.sql_url_display)
+            self.query_one("#target", Input).value = app.target_shown
+        self.query_one("#source", Input).value = app.source_shown or ""
+        words = f"{paths.network}, db.backend={paths.backend}"
+        notes = "".join(f"\n  ! {n}" for n in paths.notes)
+        msg.update(escape(f"✓ {words}: source and target filled in below.{notes}"))
+        self._fields_changed()
+        self.query_one("#start", Button).focus(scroll_visible=False)
+        self._reveal(self.query_one("#welcome-buttons"))
 
     # -- fields ----------------------------------------------------------
     def _target_value(self) -> str:
         """The typed target; the redacted URL shown for a stored one stands for the real URL."""
         typed = self.query_one("#target", Input).value.strip()
         real = self.wizard.sql_url
-        if real and typed == self.wizard.sql_url_display:
+        if real and typed in (self.wizard.sql_url_display, self.wizard.target_shown):
             self.target_note = ""
             return real
         url, self.target_note = restore_secrets(typed, real)
         return url
 
+    def _source_value(self) -> str:
+        """The typed source; a redacted PostgreSQL URL shown for a stored one stands for the real URL."""
+        typed = self.query_one("#source", Input).value.strip()
+        secret = self.wizard.source_secret
+        if secret and typed in (redact(secret), self.wizard.source_shown):
+            return secret
+        return typed if "://" in typed else (str(Path(typed).expanduser()) if typed else "")
+
+    def _table_value(self) -> str | None:
+        table = self.query_one("#kv-table", Input).value.strip()
+        return None if not self.source_kind or not self.source_kind.startswith("kvsql") else (table or None)
+
     def _validate_fields(self) -> None:
-        source = self.query_one("#source", Input).value.strip()
+        source = self._source_value()
         target = self._target_value()
         self.source_kind, smsg = detect_source(source)
         self.target_ok, tmsg = check_target(target)
         self.copy, self.copy_blocked = None, None
-        if self.source_kind == "bbolt":
-            if self._copy_key != source:  # cheap, but not on every keystroke elsewhere
-                self._copy_override = None
-                self.copy = copy_path(source, self.wizard.import_dir)
+        kvsql = (self.source_kind or "").startswith("kvsql")
+        self.query_one("#kv-table").display = self.query_one("#kv-table-label").display = kvsql
+        if self.source_kind not in (None, "lmdb"):
+            key = (source, self._table_value())
+            prepared = self.wizard.prepared.get(key)
+            try:
+                self.copy = Path(prepared[0]) if prepared else copy_path(self.source_kind, source, key[1],
+                                                                         self.wizard.import_dir)
+            except Exception as exc:
+                self.copy_blocked = f"✗ {exc}"
+            if self.copy is not None and self._copy_key != key:  # cheap, but not on every keystroke elsewhere
                 self.copy_state = copy_state(self.copy, self.wizard)
-                self._copy_key = source
-            else:
-                self.copy = self._copy_override or copy_path(source, self.wizard.import_dir)
-            if self.copy_state == "complete":
-                smsg = f"✓ bbolt channel.db, already imported: the wizard uses its LMDB copy {self.copy}."
-            elif self.copy_state == "tombstoned":
-                smsg = (f"✓ bbolt channel.db, already imported into {self.copy}, which was migrated and "
-                        "tombstoned; channel.db itself is unchanged.")
-            elif self.copy_state is not None:
-                self.copy_blocked = (f"✗ an unusable LMDB copy is at {self.copy} ({self.copy_state}): move it "
-                                     "away (or delete it) to import again.")
-            elif problem := copy_problem(self.copy):
-                self.copy_blocked = f"✗ the LMDB copy would go to {self.copy}, but {problem}."
-            else:
-                smsg = (f"✓ bbolt channel.db: imported (read-only) into a new LMDB copy at {self.copy}; "
-                        "channel.db is not changed.")
+                self._copy_key = key
+            if not self.copy_blocked:
+                shown = self.wizard.show_path(self.copy)
+                smsg, self.copy_blocked = copy_message(SOURCE_WORDS[self.source_kind], shown, self.copy,
+                                                       prepared, self.copy_state)
             if self.copy_blocked:
                 smsg = self.copy_blocked
         else:
@@ -172,10 +214,15 @@ class WelcomeScreen(WizardScreen):
     def _effective_source(self) -> str | None:
         """The LMDB store the engine opens for the typed source (None: nothing to open yet)."""
         if self.source_kind == "lmdb":
-            return self.query_one("#source", Input).value.strip()
-        if self.source_kind == "bbolt" and self.copy_state in ("complete", "tombstoned") and self.copy is not None:
+            return self._source_value()
+        if self.source_kind and self.copy is not None and not self.copy_blocked and (
+                self.copy_state in ("complete", "tombstoned") or self._prepared):
             return str(self.copy)
         return None
+
+    @property
+    def _prepared(self) -> bool:
+        return (self._source_value(), self._table_value()) in self.wizard.prepared
 
     @property
     def fields_valid(self) -> bool:
@@ -187,9 +234,10 @@ class WelcomeScreen(WizardScreen):
             return None
         return (eff, self._target_value())
 
-    @on(Input.Changed)
-    def _fields_changed(self, event: Input.Changed) -> None:
+    @on(Input.Changed, "#source, #target, #kv-table")
+    def _fields_changed(self, event: Input.Changed | None = None) -> None:
         self._validate_fields()
+        self._schedule_markers()
         key = self._probe_key()
         if key is not None and key in (self.probed, self.probing):
             return
@@ -203,6 +251,7 @@ class WelcomeScreen(WizardScreen):
         self._show_state()
 
     @on(Input.Submitted, "#source")
+    @on(Input.Submitted, "#kv-table")
     def _source_submitted(self) -> None:
         self.query_one("#target", Input).focus()
 
@@ -217,15 +266,53 @@ class WelcomeScreen(WizardScreen):
                 self.notify(self.copy_blocked or "Fix the source and target first.", severity="warning")
             return False
         app = self.wizard
-        source = self.query_one("#source", Input).value.strip()
+        source = self._source_value()
         app.sql_url = self._target_value()
-        if self.source_kind == "bbolt" and self.copy_state in ("complete", "tombstoned"):
-            app.kv_path, app.imported_from = str(self.copy), source  # reuse the complete import
-        elif self.source_kind == "bbolt":
-            app.kv_path, app.imported_from = source, None  # the import screen sets both
-        elif app.kv_path != source:
-            app.kv_path, app.imported_from = source, None
+        app.kv_table = self._table_value()
+        if self.source_kind == "lmdb":
+            if app.kv_path != source:
+                app.kv_path, app.imported_from = source, None
+            app.source_secret = None
+            return True
+        app.source_secret = source
+        if self._effective_source() is not None:
+            app.kv_path, app.imported_from = str(self.copy), redact(source)  # the copy the run works on
+        else:
+            app.kv_path, app.imported_from = None, None  # the import screen sets both
         return True
+
+    # -- the node's markers ----------------------------------------------
+    def _schedule_markers(self) -> None:
+        key = (self._source_value(), self._table_value()) if self.source_kind else None
+        if key == self._markers_for:
+            return
+        if self._markers_timer is not None:
+            self._markers_timer.stop()
+        self.markers, self._markers_for = None, None
+        self._show_markers()
+        if key is not None:
+            self._markers_timer = self.set_timer(self.PROBE_DELAY, self._read_markers)
+
+    def _read_markers(self) -> None:
+        """Read the node's markers off the source in a worker (PostgreSQL: a connection)."""
+        self._markers_timer = None
+        if not self.source_kind:
+            return
+        key = (self._source_value(), self._table_value())
+        self._markers_for = key
+        self.start_step(Call.MARKERS, lambda _e, _c, key=key: (key, marker_lines(*key)), group="markers",
+                        open_engine=False, description="Reading the node's markers")
+
+    def _show_markers(self) -> None:
+        box = self.query_one("#markers", Static)
+        lines = self.markers or []
+        if lines:
+            box.update("[b]Node markers on this source[/b]\n" + "\n".join(f" • {escape(line)}" for line in lines))
+        box.display = bool(lines)
+        if lines and self.focused is self.query_one("#start"):
+            # The markers above it pushed the button down: reveal it once their height is laid out.
+            self.query_one("#welcome").scroll_end(animate=False)  # (the buttons are last)
+        box.set_class(any("lndinit on" in line for line in lines), "warning")
 
     # -- run state -------------------------------------------------------
     @property
@@ -243,7 +330,7 @@ class WelcomeScreen(WizardScreen):
 
         def probe(engine, cancel, key=key):
             state = engine.state()
-            # A refused store: is it an imported copy (the original channel.db is unchanged)?
+            # A refused store: is it an imported copy (the original is unchanged)?
             facts = tuple(store_facts(key[0])) if state is RunState.TOMBSTONE_WITHOUT_SQL else (False, None)
             return key, state, facts
 
@@ -251,17 +338,17 @@ class WelcomeScreen(WizardScreen):
 
     @property
     def tombstoned_import(self) -> bool:
-        """The bbolt source's LMDB copy is tombstoned and this target holds no committed run."""
-        return self.source_kind == "bbolt" and self.run_state is RunState.TOMBSTONE_WITHOUT_SQL
+        """The source's LMDB copy is tombstoned and this target holds no committed run."""
+        return self.source_kind not in (None, "lmdb") and self.run_state is RunState.TOMBSTONE_WITHOUT_SQL
 
     def _start_action(self) -> str:
-        if self.tombstoned_import and self.alternative is not None:
-            return "reuse" if self.alternative[1] == "reuse" else "reimport"
+        if self.tombstoned_import:
+            return "reimport"
         if self.run_state is RunState.COMMITTED_NO_TOMBSTONE:
             return "commit"
         if self.run_state is RunState.COMPLETE:
             return "verify"
-        if self.source_kind == "bbolt" and self.copy_state != "complete":
+        if self.source_kind not in (None, "lmdb") and not self._prepared and self.run_state is not RunState.IN_PROGRESS:
             return "import"
         return "preflight"
 
@@ -269,41 +356,20 @@ class WelcomeScreen(WizardScreen):
         state = self.run_state
         label = self.query_one("#run-state", Static)
         interrupted = state is RunState.IN_PROGRESS
-        texts = {
-            RunState.IN_PROGRESS: "An interrupted run exists in the target. [b]Resume[/b] continues from its last "
-                                  "checkpoint; [b]Roll back[/b] removes what it wrote. The KV store is untouched.",
-            RunState.COMMITTED_NO_TOMBSTONE: "The run is committed but the KV tombstone is missing: continue "
-                                             "to finish it (the commit screen writes the tombstone).",
-            RunState.COMPLETE: "This store is already migrated and tombstoned. Continue to re-verify it.",
-            RunState.TOMBSTONE_WITHOUT_SQL: "The KV store carries a tombstone but the target has no committed "
-                                            "run. Do not continue: restore your backup or point at the right "
-                                            "target, and ask for help with the log.",
-        }
+        texts = dict(RUN_STATE_TEXTS)
         refused = state is RunState.TOMBSTONE_WITHOUT_SQL
-        reimport = False
-        if refused and self.tombstoned_import:
-            alt = self.alternative
-            original = escape(self.query_one("#source", Input).value.strip())
-            copy, alt_path = escape(str(self.copy)), escape(str(alt[0])) if alt is not None else ""
-            if alt is None:
-                texts[state] = (f"The LMDB copy {copy} was already migrated and tombstoned, and this target "
-                                f"holds no committed run. {original} itself is unchanged: move the old copies "
-                                "away to import it again, or point at the target it was migrated into.")
-            elif alt[1] == "reuse":
-                reimport = True
-                texts[state] = (f"The LMDB copy {copy} was already migrated and tombstoned, and this target "
-                                f"holds no committed run. {original} itself is unchanged, and a complete, "
-                                f"untouched import of it is at {alt_path}: use that copy (ctrl+n).")
-            else:
-                reimport = True
-                texts[state] = (f"The LMDB copy {copy} was already migrated and tombstoned, and this target "
-                                f"holds no committed run. {original} itself is unchanged: import it again into a "
-                                f"new copy at {alt_path} (ctrl+n) and migrate that.")
+        reimport = refused and self.tombstoned_import
+        if reimport:
+            copy = escape(self.wizard.show_path(self.copy)) if self.copy is not None else ""
+            texts[state] = (f"The LMDB copy {copy} was already migrated and tombstoned, and this target holds "
+                            "no committed run. The source itself is unchanged: import it again (ctrl+n; the old "
+                            "copy is kept beside it as the record of that migration), or point at the target it "
+                            "was migrated into.")
         elif refused and self.imported_source:
             texts[state] = (f"This LMDB store is a copy imported from {escape(self.imported_source)}; it carries a "
-                            "tombstone but this target holds no committed run. The original channel.db is "
-                            "unchanged: a fresh import is the way forward (choose it as the Source), or point "
-                            "at the target this copy was migrated into.")
+                            "tombstone but this target holds no committed run. The original is unchanged: a "
+                            "fresh import is the way forward (choose it as the Source), or point at the target "
+                            "this copy was migrated into.")
         checking = self.checking
         if checking:
             label.update("Checking the target for an interrupted run…")
@@ -328,7 +394,7 @@ class WelcomeScreen(WizardScreen):
             mine = not parameters or parameters[0] == self._start_action()
             if not mine or interrupted:
                 return False
-            if self.run_state is RunState.TOMBSTONE_WITHOUT_SQL and self._start_action() not in ("reimport", "reuse"):
+            if self.run_state is RunState.TOMBSTONE_WITHOUT_SQL and self._start_action() != "reimport":
                 return False
             return True if self.fields_valid else None  # shown, but disabled, while a field is invalid
         return True
@@ -340,6 +406,12 @@ class WelcomeScreen(WizardScreen):
     @on(StepDone)
     def _step_done(self, message: StepDone) -> None:
         message.stop()
+        if message.step == Call.MARKERS:
+            key, lines = message.result
+            if key == self._markers_for:
+                self.markers = lines
+                self._show_markers()
+            return
         if message.step != Call.PROBE:
             return
         key, state, (tombstoned, imported_source) = message.result
@@ -350,14 +422,9 @@ class WelcomeScreen(WizardScreen):
         self.run_state = state
         self.probed = key
         self.imported_source = imported_source
-        self.alternative = None
-        if state is RunState.TOMBSTONE_WITHOUT_SQL and self.source_kind == "bbolt" and self.copy is not None:
-            self.alternative = next_copy(self.copy, self.wizard)
         self.wizard.run_pending = state is RunState.IN_PROGRESS
         if state is RunState.TOMBSTONE_WITHOUT_SQL and not self.tombstoned_import:
             self.wizard.set_outcome("refused")  # quitting now exits 2
-        elif state is RunState.TOMBSTONE_WITHOUT_SQL and self.alternative is None:
-            self.wizard.set_outcome("refused")
         elif self.wizard.outcome == "refused":
             self.wizard.set_outcome(None)
         self._show_state()
@@ -374,6 +441,10 @@ class WelcomeScreen(WizardScreen):
     @on(StepFailed)
     def _step_failed(self, message: StepFailed) -> None:
         message.stop()
+        if message.step == Call.MARKERS:  # an unreadable source is named by the import or the checks
+            self.markers = None
+            self._show_markers()
+            return
         self.probing = None
         self.start_after_probe = False
         self.wizard.close_engine()
@@ -400,25 +471,10 @@ class WelcomeScreen(WizardScreen):
         if not self.check_action("start", ()):
             return
         action = self._start_action()
-        if action == "reuse" and self.alternative is not None:
-            # A complete import of the same channel.db sits in the next directory: work on it.
-            self.copy, self.copy_state = self.alternative[0], "complete"
-            self._copy_override = self.copy
-            self.alternative = None
-            self.run_state, self.probed = None, None
+        if action in ("import", "reimport"):
             self.wizard.set_outcome(None)
-            self._commit_fields(quiet=True)
-            self._show_state()
-            self._probe()
-            return
-        if action == "reimport" and self.alternative is not None:
-            self.wizard.set_outcome(None)
-            source = self.query_one("#source", Input).value.strip()
-            self.wizard.kv_path, self.wizard.imported_from = source, None
-            self.wizard.show_step(Step.IMPORT, dest=self.alternative[0])
-            return
-        if action == "import":
-            self.wizard.show_step(Step.IMPORT)
+            self.wizard.kv_path, self.wizard.imported_from = None, None
+            self.wizard.show_step(Step.IMPORT, fresh=action == "reimport")
         elif action == "commit":
             self.wizard.show_step(Step.COMMIT)
         elif action == "verify":

@@ -65,10 +65,28 @@ class MigWizardApp(App[int]):
         import_dir: str | Path | None = None,
         report_path: str | Path | None = None,
         log_path: str | Path | None = None,
+        kv_table: str | None = None,
+        lnddir: str | None = None,
+        network: str | None = None,
     ) -> None:
         super().__init__()
         self.theme = "textual-dark"
-        self.kv_path: str | None = str(kv_path) if kv_path else None
+        kv_text = str(kv_path) if kv_path else None
+        # A non-LMDB source (bbolt, channel.sqlite, postgresql:// KV) as given: it may hold a
+        # password, so it is never shown; ``kv_path`` becomes its LMDB copy once prepared.
+        self.source_secret: str | None = None
+        if kv_text is not None and not _is_lmdb(kv_text):
+            self.source_secret, kv_text = kv_text, None
+        self.kv_path: str | None = kv_text
+        self.kv_table = kv_table
+        # What the welcome screen shows for a source / target it filled in (``--lnddir``): the
+        # field still stands for the real value while it shows exactly this.
+        self.source_shown: str | None = None
+        self.target_shown: str | None = None
+        self.lnddir = lnddir
+        self.network = network
+        # (source, kv table) -> (LMDB copy, reused): what this session prepared (``storefacts.prepare``).
+        self.prepared: dict[tuple[str, str | None], tuple[str, bool]] = {}
         self.sql_url: str | None = sql_url
         self.engine_factory = engine_factory
         self.clock = clock
@@ -106,12 +124,23 @@ class MigWizardApp(App[int]):
 
     # -- secrets ---------------------------------------------------------
     @property
+    def source_display(self) -> str:
+        """The source as the welcome screen shows it (never a password)."""
+        from .sources import redact
+
+        return redact(self.source_secret) if self.source_secret else ""
+
+    @property
     def sql_url_display(self) -> str:
         """The target URL as shown on screen and written to files: never with a password."""
         return redact_url(self.sql_url)
 
     def scrub(self, text: str) -> str:
         """Remove the target's password from ``text`` (driver messages, exceptions)."""
+        from .sources import redact
+
+        if self.source_secret and "://" in self.source_secret:
+            text = text.replace(self.source_secret, redact(self.source_secret))
         if not self.sql_url:
             return text
         try:
@@ -389,6 +418,17 @@ def redact_url(url: str | None) -> str:
         import re
 
         return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", url)
+
+
+def _is_lmdb(text: str) -> bool:
+    """An LMDB store (used as is) rather than a source to import; unknown paths count as LMDB
+    so the welcome screen names the problem."""
+    if "://" in text:
+        return False
+    from migwizard.core.engine.storefacts import classify_source
+
+    path = Path(text).expanduser()
+    return not path.exists() or classify_source(str(path))[0] in (None, "lmdb")
 
 
 def run_wizard(kv: str | Path | None = None, sql: str | None = None, **kwargs: Any) -> int:

@@ -38,9 +38,10 @@ every chunk written to SQL can be rolled back.
 ## Keys per screen
 | screen | key | does |
 |---|---|---|
-| Welcome | `ctrl+n` | the start button: Start preflight, Import channel.db, Import again, Use the other copy, Finish the commit or Re-verify |
+| Welcome | `ctrl+n` | the start button: Start preflight, Import source, Import again, Finish the commit or Re-verify |
 | Welcome | `ctrl+r` / `ctrl+b` | resume / roll back an interrupted run |
-| Welcome | `enter` | Source: to Target; Target: start |
+| Welcome | `enter` | lnd dir / Network: fill source and target from it; Source: to Target; Target: start |
+| Preflight | `l` | open / close "What each lnd release would do" (lnd's own migration, release by release) |
 | Preflight | `enter` | details of the highlighted check |
 | Preflight | `a` / `c` | acknowledge the warnings / continue |
 | Preflight | `r` / `esc` | re-run the checks / back to Welcome |

@@ -50,8 +50,10 @@ class Call(StrEnum):
     """The worker calls a screen starts; the value names the step in logs and on the error screen."""
 
     PROBE = "probe"  # welcome: the target's run state (cheap)
-    IMPORT = "import"  # bbolt channel.db -> LMDB copy (no engine)
+    MARKERS = "markers"  # welcome: the node's markers on the source (a few lookups, no engine)
+    IMPORT = "import"  # bbolt / channel.sqlite / PostgreSQL KV -> verified LMDB copy (no engine)
     PREFLIGHT = "preflight"
+    REHEARSE = "rehearse"  # preflight: what each lnd release would do (reads every payment, no engine)
     MIGRATE = "migrate"
     VALIDATE = "validate"
     DETAIL = "detail"

@@ -9,28 +9,36 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from migwizard.core.engine.storefacts import detect_kind, import_state
+from migwizard.core.engine.storefacts import SOURCE_WORDS, classify_source, copy_location, import_state
 
-__all__ = ["check_target", "copy_path", "copy_problem", "copy_state", "detect_source", "next_copy",
+__all__ = ["check_target", "copy_message", "copy_path", "copy_problem", "copy_state", "detect_source", "redact",
            "restore_secrets"]
 
 
-def detect_source(path_text: str) -> tuple[str | None, str]:
-    """("lmdb"|"bbolt"|None, one-line message) for the source field."""
-    if not path_text:
-        return None, "Enter the LMDB store directory or a bbolt channel.db."
-    path = Path(path_text).expanduser()
-    if not path.exists():
-        return None, f"✗ {path_text}: no such file or directory."
+def redact(source: str | None) -> str:
+    """A source as shown: a PostgreSQL URL without its password, a path as typed."""
+    if not source or "://" not in source:
+        return source or ""
     try:
-        kind = detect_kind(path)
-    except Exception as exc:  # unreadable: say so, calmly
-        return None, f"✗ cannot read {path_text}: {exc}"
-    if kind == "lmdb":
-        return "lmdb", "✓ LMDB store."
-    if kind == "bbolt":
-        return "bbolt", "✓ bbolt channel.db: it is imported into an LMDB copy first (read-only)."
-    return None, "✗ not an LMDB store or a bbolt channel.db."
+        from migwizard.core.sql.connect import TargetURL
+
+        return TargetURL.parse(source).redacted()
+    except Exception:
+        import re
+
+        return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", source)
+
+
+def detect_source(text: str) -> tuple[str | None, str]:
+    """(kind or None, one-line message) for the source field; kinds as ``storefacts.SOURCE_WORDS``."""
+    if not text:
+        return None, "Enter an LMDB store, a bbolt channel.db, a channel.sqlite or a postgresql:// KV URL."
+    if not text.startswith(("postgresql://", "postgres://")) and not Path(text).expanduser().exists():
+        return None, f"✗ {text}: no such file or directory."
+    kind, why = classify_source(str(Path(text).expanduser()) if "://" not in text else text)
+    if kind is None:
+        return None, f"✗ {why}"
+    return kind, f"✓ {SOURCE_WORDS[kind]}."
 
 
 def check_target(url: str) -> tuple[bool, str]:
@@ -54,10 +62,11 @@ def check_target(url: str) -> tuple[bool, str]:
     return False, "✗ use sqlite:///PATH or postgresql://USER@HOST/DB."
 
 
-def copy_path(source: str | Path, import_dir: str | Path | None = None) -> Path:
-    """Where the LMDB copy of a bbolt channel.db goes (next to it unless an import dir is given)."""
-    src = Path(source).expanduser()
-    return Path(import_dir) if import_dir else src.parent / f"{src.name}.migwizard-lmdb"
+def copy_path(kind: str, source: str, table: str | None = None, import_dir: str | Path | None = None) -> Path:
+    """Where the verified LMDB copy of a non-LMDB source is (or goes): under the state directory
+    (or ``import_dir``), never next to lnd's files."""
+    text = source if "://" in source else str(Path(source).expanduser())
+    return copy_location(kind, text, table, Path(import_dir) if import_dir else None)
 
 
 def restore_secrets(typed: str, real: str | None) -> tuple[str, str]:
@@ -110,19 +119,6 @@ def restore_secrets(typed: str, real: str | None) -> tuple[str, str]:
     return url, note
 
 
-def next_copy(base: Path, app=None) -> tuple[Path, str] | None:
-    """A copy to use instead of a tombstoned ``base``: (path, "new") for a free directory
-    (``base-2``, ``base-3``, …) or (path, "reuse") for a complete, untombstoned import there."""
-    for n in range(2, 100):
-        cand = base.with_name(f"{base.name}-{n}")
-        state = copy_state(cand, app)
-        if state is None and copy_problem(cand) is None:
-            return cand, "new"
-        if state == "complete":
-            return cand, "reuse"
-    return None
-
-
 def copy_state(dest: Path, app=None) -> str | None:
     """The LMDB copy at ``dest``: None (none yet, an import may create it), "complete", "tombstoned"
     (complete, but already migrated into some target), or why it is not usable."""
@@ -133,10 +129,32 @@ def copy_state(dest: Path, app=None) -> str | None:
     return import_state(dest)
 
 
+def copy_message(what: str, shown: str, copy: Path, prepared: tuple[str, bool] | None,
+                 state: str | None) -> tuple[str, str | None]:
+    """(the source line, why the copy cannot be used or None) for a source that is imported:
+    "will be imported" before, "imported"/"reused" once this session prepared it."""
+    if prepared:
+        how = "reused the verified copy" if prepared[1] else "imported and verified into"
+        return f"✓ {what}: {how} {shown}; the wizard works on that copy.", None
+    if state == "complete":
+        return (f"✓ {what}: a verified copy is at {shown}; it is reused if the source is unchanged, "
+                "else imported again."), None
+    if state == "tombstoned":
+        return f"✓ {what}: its copy at {shown} was already migrated and tombstoned; the source is unchanged.", None
+    if state is not None:
+        blocked = f"✗ an unusable LMDB copy is at {shown} ({state}): move it away (or delete it) to import again."
+        return blocked, blocked
+    if problem := copy_problem(copy):
+        blocked = f"✗ the LMDB copy would go to {shown}, but {problem}."
+        return blocked, blocked
+    return (f"✓ {what}: will be imported (read-only, verified) into an LMDB copy at {shown}; "
+            "the source is not changed."), None
+
+
 def copy_problem(dest: Path) -> str | None:
     """Why a new copy cannot be written at ``dest`` (its directory missing or not writable), else None."""
     parent = dest.parent
-    if not parent.is_dir():
+    if not parent.is_dir() and not parent.parent.is_dir():
         return f"{parent} does not exist"
     if not os.access(parent, os.W_OK | os.X_OK):
         return f"{parent} is not writable for this user"

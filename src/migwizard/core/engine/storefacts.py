@@ -22,13 +22,30 @@ from typing import Any, Callable, Literal
 from migwizard.core.codec import keys as _keys
 
 __all__ = [
+    "SOURCE_WORDS",
     "StoreFacts",
+    "classify_source",
+    "copy_location",
     "count_payments",
+    "describe_node_markers",
     "detect_kind",
     "import_channel_db",
     "import_state",
+    "marker_lines",
+    "prepare",
+    "rehearsal",
+    "resolve_node",
     "store_facts",
+    "verdict_lines",
 ]
+
+#: What each source kind is, in the words the welcome screen uses.
+SOURCE_WORDS = {
+    "lmdb": "migwizard LMDB store",
+    "bbolt": "lnd's bbolt channel.db",
+    "kvsql-sqlite": "lnd's channel.sqlite (KV over SQL)",
+    "kvsql-postgres": "lnd's KV-over-SQL PostgreSQL database",
+}
 
 PAYMENTS_ROOT_BUCKET = _keys.PAYMENTS_ROOT_BUCKET
 # LND's tombstone key under the payments root bucket (value b"1" once migrated).
@@ -132,3 +149,111 @@ def import_channel_db(src: str | os.PathLike[str], dest: str | os.PathLike[str],
 
     result = import_bbolt(Path(src), Path(dest), all_buckets=False, progress=progress)
     return result, count_payments(dest)
+
+
+# -- every source kind (issue 8): the wizard decides as the headless path does ----------------
+
+def classify_source(text: str) -> tuple[str | None, str]:
+    """(kind or None, why not) for a typed source, without connecting anywhere.
+
+    ``kind`` is one of :data:`SOURCE_WORDS`; a PostgreSQL URL is recognised by its
+    scheme only (reaching it is the import's job, in a worker).
+    """
+    from migwizard.core.kv.errors import KVError
+    from migwizard.core.kv.source import source_kind
+
+    try:
+        return source_kind(text), ""
+    except KVError as exc:
+        return None, str(exc)
+    except Exception as exc:  # unreadable: say so, calmly
+        return None, f"cannot read {text}: {exc}"
+
+
+def _identity(kind: str, text: str, table: str | None) -> dict:
+    """``core.kv.importer.source_identity`` without opening the source (it names, never reads)."""
+    if kind == "bbolt":
+        return {"kind": "bbolt", "path": str(Path(text).resolve())}
+    ident: dict[str, Any] = {"kind": kind, "table": table or "channeldb_kv"}
+    if kind == "kvsql-postgres":
+        from migwizard.core.sql.connect import TargetURL
+
+        ident["path"] = TargetURL.parse(text).redacted()
+    else:
+        ident["path"] = str(Path(text).resolve())
+    return ident
+
+
+def copy_location(kind: str, text: str, table: str | None = None, imports_base: Path | None = None) -> Path:
+    """Where ``prepare`` keeps the verified LMDB copy of a non-LMDB source: under the state
+    directory (or ``imports_base``), never inside lnd's data directory."""
+    from migwizard.core.kv.source import copy_dir_for
+
+    return copy_dir_for(_identity(kind, text, table), base=imports_base)
+
+
+def prepare(text: str, *, kv_table: str | None = None, progress: Callable[[int], None] | None = None,
+            imports_base: Path | None = None, fresh: bool = False):
+    """``core.kv.source.prepare_source``: import (verified) or reuse the copy; see there."""
+    from migwizard.core.kv.source import prepare_source
+
+    return prepare_source(text, kv_table=kv_table, on_progress=progress, imports_base=imports_base, fresh=fresh)
+
+
+def marker_lines(text: str, kv_table: str | None = None) -> list[str]:
+    """The node's markers on ``text`` (any source kind) in words; a handful of point lookups,
+    read-only. Raises the KV layer's typed errors for a source that cannot be read."""
+    from migwizard.core.kv.markers import describe_markers, markers_of_store
+    from migwizard.core.rehearse.run import open_readonly
+
+    kind, _why = classify_source(text)
+    kind, store = open_readonly(text, table=kv_table if kind and kind.startswith("kvsql") else None)
+    with store, store.read() as root:
+        markers = markers_of_store(store, root)
+        if kind == "lmdb":  # an import copy speaks of its source
+            raw = store.meta_get(_META_IMPORT_SOURCE)
+            try:
+                kind = str(json.loads(raw)["kind"]) if raw else "lmdb"
+            except Exception:
+                kind = "lmdb"
+    return describe_markers(markers, source_kind=kind)
+
+
+def describe_node_markers(prepared) -> list[str]:
+    """The markers a ``prepare`` result carries, in words (``core.kv.markers.describe_markers``)."""
+    from migwizard.core.kv.markers import describe_markers
+
+    return describe_markers(prepared.markers, source_kind=prepared.kind)
+
+
+def resolve_node(lnddir: str, network: str | None = None):
+    """``core.lnd.lnddir.resolve_lnddir`` (raises its typed ``LndDirError``)."""
+    from migwizard.core.lnd.lnddir import resolve_lnddir
+
+    # Absolute first: resolve_lnddir joins a relative default datadir onto the lnddir twice.
+    return resolve_lnddir(Path(lnddir).expanduser().absolute(), network)
+
+
+def rehearsal(source: str, kv_table: str | None = None):
+    """What each lnd release's own payments migration would do with ``source`` (read-only);
+    a ``core.rehearse.RehearsalReport``. Reads every payment: call it from a worker."""
+    from migwizard.core.rehearse import rehearse
+
+    return rehearse(source, kv_table=kv_table)
+
+
+def verdict_lines(report) -> list[str]:
+    """One line per lnd release, for a screen that wraps (nothing is cut short here)."""
+    out = []
+    for v in report.verdicts:
+        f = v.failure
+        if f is None:
+            text = "✓ passes" + ("; " + "; ".join(v.notes) if v.notes else "")
+        elif f.stage == "payments" and f.payment:
+            text = f"✗ fails at payment {f.payment[:8]}… (seq {f.sequence}): {f.reason}"
+        elif f.stage == "after_payments":
+            text = f"✗ stops at start-up after its payments step: {f.reason}"
+        else:
+            text = f"✗ never reaches the payments step: {f.reason}"
+        out.append(f"{v.release:<12} {text}")
+    return out
