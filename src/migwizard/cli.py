@@ -239,9 +239,8 @@ def main_cmd(
                             as_json=as_json, confirm=None, keep_on_failure=keep, kv_source=kv_source,
                             allow_foreign_source=allow_foreign)
         raise typer.Exit(code)
-    if lnddir is not None and (kv is not None or sql is not None):
-        raise _usage("--lnddir fills --kv and --sql itself; give either --lnddir or --kv/--sql")
-    # The wizard resolves --lnddir itself (its first screen shows what it found, without passwords).
+    # The wizard resolves --lnddir itself (its first screen shows what it found, without passwords;
+    # a --kv/--sql given too prefills the manual fields, the second choice there).
     from .core.report import reports_dir
     from .tui.app import run_wizard  # the TUI is only imported here
 
