@@ -21,6 +21,7 @@ lives in the ``meta`` sub-DB; other layers keep their own records there via
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import fcntl
 import os
 from collections.abc import Callable, Iterator
@@ -150,13 +151,13 @@ class LmdbStore:
                         f"{p}: directory is not empty ({', '.join(foreign[:5])}{'…' if len(foreign) > 5 else ''}); "
                         "choose a new or empty directory for the KV store"
                     )
-            p.mkdir(parents=True, exist_ok=True)
+            _make_private_dir(p)
 
         lock_fd = _take_lock(p, exclusive=not readonly, may_create=lock)
         try:
             try:
                 env = lmdb.open(
-                    str(p),
+                    os.fsencode(p),  # bytes: py-lmdb encodes str strictly as UTF-8
                     map_size=map_size,
                     subdir=True,
                     readonly=readonly,
@@ -165,15 +166,21 @@ class LmdbStore:
                     create=create,
                     sync=sync,
                     metasync=sync,
+                    mode=0o600,
                 )
             except lmdb.Error as e:
                 if "already open" in str(e):
                     raise KVError(f"{p}: this store is already open in this process; close it first") from None
                 hint = " (for a read-only copy open with lock=False)" if readonly and lock else ""
                 raise KVError(f"{p}: cannot open the LMDB environment: {e}{hint}") from None
+            if fresh:
+                _make_private_files(p)
             try:
                 _prepare(env, p, readonly=readonly, create=create)
                 return cls(p, env, lock_fd, readonly)
+            except lmdb.Error as e:
+                env.close()
+                raise typed_lmdb_error(p, e, "open") from None
             except BaseException:
                 env.close()
                 raise
@@ -210,10 +217,16 @@ class LmdbStore:
     @contextmanager
     def read(self) -> Iterator["LmdbBucket"]:
         env = self._env_or_raise()
-        txn = env.begin(write=False)
+        try:
+            txn = env.begin(write=False)
+        except lmdb.Error as e:
+            raise typed_lmdb_error(self.path, e, "start a read transaction") from None
         self._readers += 1
         try:
             yield LmdbBucket(self, txn, ROOT_ID, None, (), writable=False)
+        except lmdb.Error as e:
+            # Raised by a get or cursor on damaged pages while the caller reads.
+            raise typed_lmdb_error(self.path, e, "read") from None
         finally:
             self._readers -= 1
             txn.abort()
@@ -224,8 +237,11 @@ class LmdbStore:
             raise ReadOnlyError(f"{self.path}: the store is open read-only")
         if self._in_write:
             raise KVError(f"{self.path}: a write transaction is already open on this store")
-        self._ensure_headroom()
-        return env.begin(write=True)
+        try:
+            self._ensure_headroom()
+            return env.begin(write=True)
+        except lmdb.Error as e:
+            raise typed_lmdb_error(self.path, e, "start a write transaction") from None
 
     @contextmanager
     def write(self) -> Iterator["LmdbBucket"]:
@@ -249,6 +265,9 @@ class LmdbStore:
                 raise MapFullError(
                     f"{self.path}: the LMDB map filled up; it is now {new:,} bytes — run the transaction again"
                 ) from None
+            except lmdb.Error as e:
+                txn.abort()
+                raise typed_lmdb_error(self.path, e, "write") from None
             except BaseException:
                 txn.abort()
                 raise
@@ -348,6 +367,58 @@ class LmdbStore:
         self._env_or_raise().sync(True)
 
 
+_DAMAGE = tuple(
+    getattr(lmdb, n)
+    for n in ("CorruptedError", "PageNotFoundError", "InvalidError", "VersionMismatchError",
+              "BadValsizeError", "PageFullError", "BadTxnError", "PanicError", "IncompatibleError")
+    if hasattr(lmdb, n)
+)
+
+
+def typed_lmdb_error(path: Path, e: "lmdb.Error", doing: str) -> KVError:
+    """A KV-layer error for a raw ``lmdb.Error``: damage becomes :class:`CorruptError`.
+
+    Callers catch :class:`KVError` only; a raw ``lmdb.Error`` would escape them
+    as a traceback. LMDB's own text is kept: it names the failing operation.
+    """
+    text = str(e).strip() or type(e).__name__
+    if isinstance(e, lmdb.ReadonlyError):
+        return ReadOnlyError(f"{path}: cannot {doing}: the store or its filesystem is read-only ({text})")
+    if isinstance(e, _DAMAGE):
+        return CorruptError(f"{path}: cannot {doing}: the LMDB file is damaged ({text})", path=str(path))
+    if isinstance(e, lmdb.DiskError) or "No space left" in text:
+        return KVError(f"{path}: cannot {doing}: disk error ({text}); nothing of this transaction was written")
+    return KVError(f"{path}: cannot {doing}: LMDB error ({text})")
+
+
+def _make_private_dir(p: Path) -> None:
+    """Create the store directory 0700 whatever the umask (it will hold
+    session keys and preimages); an existing empty one is narrowed to 0700."""
+    if p.is_symlink():
+        raise KVError(f"{p}: is a symbolic link; give the real directory for the new KV store")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        p.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise KVError(f"{p}: cannot create the KV store directory: {e.strerror}") from None
+    try:
+        os.chmod(p, 0o700, follow_symlinks=False)
+    except OSError as e:
+        raise KVError(f"{p}: cannot make the KV store directory private: {e.strerror}") from None
+
+
+def _make_private_files(p: Path) -> None:
+    """data.mdb and lock.mdb 0600 whatever the umask (LMDB applies it to ``mode``)."""
+    for name in (DATA_FILE, LMDB_LOCK_FILE):
+        f = p / name
+        if f.is_symlink():
+            raise KVError(f"{f}: is a symbolic link; refusing to use it in a new KV store")
+        if f.exists():
+            os.chmod(f, 0o600, follow_symlinks=False)
+
+
 def _take_lock(path: Path, *, exclusive: bool, may_create: bool) -> int | None:
     """Hold ``flock`` on ``path/migwizard.lock``: EX for writers, SH for readers.
 
@@ -360,10 +431,14 @@ def _take_lock(path: Path, *, exclusive: bool, may_create: bool) -> int | None:
     fd = None
     if may_create:
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
-        except OSError:
+            fd = os.open(
+                lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600
+            )
+        except OSError as e:
             if exclusive:
-                raise KVError(f"{lock_path}: cannot create the store's lock file") from None
+                why = "it is a symbolic link" if e.errno == errno.ELOOP else (e.strerror or str(e))
+                ro = " (read-only filesystem? copy the store to writable storage)" if e.errno == errno.EROFS else ""
+                raise KVError(f"{lock_path}: cannot create the store's lock file: {why}{ro}") from None
     if fd is None:
         try:
             fd = os.open(lock_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
@@ -556,8 +631,10 @@ class LmdbBucket(BucketBase):
             raw = self._txn.get(META_ROOT_SEQ, db=self._store._meta)
             return int.from_bytes(raw, "big") if raw else 0
         raw = self._txn.get(_u64(self._parent) + self._name, db=kv)
-        if raw is None or len(raw) != 17 or raw[0] != TAG_BUCKET:
+        if raw is None or raw[:1] != b"\x01":
             raise KVError(f"{self._store.path}: bucket {self._where()} no longer exists")
+        if len(raw) != 17:
+            raise CorruptError(f"{self._store.path}: bucket entry {self._where()} is {len(raw)} bytes, expected 17")
         return int.from_bytes(raw[9:17], "big")
 
     # -- writing -----------------------------------------------------------------
@@ -586,7 +663,10 @@ class LmdbBucket(BucketBase):
 
     def _alloc_id(self) -> int:
         meta = self._store._meta
-        nxt = int.from_bytes(self._txn.get(META_NEXT_ID, db=meta), "big")
+        raw = self._txn.get(META_NEXT_ID, db=meta)
+        if raw is None or len(raw) != 8:
+            raise CorruptError(f"{self._store.path}: store metadata next-bucket-id is missing or malformed")
+        nxt = int.from_bytes(raw, "big")
         self._txn.put(META_NEXT_ID, _u64(nxt + 1), db=meta)
         return nxt
 
