@@ -1,0 +1,206 @@
+"""Fuzz: damaged payment values in a generated LMDB store.
+
+(a) in process, thousands per second: the codec's ``fetch_payment`` and the
+    engine's transform on one damaged value — only ``DecodeError`` /
+    ``MigrationReject`` may leave;
+(b) the whole headless pipeline, ``migwizard --yes`` as a subprocess: a
+    documented exit code, no traceback, and never fewer payments migrated than
+    the store holds without a named reason (a skip or a named normalisation).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from migwizard.core.codec.errors import DecodeError
+from migwizard.core.codec.fetch import fetch_payment
+from migwizard.core.codec.kvtree import DictBucket
+from migwizard.core.engine.transform import MigrationReject, expected_sql_payment
+from migwizard.core.kv import KVError, LmdbStore
+
+from .harness import Tally
+from .mutate import TimeBudgetExceeded, mutate_value, time_budget
+
+ROOT_BUCKET = b"payments-root-bucket"
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+DOCUMENTED_EXIT = {0, 1, 2, 3, 4, 64}
+# names that say a payment (or an index entry for one) was not migrated
+SKIP_NAMES = ("skipped", "missing")
+
+
+def _tree(bucket) -> dict:
+    out: dict = {}
+    for key, value, child in bucket.entries():
+        out[key] = _tree(child) if child is not None else value
+    return out
+
+
+def _value_paths(tree: dict, prefix=()) -> list[tuple[bytes, ...]]:
+    paths = []
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            paths += _value_paths(v, prefix + (k,))
+        else:
+            paths.append(prefix + (k,))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    from migwizard.core.generate import generate_store
+
+    d = tmp_path_factory.mktemp("fuzz-lmdb") / "kv"
+    generate_store(d, payments=60, seed=7, profile="edge")
+    return d
+
+
+@pytest.fixture(scope="module")
+def payments(store) -> list[tuple[bytes, dict, list]]:
+    with LmdbStore.open(store, readonly=True) as s, s.read() as r:
+        tree = _tree(r.bucket(ROOT_BUCKET))
+    return [(h, t, _value_paths(t)) for h, t in sorted(tree.items()) if isinstance(t, dict) and _value_paths(t)]
+
+
+def _with_value(tree: dict, path: tuple[bytes, ...], value: bytes) -> dict:
+    """Copy of ``tree`` with the value at ``path`` replaced (copies only the dicts on the path)."""
+    top = dict(tree)
+    node = top
+    for k in path[:-1]:
+        node[k] = dict(node[k])
+        node = node[k]
+    node[path[-1]] = value
+    return top
+
+
+def run_codec(tally: Tally, payments, count: int, first_seed: int = 0) -> None:
+    for seed in range(first_seed, first_seed + count):
+        rng = random.Random(seed)
+        h, tree, paths = rng.choice(payments)
+        path = rng.choice(paths)
+        old = tree
+        for k in path:
+            old = old[k]
+        new, kind = mutate_value(old, seed)
+        what = f"{h[:4].hex()}/{'/'.join(p.decode('latin1') if p.isascii() else p.hex() for p in path)}:{kind}"
+        tally.tried += 1
+        zero = iter(range(1, 1 << 30))
+        try:
+            with time_budget(5.0):
+                p = fetch_payment(DictBucket(_with_value(tree, path, new)), payment_id=h)
+                expected_sql_payment(p, h, allocate_zero_id=lambda: next(zero))
+            tally.ok += 1
+        except (DecodeError, MigrationReject) as e:
+            tally.typed_error(e)
+        except TimeBudgetExceeded as e:
+            tally.escape(seed, what, e)
+        except Exception as e:  # noqa: BLE001 - exactly what the harness looks for
+            tally.escape(seed, what, e)
+
+
+def test_codec_value_mutants(payments):
+    tally = Tally("fuzz-codec")
+    run_codec(tally, payments, int(os.environ.get("MIGWIZ_FUZZ_CODEC", "2000")))
+    assert tally.typed and tally.ok
+    assert not tally.escapes, tally.report()
+
+
+@pytest.mark.stress
+def test_codec_value_mutants_stress(payments):
+    tally = Tally("stress-codec")
+    run_codec(tally, payments, int(os.environ.get("MIGWIZ_STRESS_CODEC", "50000")), first_seed=1_000_000)
+    print(tally.write())
+    assert not tally.escapes, tally.report()
+
+
+# -- (b) the whole --yes pipeline ------------------------------------------------
+
+
+def _damage_store(kv: Path, payments, seed: int) -> str:
+    rng = random.Random(seed)
+    h, tree, paths = rng.choice(payments)
+    path = rng.choice(paths)
+    old = tree
+    for k in path:
+        old = old[k]
+    new, kind = mutate_value(old, seed)
+
+    def put(root):
+        b = root.bucket(ROOT_BUCKET).bucket(h)
+        for k in path[:-1]:
+            b = b.bucket(k)
+        b.put(path[-1], new)
+
+    with LmdbStore.open(kv) as s:
+        s.update(put)
+    return f"{h[:4].hex()}/{'/'.join(p.decode('latin1') if p.isascii() else p.hex() for p in path)}:{kind}"
+
+
+def run_pipeline(tally: Tally, store: Path, payments, tmp_path: Path, count: int, first_seed: int = 0) -> None:
+    total = len(payments)
+    env = {**os.environ, "PYTHONPATH": SRC, "XDG_STATE_HOME": str(tmp_path / "state")}
+    for seed in range(first_seed, first_seed + count):
+        kv = tmp_path / f"kv{seed}"
+        shutil.copytree(store, kv)
+        what = _damage_store(kv, payments, seed)
+        db = tmp_path / f"t{seed}.db"
+        tally.tried += 1
+        try:
+            p = subprocess.run(
+                [sys.executable, "-m", "migwizard.cli", "--yes", "--json", "--kv", str(kv), "--sql", f"sqlite:///{db}"],
+                capture_output=True, text=True, timeout=300, env=env,
+            )
+        except subprocess.TimeoutExpired:
+            tally.escape(seed, what, "timed out after 300 s")
+            continue
+        finally:
+            pass
+        out = p.stdout + p.stderr
+        if "Traceback" in out:
+            tally.escape(seed, what, f"traceback (exit {p.returncode}): {p.stderr.strip().splitlines()[-1][:300]}",
+                         where=_tb_where(p.stderr))
+        elif p.returncode not in DOCUMENTED_EXIT:
+            tally.escape(seed, what, f"undocumented exit code {p.returncode}")
+        elif p.returncode == 0:
+            doc = json.loads(p.stdout)
+            stats = doc.get("stats", {})
+            named = stats.get("skipped", 0) + sum(
+                v for k, v in stats.get("normalisations", {}).items() if any(s in k for s in SKIP_NAMES)
+            )
+            if doc["payments"] + named < total:
+                tally.escape(seed, what, f"{doc['payments']} of {total} payments migrated, {named} named skips")
+            else:
+                tally.ok += 1
+        else:
+            tally.typed[f"exit {p.returncode}"] += 1
+        shutil.rmtree(kv, ignore_errors=True)
+        for f in tmp_path.glob(f"t{seed}.db*"):
+            f.unlink()
+
+
+def _tb_where(stderr: str) -> str:
+    frames = [ln.strip() for ln in stderr.splitlines() if ln.strip().startswith('File "') and "/migwizard/" in ln]
+    return frames[-1].split("/src/")[-1] if frames else "?"
+
+
+def test_pipeline_value_mutants(store, payments, tmp_path):
+    tally = Tally("fuzz-pipeline")
+    run_pipeline(tally, store, payments, tmp_path, int(os.environ.get("MIGWIZ_FUZZ_PIPELINE", "6")))
+    assert tally.tried
+    assert not tally.escapes, tally.report()
+
+
+@pytest.mark.stress
+def test_pipeline_value_mutants_stress(store, payments, tmp_path):
+    tally = Tally("stress-pipeline")
+    run_pipeline(tally, store, payments, tmp_path, int(os.environ.get("MIGWIZ_STRESS_PIPELINE", "200")),
+                 first_seed=2_000_000)
+    print(tally.write())
+    assert not tally.escapes, tally.report()
