@@ -286,3 +286,13 @@ def test_damaged_entry_is_a_typed_refusal_headless(store, payments, tmp_path, co
                         "--sql", f"sqlite:///{tmp_path / 't.db'}"], capture_output=True, text=True, timeout=300, env=env)
     assert "Traceback" not in p.stdout + p.stderr
     assert p.returncode in (2, 3) and "unknown tag 9" in p.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="open, core/engine (issue 9 item 9): a flipped payment-sequence-key "
+                   "drops the payment as duplicate_index_entry_skipped and the run commits 59 of 60 with "
+                   "'Validation: OK'; stress seeds 2000007, 2000029, ... (docs/RELIABILITY.md)")
+def test_flipped_sequence_key_is_not_a_silent_drop(store, payments, tmp_path):
+    tally = Tally("regression-seq-key")
+    run_pipeline(tally, store, payments, tmp_path, 1, first_seed=2_000_007)
+    assert tally.tried == 1
+    assert not tally.escapes, tally.report()
