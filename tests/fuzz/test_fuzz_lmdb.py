@@ -221,8 +221,11 @@ def run_pipeline(tally: Tally, store: Path, payments, tmp_path: Path, count: int
 
 
 def _tb_where(stderr: str) -> str:
+    """The frame that let the exception escape: the last one above the KV layer and codec that raised it."""
     frames = [ln.strip() for ln in stderr.splitlines() if ln.strip().startswith('File "') and "/migwizard/" in ln]
-    return frames[-1].split("/src/")[-1] if frames else "?"
+    callers = [f for f in frames if "/core/kv/" not in f and "/core/codec/" not in f]
+    pick = callers or frames
+    return pick[-1].split("/src/")[-1] if pick else "?"
 
 
 def test_pipeline_value_mutants(store, payments, tmp_path):
