@@ -99,3 +99,10 @@ def test_wizard_display_helper_delegates():
 
     url = f"postgresql://u:{PW}@h/db?options=-c%20password%3D{PW}"
     assert tui_redact(url) == redact_url(url) and PW not in tui_redact(url)
+
+
+def test_report_uses_the_same_display_helper():
+    from migwizard.core.report import _redact
+
+    for url in (f"postgresql://u:{PW}@h/db?options=-c%20password%3D{PW}", f"postgresql://u:se/{PW}@h/db"):
+        assert _redact(url) == redact_url(url) and PW not in _redact(url)
