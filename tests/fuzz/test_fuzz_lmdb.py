@@ -278,9 +278,9 @@ def test_inspect_names_a_damaged_entry(store, payments, tmp_path):
     assert "payment-creation-info has unknown tag 9" in q.stdout + q.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="open, core/engine: Session.scan_kv (session.py, via _quick_status) "
-                   "lets the KV layer's CorruptError escape as a traceback with exit 1 (issue 9 item 11); "
-                   "core/engine is being split on another branch")
+@pytest.mark.xfail(strict=True, reason="open, core/engine: scan_kv (core/engine/markers.py, via "
+                   "codec/peek.py peek_payment) lets the KV layer's CorruptError escape as a traceback "
+                   "with exit 1 (issue 9 item 11); core/engine is not this branch's to edit")
 @pytest.mark.parametrize("command", ["--yes", "preflight"])
 def test_damaged_entry_is_a_typed_refusal_headless(store, payments, tmp_path, command):
     kv = _unknown_tag_store(store, payments, tmp_path)
