@@ -106,3 +106,29 @@ def test_report_uses_the_same_display_helper():
 
     for url in (f"postgresql://u:{PW}@h/db?options=-c%20password%3D{PW}", f"postgresql://u:se/{PW}@h/db"):
         assert _redact(url) == redact_url(url) and PW not in _redact(url)
+
+
+@pytest.mark.parametrize(
+    "command, url",
+    [("--yes", f"host=h password={PW} dbname=d"), ("migrate", f"postgresql://u:se/{PW}@h/db"),
+     ("preflight", f"postgresql://u:se/{PW}@h/db")],
+)
+def test_bad_sql_url_is_a_usage_error_without_the_password(tmp_path, command, url):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from migwizard.core.generate import generate_store
+
+    kv = tmp_path / "kv"
+    generate_store(kv, payments=2, seed=1, profile="mixed")
+    p = subprocess.run(
+        [sys.executable, "-m", "migwizard.cli", command, "--kv", str(kv), "--sql", url],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+             "XDG_STATE_HOME": str(tmp_path / "state")},
+    )
+    assert p.returncode == 64, p.stderr
+    assert "Traceback" not in p.stdout + p.stderr
+    assert PW not in p.stdout + p.stderr
