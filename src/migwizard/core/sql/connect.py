@@ -86,8 +86,9 @@ def redact_url(url: "str | None") -> str:
 def scrub_text(text: str, url: "TargetURL | str | None" = None) -> str:
     """Driver or exception text with every password removed.
 
-    First by structure: any PostgreSQL URL in the text is replaced by its
-    redacted form and any ``password=...`` keyword (conninfo, options) masked.
+    First by structure: the target URL itself is replaced by its redacted
+    form, the password component of any other PostgreSQL URL in the text is
+    masked in place, and any ``password=...`` keyword (conninfo, options) too.
     Then, as a last resort for servers that echo values in free text, the
     known secret values (URL password, secret parameters, PGPASSWORD) in their
     raw and encoded forms.
