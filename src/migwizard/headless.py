@@ -106,8 +106,11 @@ def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | Non
     """
     progress = StderrProgress(err)
     cancel = threading.Event()
-    engine = Engine(kv, sql, chunk_size=chunk_size, on_event=progress, kv_source=kv_source,
-                    allow_foreign_source=allow_foreign_source)
+    try:
+        engine = Engine(kv, sql, chunk_size=chunk_size, on_event=progress, kv_source=kv_source,
+                        allow_foreign_source=allow_foreign_source)
+    except EngineError as e:  # e.g. a --sql that is no URL: the usage error, not a traceback
+        return _fail(e, err, out, as_json)
     restore = _install_sigint(cancel, err)
     try:
         with engine:

@@ -43,6 +43,14 @@ def run_inspect(path: str | Path, *, payment: str | None, show_secrets: bool, as
     except KVError as e:
         sys.stderr.write(f"error: {e}\n")
         return int(ExitCode.PREFLIGHT_REFUSED)
+    try:
+        return _inspect(store, path, payment, show_secrets, as_json)
+    except KVError as e:  # damage outside a payment (index, root bucket, store metadata)
+        sys.stderr.write(f"error: {e}\n")
+        return int(ExitCode.PREFLIGHT_REFUSED)
+
+
+def _inspect(store, path: Path, payment: str | None, show_secrets: bool, as_json: bool) -> int:
     with store:
         with store.read() as root:
             rb = root.bucket(PAYMENTS_ROOT_BUCKET)
@@ -63,6 +71,9 @@ def run_inspect(path: str | Path, *, payment: str | None, show_secrets: bool, as
                     p = fetch_payment(entry.bucket, payment_id=entry.payment_hash,
                                       key_prefix=render_key(PAYMENTS_ROOT_BUCKET))
                 except DecodeError as e:
+                    errors.append(str(e))
+                    continue
+                except KVError as e:  # a damaged store entry, named by the KV layer
                     errors.append(str(e))
                     continue
                 counts[STATUS_FIELDS[decide_status(p)]] += 1

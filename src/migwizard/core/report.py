@@ -82,14 +82,10 @@ def collect_details(engine: Any, report: ValidationReport, *, cap: int = DETAIL_
 
 
 def _redact(url: str) -> str:
-    try:
-        from .sql.connect import TargetURL
+    """The one display form of a target URL (:func:`migwizard.core.sql.connect.redact_url`)."""
+    from .sql.connect import redact_url
 
-        return TargetURL.parse(url).redacted()
-    except Exception:  # noqa: BLE001 - not a URL we parse: keep nothing after a scheme's credentials
-        import re
-
-        return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", url)
+    return redact_url(url)
 
 
 def report_document(report: ValidationReport, details: Mapping[str, PaymentDetail | dict] | None = None,

@@ -143,14 +143,9 @@ class MigWizardApp(App[int]):
             text = text.replace(self.source_secret, redact(self.source_secret))
         if not self.sql_url:
             return text
-        try:
-            from migwizard.core.sql.connect import TargetURL
+        from migwizard.core.sql.connect import scrub_text
 
-            url = TargetURL.parse(self.sql_url)
-            text = text.replace(self.sql_url, url.redacted())
-            return url.scrub(text)
-        except Exception:
-            return text.replace(self.sql_url, self.sql_url_display)
+        return scrub_text(text, self.sql_url)
 
     # -- session state per target ----------------------------------------
     @property
@@ -408,16 +403,9 @@ RESUME_HINT = ("migwizard: a migration run is not finished and nothing is final 
 
 def redact_url(url: str | None) -> str:
     """``url`` for display and files: the password (and secret parameters) as ``***``."""
-    if not url:
-        return ""
-    try:
-        from migwizard.core.sql.connect import TargetURL
+    from migwizard.core.sql.connect import redact_url as _redact
 
-        return TargetURL.parse(url).redacted()
-    except Exception:
-        import re
-
-        return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", url)
+    return _redact(url)
 
 
 def _is_lmdb(text: str) -> bool:

@@ -12,7 +12,13 @@ skips checksum validation and crashes on NoFreelistSync files (storage-notes
   pages under an unregistered reader (storage-notes §1.8);
 * validates both meta pages the way bbolt does and falls back to the older one;
 * bounds-checks every page and element, reporting file, page and offset, so a
-  damaged file yields a precise :class:`CorruptError` rather than garbage.
+  damaged file yields a precise :class:`CorruptError` rather than garbage;
+* treats the file as hostile: in a real bbolt file every page belongs to
+  exactly one bucket tree and is reached once, so a page reached twice (a
+  sub-bucket root pointing at its own page or an ancestor's, branch pages
+  forming a cycle or a DAG) is corruption, named by page. That keeps every walk
+  linear in the file size — a crafted file cannot make it loop, go exponential,
+  recurse or grow memory beyond one entry per page.
 
 Format reference: storage-notes.md §1 (line numbers into etcd-io/bbolt there).
 """
@@ -23,10 +29,8 @@ import fcntl
 import mmap
 import os
 import stat
-import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from .bucket import BucketBase
@@ -34,94 +38,30 @@ from .errors import CorruptError, KVError, LockedError, ReadOnlyError, Unsupport
 
 __all__ = ["BboltReader", "BboltBucket", "BboltMeta", "BBOLT_MAGIC", "is_bbolt_header"]
 
-BBOLT_MAGIC = 0xED0CDAED
-BBOLT_VERSION = 2
-PGID_NO_FREELIST = 0xFFFFFFFFFFFFFFFF
-
-PAGE_HEADER = struct.Struct("<QHHI")  # id, flags, count, overflow
-META = struct.Struct("<IIIIQQQQQQ")  # magic version pageSize flags root seq freelist pgid txid checksum
-BRANCH_ELEM = struct.Struct("<IIQ")  # pos ksize pgid
-LEAF_ELEM = struct.Struct("<IIII")  # flags pos ksize vsize
-BUCKET_HDR = struct.Struct("<QQ")  # root sequence
-U64 = struct.Struct("<Q")
-
-FLAG_BRANCH = 0x01
-FLAG_LEAF = 0x02
-FLAG_META = 0x04
-FLAG_FREELIST = 0x10
-LEAF_BUCKET = 0x01
-
-HEADER_SIZE = 16
-ELEM_SIZE = 16
-META_CHECKSUM_SPAN = 56
-MAX_TREE_DEPTH = 64  # a B+tree of 2^64 pages is shallower; deeper means a cycle
-
-_FNV_OFFSET = 0xCBF29CE484222325
-_FNV_PRIME = 0x100000001B3
-_MASK64 = 0xFFFFFFFFFFFFFFFF
-
-
-def fnv1a64(data: bytes) -> int:
-    """FNV-1a 64, bbolt's meta checksum (``meta.go Sum64``)."""
-    h = _FNV_OFFSET
-    for b in data:
-        h = ((h ^ b) * _FNV_PRIME) & _MASK64
-    return h
-
-
-def is_bbolt_header(head: bytes) -> bool:
-    """True if ``head`` (the first bytes of a file) carries bbolt meta magic in either byte order.
-
-    Big-endian files count, so the reader rather than the detector gets to
-    explain why they are refused.
-    """
-    if len(head) < 20:
-        return False
-    return head[16:20] in (BBOLT_MAGIC.to_bytes(4, "little"), BBOLT_MAGIC.to_bytes(4, "big"))
-
-
-@dataclass(frozen=True)
-class BboltMeta:
-    """One decoded meta page; ``problem`` is None when it validates."""
-
-    page: int  # 0 or 1
-    magic: int
-    version: int
-    page_size: int
-    flags: int
-    root: int
-    root_sequence: int
-    freelist: int
-    hwm: int
-    txid: int
-    checksum: int
-    problem: str | None
-
-    @property
-    def valid(self) -> bool:
-        return self.problem is None
-
-    @property
-    def has_freelist(self) -> bool:
-        return self.freelist != PGID_NO_FREELIST
-
-
-def _decode_meta(buf, offset: int, page: int) -> BboltMeta | None:
-    """Decode the 64-byte meta at ``offset`` (the page start + 16); None if it doesn't fit."""
-    if offset + META.size > len(buf):
-        return None
-    fields = META.unpack_from(buf, offset)
-    magic, version = fields[0], fields[1]
-    problem = None
-    if magic != BBOLT_MAGIC:
-        problem = f"bad magic 0x{magic:08x}"
-    elif version != BBOLT_VERSION:
-        problem = f"unsupported bbolt version {version}"
-    else:
-        want = fnv1a64(bytes(buf[offset : offset + META_CHECKSUM_SPAN]))
-        if want != fields[9]:
-            problem = f"checksum mismatch (stored 0x{fields[9]:016x}, computed 0x{want:016x})"
-    return BboltMeta(page, *fields, problem=problem)
+from .bbolt_format import (  # noqa: F401 - re-exported for callers and tests
+    BBOLT_MAGIC,
+    BBOLT_VERSION,
+    PGID_NO_FREELIST,
+    PAGE_HEADER,
+    META,
+    BRANCH_ELEM,
+    LEAF_ELEM,
+    BUCKET_HDR,
+    U64,
+    FLAG_BRANCH,
+    FLAG_LEAF,
+    FLAG_META,
+    FLAG_FREELIST,
+    LEAF_BUCKET,
+    HEADER_SIZE,
+    ELEM_SIZE,
+    META_CHECKSUM_SPAN,
+    MAX_TREE_DEPTH,
+    fnv1a64,
+    is_bbolt_header,
+    BboltMeta,
+    _decode_meta,
+)
 
 
 class BboltReader:
@@ -160,6 +100,8 @@ class BboltReader:
                     f"{self._name} is held by another process — is lnd running? stop it first"
                 ) from None
             self.size = st.st_size
+            #: page id -> path of the bucket whose tree holds it (see :meth:`_claim`).
+            self._owner: dict[int, tuple[bytes, ...]] = {}
             if self.size < 1024:
                 raise CorruptError(
                     f"{self._name}: {self.size} bytes is too small to be a bbolt file", path=self._name
@@ -332,10 +274,39 @@ class BboltReader:
         pid, flags, count, overflow = PAGE_HEADER.unpack_from(mm, off)
         if pid != pgid:
             raise self._err(f"page header says id {pid}", pgid, off)
+        if pgid + overflow >= self.meta.hwm:
+            raise self._err(
+                f"page with {overflow} overflow pages runs past the last page {self.meta.hwm - 1} of the file",
+                pgid,
+                off,
+            )
         end = off + (overflow + 1) * self.page_size
         if end > self.size:
             raise self._err(f"page with {overflow} overflow pages runs past the end of the file", pgid, off)
+        if flags in (FLAG_BRANCH, FLAG_LEAF) and HEADER_SIZE + ELEM_SIZE * count > end - off:
+            raise self._err(f"element count {count} does not fit in the page", pgid, off + 10)
         return mm, off, end, flags, count
+
+    def _claim(self, pgid: int, overflow_end: int, path: tuple[bytes, ...], where: str) -> None:
+        """Record that pages ``pgid`` .. ``overflow_end`` belong to bucket ``path``.
+
+        bbolt is a copy-on-write B+tree: each live page belongs to one bucket
+        tree. A page claimed by two buckets (a sub-bucket root pointing at its
+        own page or an ancestor's, two buckets sharing a root) can only come
+        from damage or a crafted file, and following it would revisit pages
+        without end, so it is refused here, naming the page.
+        """
+        owner = self._owner.get(pgid)
+        if owner is not None:
+            if owner != path:
+                from migwizard.core.codec.errors import render_key
+
+                other = render_key(*owner) if owner else "<root>"
+                raise self._err(f"{where}: page also belongs to bucket {other} (page tree loops or is shared)", pgid)
+            return
+        for p in range(pgid, overflow_end + 1):
+            if self._owner.setdefault(p, path) != path:
+                raise self._err(f"{where}: overflow page {p} also belongs to another bucket", pgid)
 
 
 class BboltBucket(BucketBase):
@@ -373,8 +344,15 @@ class BboltBucket(BucketBase):
             if len(buf) < BUCKET_HDR.size + HEADER_SIZE:
                 raise self._r._err(f"{self._where(None)}: inline bucket value of {len(buf)} bytes is too short")
             _pid, flags, count, _ov = PAGE_HEADER.unpack_from(buf, BUCKET_HDR.size)
+            if HEADER_SIZE + ELEM_SIZE * count > len(buf) - BUCKET_HDR.size:
+                raise self._r._err(
+                    f"{self._where(None)}: element count {count} does not fit in the inline bucket "
+                    f"of {len(buf)} bytes"
+                )
             return buf, BUCKET_HDR.size, len(buf), flags, count, None
-        buf, off, end, flags, count = self._r._page(pgid)
+        r = self._r
+        buf, off, end, flags, count = r._page(pgid)
+        r._claim(pgid, pgid + (end - off) // r.page_size - 1, self.path, self._where(pgid))
         return buf, off, end, flags, count, pgid
 
     def _start(self):
@@ -429,7 +407,12 @@ class BboltBucket(BucketBase):
         start = self._start()
         prev: bytes | None = None
         # Explicit stack of (page tuple, next element index): no recursion, depth-bounded.
+        # Every page at most once: a page reached twice means the branch pages
+        # form a cycle or a DAG, which would make this walk endless or exponential.
+        seen: set[int] = set()
         stack = [(self._load(start), 0)]
+        if start is not None:
+            seen.add(start)
         while stack:
             page, i = stack.pop()
             buf, off, end, flags, count, pgid = page
@@ -438,7 +421,16 @@ class BboltBucket(BucketBase):
                     _ks, _ke, child = self._branch_elem(buf, off, end, i, pgid)
                     stack.append((page, i + 1))
                     if len(stack) >= MAX_TREE_DEPTH:
-                        raise self._r._err(f"{self._where(pgid)}: page tree deeper than {MAX_TREE_DEPTH} (cycle?)", pgid)
+                        raise self._r._err(
+                            f"{self._where(pgid)}: page tree deeper than {MAX_TREE_DEPTH} (cycle?)", pgid
+                        )
+                    if child in seen:
+                        raise self._r._err(
+                            f"{self._where(pgid)}: branch element {i} of page {pgid} points at page {child}, "
+                            "already reached in this bucket (page tree loops or is shared)",
+                            child,
+                        )
+                    seen.add(child)
                     stack.append((self._load(child), 0))
                 continue
             if flags != FLAG_LEAF:

@@ -21,6 +21,7 @@ lives in the ``meta`` sub-DB; other layers keep their own records there via
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import fcntl
 import os
 from collections.abc import Callable, Iterator
@@ -30,14 +31,8 @@ from typing import TypeVar
 
 import lmdb
 
-from migwizard.core.codec.errors import render_key
-
-from .bucket import BucketBase
 from .errors import (
-    BucketExistsError,
-    BucketNotFoundError,
     CorruptError,
-    IncompatibleError,
     KeyTooLongError,
     KVError,
     LockedError,
@@ -60,36 +55,23 @@ DATA_FILE = "data.mdb"
 LMDB_LOCK_FILE = "lock.mdb"
 DEFAULT_MAP_SIZE = 1 << 30  # virtual reservation only; grows by doubling
 MAX_MAP_SIZE = 1 << 44
-ROOT_ID = 0
-U64_MAX = (1 << 64) - 1
 
-TAG_VALUE = 0x00
-TAG_BUCKET = 0x01
-
-# meta keys owned by this module; meta_put refuses to touch them
-META_LAYOUT = b"layout-version"
-META_NEXT_ID = b"next-bucket-id"
-META_ROOT_SEQ = b"root-sequence"
-META_CREATED_BY = b"created-by"
-META_CREATED_AT = b"created-at"
-RESERVED_META = frozenset({META_LAYOUT, META_NEXT_ID, META_ROOT_SEQ})
-
-
-def _u64(n: int) -> bytes:
-    return n.to_bytes(8, "big")
-
-
-def _bucket_value(child_id: int, seq: int) -> bytes:
-    return b"\x01" + _u64(child_id) + _u64(seq)
-
-
-def _check_key(key: object) -> bytes:
-    if not isinstance(key, (bytes, bytearray, memoryview)):
-        raise TypeError(f"keys are bytes, got {type(key).__name__}")
-    key = bytes(key)
-    if not key:
-        raise KVError("empty keys are not allowed (bbolt/lnd reject them too)")
-    return key
+from .lmdb_bucket import (  # noqa: F401 - shared with the bucket module, re-exported
+    META_CREATED_AT,
+    META_CREATED_BY,
+    META_LAYOUT,
+    META_NEXT_ID,
+    META_ROOT_SEQ,
+    RESERVED_META,
+    ROOT_ID,
+    TAG_BUCKET,
+    TAG_VALUE,
+    U64_MAX,
+    LmdbBucket,
+    _bucket_value,
+    _check_key,
+    _u64,
+)
 
 
 class LmdbStore:
@@ -150,13 +132,13 @@ class LmdbStore:
                         f"{p}: directory is not empty ({', '.join(foreign[:5])}{'…' if len(foreign) > 5 else ''}); "
                         "choose a new or empty directory for the KV store"
                     )
-            p.mkdir(parents=True, exist_ok=True)
+            _make_private_dir(p)
 
         lock_fd = _take_lock(p, exclusive=not readonly, may_create=lock)
         try:
             try:
                 env = lmdb.open(
-                    str(p),
+                    os.fsencode(p),  # bytes: py-lmdb encodes str strictly as UTF-8
                     map_size=map_size,
                     subdir=True,
                     readonly=readonly,
@@ -165,15 +147,21 @@ class LmdbStore:
                     create=create,
                     sync=sync,
                     metasync=sync,
+                    mode=0o600,
                 )
             except lmdb.Error as e:
                 if "already open" in str(e):
                     raise KVError(f"{p}: this store is already open in this process; close it first") from None
                 hint = " (for a read-only copy open with lock=False)" if readonly and lock else ""
                 raise KVError(f"{p}: cannot open the LMDB environment: {e}{hint}") from None
+            if fresh:
+                _make_private_files(p)
             try:
                 _prepare(env, p, readonly=readonly, create=create)
                 return cls(p, env, lock_fd, readonly)
+            except lmdb.Error as e:
+                env.close()
+                raise typed_lmdb_error(p, e, "open") from None
             except BaseException:
                 env.close()
                 raise
@@ -210,10 +198,16 @@ class LmdbStore:
     @contextmanager
     def read(self) -> Iterator["LmdbBucket"]:
         env = self._env_or_raise()
-        txn = env.begin(write=False)
+        try:
+            txn = env.begin(write=False)
+        except lmdb.Error as e:
+            raise typed_lmdb_error(self.path, e, "start a read transaction") from None
         self._readers += 1
         try:
             yield LmdbBucket(self, txn, ROOT_ID, None, (), writable=False)
+        except lmdb.Error as e:
+            # Raised by a get or cursor on damaged pages while the caller reads.
+            raise typed_lmdb_error(self.path, e, "read") from None
         finally:
             self._readers -= 1
             txn.abort()
@@ -224,8 +218,11 @@ class LmdbStore:
             raise ReadOnlyError(f"{self.path}: the store is open read-only")
         if self._in_write:
             raise KVError(f"{self.path}: a write transaction is already open on this store")
-        self._ensure_headroom()
-        return env.begin(write=True)
+        try:
+            self._ensure_headroom()
+            return env.begin(write=True)
+        except lmdb.Error as e:
+            raise typed_lmdb_error(self.path, e, "start a write transaction") from None
 
     @contextmanager
     def write(self) -> Iterator["LmdbBucket"]:
@@ -249,6 +246,9 @@ class LmdbStore:
                 raise MapFullError(
                     f"{self.path}: the LMDB map filled up; it is now {new:,} bytes — run the transaction again"
                 ) from None
+            except lmdb.Error as e:
+                txn.abort()
+                raise typed_lmdb_error(self.path, e, "write") from None
             except BaseException:
                 txn.abort()
                 raise
@@ -348,6 +348,58 @@ class LmdbStore:
         self._env_or_raise().sync(True)
 
 
+_DAMAGE = tuple(
+    getattr(lmdb, n)
+    for n in ("CorruptedError", "PageNotFoundError", "InvalidError", "VersionMismatchError",
+              "BadValsizeError", "PageFullError", "BadTxnError", "PanicError", "IncompatibleError")
+    if hasattr(lmdb, n)
+)
+
+
+def typed_lmdb_error(path: Path, e: "lmdb.Error", doing: str) -> KVError:
+    """A KV-layer error for a raw ``lmdb.Error``: damage becomes :class:`CorruptError`.
+
+    Callers catch :class:`KVError` only; a raw ``lmdb.Error`` would escape them
+    as a traceback. LMDB's own text is kept: it names the failing operation.
+    """
+    text = str(e).strip() or type(e).__name__
+    if isinstance(e, lmdb.ReadonlyError):
+        return ReadOnlyError(f"{path}: cannot {doing}: the store or its filesystem is read-only ({text})")
+    if isinstance(e, _DAMAGE):
+        return CorruptError(f"{path}: cannot {doing}: the LMDB file is damaged ({text})", path=str(path))
+    if isinstance(e, lmdb.DiskError) or "No space left" in text:
+        return KVError(f"{path}: cannot {doing}: disk error ({text}); nothing of this transaction was written")
+    return KVError(f"{path}: cannot {doing}: LMDB error ({text})")
+
+
+def _make_private_dir(p: Path) -> None:
+    """Create the store directory 0700 whatever the umask (it will hold
+    session keys and preimages); an existing empty one is narrowed to 0700."""
+    if p.is_symlink():
+        raise KVError(f"{p}: is a symbolic link; give the real directory for the new KV store")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        p.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise KVError(f"{p}: cannot create the KV store directory: {e.strerror}") from None
+    try:
+        os.chmod(p, 0o700, follow_symlinks=False)
+    except OSError as e:
+        raise KVError(f"{p}: cannot make the KV store directory private: {e.strerror}") from None
+
+
+def _make_private_files(p: Path) -> None:
+    """data.mdb and lock.mdb 0600 whatever the umask (LMDB applies it to ``mode``)."""
+    for name in (DATA_FILE, LMDB_LOCK_FILE):
+        f = p / name
+        if f.is_symlink():
+            raise KVError(f"{f}: is a symbolic link; refusing to use it in a new KV store")
+        if f.exists():
+            os.chmod(f, 0o600, follow_symlinks=False)
+
+
 def _take_lock(path: Path, *, exclusive: bool, may_create: bool) -> int | None:
     """Hold ``flock`` on ``path/migwizard.lock``: EX for writers, SH for readers.
 
@@ -360,10 +412,14 @@ def _take_lock(path: Path, *, exclusive: bool, may_create: bool) -> int | None:
     fd = None
     if may_create:
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
-        except OSError:
+            fd = os.open(
+                lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600
+            )
+        except OSError as e:
             if exclusive:
-                raise KVError(f"{lock_path}: cannot create the store's lock file") from None
+                why = "it is a symbolic link" if e.errno == errno.ELOOP else (e.strerror or str(e))
+                ro = " (read-only filesystem? copy the store to writable storage)" if e.errno == errno.EROFS else ""
+                raise KVError(f"{lock_path}: cannot create the store's lock file: {why}{ro}") from None
     if fd is None:
         try:
             fd = os.open(lock_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
@@ -432,227 +488,3 @@ def _check_layout(path: Path, raw: bytes | None) -> None:
         )
     if version < 1:
         raise UnsupportedError(f"{path}: unknown KV layout version {version}")
-
-
-class LmdbBucket(BucketBase):
-    """A bucket handle bound to one LMDB transaction.
-
-    Holds only ids, never cached contents, so several handles on the same
-    bucket within a transaction always agree (the sequence lives in the
-    parent's entry and is re-read each time).
-    """
-
-    __slots__ = ("_store", "_txn", "_id", "_prefix", "_parent", "_name", "path", "writable")
-
-    def __init__(
-        self,
-        store: LmdbStore,
-        txn: lmdb.Transaction,
-        bucket_id: int,
-        parent: int | None,
-        path: tuple[bytes, ...],
-        *,
-        writable: bool,
-    ):
-        self._store = store
-        self._txn = txn
-        self._id = bucket_id
-        self._prefix = _u64(bucket_id)
-        self._parent = parent
-        self._name = path[-1] if path else None
-        self.path = path
-        self.writable = writable
-
-    def __repr__(self) -> str:
-        return f"<LmdbBucket {render_key(*self.path) or '<root>'} id={self._id}>"
-
-    # -- helpers ---------------------------------------------------------------
-    def _where(self, key: bytes | None = None) -> str:
-        parts = self.path + ((key,) if key is not None else ())
-        return render_key(*parts) if parts else "<root>"
-
-    def _full(self, key: bytes) -> bytes:
-        key = _check_key(key)
-        if len(key) + 8 > self._store.max_key_size:
-            raise KeyTooLongError(
-                f"key {self._where(key[:32])}… is {len(key)} bytes; this store holds keys of at most "
-                f"{self._store.max_key_size - 8} bytes (LMDB's {self._store.max_key_size} minus the 8-byte bucket id)"
-            )
-        return self._prefix + key
-
-    def _raw(self, key: bytes) -> bytes | None:
-        try:
-            full = self._full(key)
-        except KeyTooLongError:
-            return None  # cannot exist
-        return self._txn.get(full, db=self._store._kv)
-
-    def _decode_child(self, key: bytes, raw: bytes) -> "LmdbBucket":
-        if len(raw) != 17:
-            raise CorruptError(f"{self._store.path}: bucket entry {self._where(key)} is {len(raw)} bytes, expected 17")
-        return LmdbBucket(
-            self._store,
-            self._txn,
-            int.from_bytes(raw[1:9], "big"),
-            self._id,
-            self.path + (key,),
-            writable=self.writable,
-        )
-
-    def _bad_tag(self, key: bytes, raw: bytes) -> CorruptError:
-        tag = raw[0] if raw else None
-        return CorruptError(f"{self._store.path}: entry {self._where(key)} has unknown tag {tag!r}")
-
-    def _require_writable(self, op: str) -> None:
-        if not self.writable:
-            if self._store.readonly:
-                self._refuse(op)
-            raise ReadOnlyError(
-                f"cannot {op} in bucket {self._where()}: this is a read transaction; use store.write() or store.update()"
-            )
-
-    # -- reading -----------------------------------------------------------------
-    def get(self, key: bytes) -> bytes | None:
-        raw = self._raw(key)
-        if raw is None:
-            return None
-        tag = raw[:1]
-        if tag == b"\x00":
-            return raw[1:]
-        if tag == b"\x01":
-            return None
-        raise self._bad_tag(key, raw)
-
-    def bucket(self, key: bytes) -> "LmdbBucket | None":
-        raw = self._raw(key)
-        if raw is None or not raw or raw[0] != TAG_BUCKET:
-            return None
-        return self._decode_child(bytes(key), raw)
-
-    def is_bucket(self, key: bytes) -> bool:
-        raw = self._raw(key)
-        return bool(raw) and raw[0] == TAG_BUCKET
-
-    def entries(self) -> Iterator[tuple[bytes, bytes | None, "LmdbBucket | None"]]:
-        prefix = self._prefix
-        cur = self._txn.cursor(db=self._store._kv)
-        if not cur.set_range(prefix):
-            return
-        for full, raw in cur.iternext():
-            if full[:8] != prefix:
-                break
-            key = full[8:]
-            tag = raw[0] if raw else None
-            if tag == TAG_VALUE:
-                yield key, raw[1:], None
-            elif tag == TAG_BUCKET:
-                yield key, None, self._decode_child(key, raw)
-            else:
-                raise self._bad_tag(key, raw)
-
-    def sequence(self) -> int:
-        kv = self._store._kv
-        if self._parent is None:
-            raw = self._txn.get(META_ROOT_SEQ, db=self._store._meta)
-            return int.from_bytes(raw, "big") if raw else 0
-        raw = self._txn.get(_u64(self._parent) + self._name, db=kv)
-        if raw is None or len(raw) != 17 or raw[0] != TAG_BUCKET:
-            raise KVError(f"{self._store.path}: bucket {self._where()} no longer exists")
-        return int.from_bytes(raw[9:17], "big")
-
-    # -- writing -----------------------------------------------------------------
-    def put(self, key: bytes, value: bytes) -> None:
-        self._require_writable("put a key")
-        if self._parent is None:
-            raise KVError(
-                f"cannot put value {render_key(bytes(key))} at the top level: it holds only buckets (walletdb)"
-            )
-        if value is None or not isinstance(value, (bytes, bytearray, memoryview)):
-            raise TypeError(f"values are bytes, got {type(value).__name__}")
-        full = self._full(key)
-        old = self._txn.get(full, db=self._store._kv)
-        if old and old[0] == TAG_BUCKET:
-            raise IncompatibleError(f"{self._where(bytes(key))} is a bucket, cannot put a value there")
-        self._txn.put(full, b"\x00" + bytes(value), db=self._store._kv)
-
-    def delete(self, key: bytes) -> None:
-        self._require_writable("delete a key")
-        raw = self._raw(key)
-        if raw is None:
-            return  # bbolt: deleting a missing key is not an error
-        if raw[:1] == b"\x01":
-            raise IncompatibleError(f"{self._where(bytes(key))} is a bucket; use delete_bucket")
-        self._txn.delete(self._full(key), db=self._store._kv)
-
-    def _alloc_id(self) -> int:
-        meta = self._store._meta
-        nxt = int.from_bytes(self._txn.get(META_NEXT_ID, db=meta), "big")
-        self._txn.put(META_NEXT_ID, _u64(nxt + 1), db=meta)
-        return nxt
-
-    def create_bucket(self, key: bytes) -> "LmdbBucket":
-        self._require_writable("create a bucket")
-        full = self._full(key)
-        key = bytes(key)
-        old = self._txn.get(full, db=self._store._kv)
-        if old is not None:
-            if old[:1] == b"\x01":
-                raise BucketExistsError(f"bucket {self._where(key)} already exists")
-            raise IncompatibleError(f"{self._where(key)} is a value, cannot create a bucket there")
-        child = self._alloc_id()
-        self._txn.put(full, _bucket_value(child, 0), db=self._store._kv)
-        return LmdbBucket(self._store, self._txn, child, self._id, self.path + (key,), writable=True)
-
-    def create_bucket_if_not_exists(self, key: bytes) -> "LmdbBucket":
-        self._require_writable("create a bucket")
-        raw = self._raw(key)
-        if raw is not None and raw[:1] == b"\x01":
-            return self._decode_child(bytes(key), raw)
-        return self.create_bucket(key)
-
-    def delete_bucket(self, key: bytes) -> None:
-        """Delete a sub-bucket and everything below it (bbolt semantics)."""
-        self._require_writable("delete a bucket")
-        full = self._full(key)
-        kv = self._store._kv
-        raw = self._txn.get(full, db=kv)
-        if raw is None:
-            raise BucketNotFoundError(f"bucket {self._where(bytes(key))} does not exist")
-        if raw[:1] != b"\x01":
-            raise IncompatibleError(f"{self._where(bytes(key))} is a value; use delete")
-        self._txn.delete(full, db=kv)
-        pending = [int.from_bytes(raw[1:9], "big")]
-        cur = self._txn.cursor(db=kv)
-        while pending:
-            prefix = _u64(pending.pop())
-            if not cur.set_range(prefix):
-                continue
-            while True:
-                k = cur.key()
-                if k[:8] != prefix:
-                    break
-                v = cur.value()
-                if v[:1] == b"\x01":
-                    pending.append(int.from_bytes(v[1:9], "big"))
-                if not cur.delete():
-                    break
-
-    def set_sequence(self, n: int) -> None:
-        self._require_writable("set the sequence")
-        if not 0 <= n <= U64_MAX:
-            raise ValueError(f"sequence {n} outside u64")
-        if self._parent is None:
-            self._txn.put(META_ROOT_SEQ, _u64(n), db=self._store._meta)
-            return
-        full = _u64(self._parent) + self._name
-        raw = self._txn.get(full, db=self._store._kv)
-        if raw is None or raw[:1] != b"\x01":
-            raise KVError(f"{self._store.path}: bucket {self._where()} no longer exists")
-        self._txn.put(full, raw[:9] + _u64(n), db=self._store._kv)
-
-    def next_sequence(self) -> int:
-        self._require_writable("advance the sequence")
-        n = self.sequence() + 1
-        self.set_sequence(n)
-        return n
-

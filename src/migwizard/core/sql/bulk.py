@@ -10,8 +10,8 @@ Every id is assigned by the caller. ``INSERT ... RETURNING id`` would tie ids
 to sequence state, and PostgreSQL sequences do not roll back with the
 transaction: a resumed chunk would get different ids than the interrupted one
 and "resume == uninterrupted" would not hold. After the load,
-:func:`fix_sequences` moves each BIGSERIAL sequence past max(id), so lnd's own
-later inserts do not collide.
+:func:`fix_sequences` moves the payment tables' BIGSERIAL sequences past
+max(id), so lnd's own later inserts do not collide (and no other table's).
 
 Rows must already be in db form (``Dialect.ts`` for times, Go casts for
 integers). ``None`` is NULL and ``b""`` a zero-length blob on both dialects;
@@ -149,29 +149,47 @@ class BulkWriter:
         return count
 
 
-def fix_sequences(db: peewee.Database) -> dict[str, int]:
-    """PostgreSQL: set every serial sequence so ``nextval`` = max(id) + 1.
+def fix_sequences(
+    db: peewee.Database, tables: Iterable["str | type[BaseModel]"] | None = None
+) -> dict[str, int]:
+    """PostgreSQL: set the serial sequences of the payment tables we write so
+    ``nextval`` = max(id) + 1.
 
-    No-op on SQLite, where INTEGER PRIMARY KEY takes max(rowid) + 1 anyway.
-    Returns ``{sequence: next value}``.
+    Only ``tables`` (default: LND's payment tables, whose ids migwizard assigns
+    client-side) are touched. Once the target is lnd's own database its other
+    tables (invoices, graph...) sit beside ours: moving their sequences back to
+    max + 1 would make lnd reuse ids it already handed out. Table and column
+    names go into SQL only as ``psycopg.sql.Identifier`` or bound parameters,
+    never as catalog text. No-op on SQLite, where INTEGER PRIMARY KEY takes
+    max(rowid) + 1 anyway. Returns ``{sequence: next value}``.
     """
     if not introspect.is_postgres(db):
         return {}
-    rows = db.execute_sql(
-        "SELECT table_name, column_name, "
-        "pg_get_serial_sequence(quote_ident(table_name), column_name) "
-        "FROM information_schema.columns "
-        "WHERE table_schema = current_schema() AND column_default LIKE %s",
-        ("nextval(%",),
-    ).fetchall()
+    from psycopg import sql as pgsql
+
+    from .models import LND_PAYMENT_TABLES
+
+    names = [_table_name(t) for t in (tables if tables is not None else LND_PAYMENT_TABLES)]
+    conn = db.connection()
     out: dict[str, int] = {}
-    for table, column, seq in rows:
+    for table in names:
+        model = MODELS_BY_TABLE.get(table)
+        column = model._meta.primary_key.column_name if model is not None else "id"
+        # Both names are bound parameters; quote_ident makes the server parse
+        # them as one identifier each, whatever characters they hold.
+        row = db.execute_sql(
+            "SELECT pg_get_serial_sequence(quote_ident(current_schema()) || '.' || quote_ident(%s), %s) "
+            "WHERE to_regclass(quote_ident(current_schema()) || '.' || quote_ident(%s)) IS NOT NULL",
+            (table, column, table),
+        ).fetchone()
+        seq = row[0] if row else None
         if not seq:
             continue
-        (next_value,) = db.execute_sql(
-            f'SELECT COALESCE(MAX("{column}"), 0) + 1 FROM "{table}"'
-        ).fetchone()
-        db.execute_sql("SELECT setval(%s, %s, false)", (seq, next_value))
+        stmt = pgsql.SQL("SELECT COALESCE(MAX({}), 0) + 1 FROM {}").format(
+            pgsql.Identifier(column), pgsql.Identifier(table)
+        )
+        (next_value,) = db.execute_sql(stmt.as_string(conn)).fetchone()
+        db.execute_sql("SELECT setval(%s::regclass, %s, false)", (seq, next_value))
         out[seq] = int(next_value)
     return out
 
@@ -181,8 +199,21 @@ def next_id(db: peewee.Database, table: "str | type[BaseModel]") -> int:
     name = _table_name(table)
     model = MODELS_BY_TABLE.get(name)
     pk = model._meta.primary_key.column_name if model is not None else "id"
-    (value,) = db.execute_sql(f'SELECT COALESCE(MAX("{pk}"), 0) + 1 FROM "{name}"').fetchone()
+    if introspect.is_postgres(db):
+        from psycopg import sql as pgsql
+
+        stmt = pgsql.SQL("SELECT COALESCE(MAX({}), 0) + 1 FROM {}").format(
+            pgsql.Identifier(pk), pgsql.Identifier(name)
+        ).as_string(db.connection())
+    else:
+        stmt = "SELECT COALESCE(MAX({}), 0) + 1 FROM {}".format(_sqlite_ident(pk), _sqlite_ident(name))
+    (value,) = db.execute_sql(stmt).fetchone()
     return int(value)
+
+
+def _sqlite_ident(name: str) -> str:
+    """A SQLite identifier quoted the standard way (inner quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def next_ids(db: peewee.Database, tables: Iterable["str | type[BaseModel]"] | None = None) -> dict[str, int]:

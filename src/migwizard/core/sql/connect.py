@@ -16,10 +16,11 @@ roll back outside an explicit transaction).
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit
 
 import peewee
 
@@ -41,6 +42,91 @@ SQLITE_PRAGMAS: tuple[tuple[str, object], ...] = (
 
 # libpq connection parameters that carry secrets when given in the URL query.
 SECRET_PARAMS = frozenset({"password", "sslpassword", "passfile_password"})
+MASK = "***"
+_ENCODE_HINT = "percent-encode / ? # @ : in the password as %2F %3F %23 %40 %3A"
+
+# Structural patterns for text that may carry a connection string: a URL's
+# userinfo password, a conninfo / query / options ``...password...=value``.
+_URL_IN_TEXT = re.compile(r"postgres(?:ql)?://[^\s'\"<>]+", re.IGNORECASE)
+_USERINFO_PW = re.compile(r"(://[^/?#@:\s]*:)[^@\s]*@")
+_KEYWORD_PW = re.compile(
+    r"""(?ix)
+    (\b[\w.\-]*pass(?:word|wd)?[\w.\-]*\s*(?:=|%3D)\s*)   # password=, sslpassword=, -c password%3D
+    ('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|(?:\\.|[^\s&'"\\])+)  # quoted or bare, with conninfo's backslash escapes
+    """
+)
+
+
+def _is_secret_key(key: str) -> bool:
+    k = key.lower()
+    return k in SECRET_PARAMS or "password" in k
+
+
+def _mask_keywords(text: str) -> str:
+    """Mask the value of every ``*password*=value`` (conninfo, query, options)."""
+    return _KEYWORD_PW.sub(lambda m: m.group(1) + MASK, text)
+
+
+def redact_url(url: "str | None") -> str:
+    """The one display form of a target URL (screens, logs, reports, errors).
+
+    Parsed when possible, so exactly the password component is masked — the
+    user or database name still shows even when it is the same string. Text
+    that does not parse (a typo, a libpq conninfo string) is masked by
+    structure too: userinfo password and every ``password``-like keyword.
+    """
+    if not url:
+        return ""
+    try:
+        return TargetURL.parse(url).redacted()
+    except Exception:  # noqa: BLE001 - any unparsable text still gets masked
+        return _mask_keywords(_USERINFO_PW.sub(lambda m: m.group(1) + MASK + "@", url))
+
+
+def scrub_text(text: str, url: "TargetURL | str | None" = None) -> str:
+    """Driver or exception text with every password removed.
+
+    First by structure: the target URL itself is replaced by its redacted
+    form, the password component of any other PostgreSQL URL in the text is
+    masked in place, and any ``password=...`` keyword (conninfo, options) too.
+    Then, as a last resort for servers that echo values in free text, the
+    known secret values (URL password, secret parameters, PGPASSWORD) in their
+    raw and encoded forms.
+    """
+    if not text:
+        return text
+    target = None
+    if url is not None:
+        try:
+            target = _as_url(url)
+        except TargetURLError:
+            target = None
+        if isinstance(url, str) and url:
+            text = text.replace(url, redact_url(url))
+    # URLs in free text: mask their password components in place (re-rendering
+    # would re-quote the rest and garble an already redacted URL).
+    text = _URL_IN_TEXT.sub(lambda m: _USERINFO_PW.sub(lambda u: u.group(1) + MASK + "@", m.group(0)), text)
+    text = _mask_keywords(text)
+    secrets = [os.environ.get("PGPASSWORD")]
+    if target is not None:
+        secrets += [target.password]
+        secrets += [v for k, v in target.params if _is_secret_key(k)]
+        secrets += _option_secrets(target)
+    for secret in secrets:
+        if secret:
+            for form in sorted({secret, quote(secret, safe=""), quote_plus(secret, safe=""),
+                                secret.replace("\\", "\\\\").replace("'", "\\'")}, key=len, reverse=True):
+                text = text.replace(form, MASK)
+    return text
+
+
+def _option_secrets(target: "TargetURL") -> list[str]:
+    """Password values hidden inside ``options=`` (``-c password=x`` and the like)."""
+    out = []
+    for k, v in target.params:
+        if k.lower() == "options":
+            out += [m.group(2).strip("'\"") for m in _KEYWORD_PW.finditer(v)]
+    return out
 
 
 class TargetURLError(ValueError):
@@ -75,16 +161,27 @@ class TargetURL:
                     "SQLite target must look like sqlite:///relative.db or sqlite:////absolute/path.db"
                 )
             return cls(dialect="sqlite", path=unquote(rest[3:]))
-        scheme = url.split(":", 1)[0].lower()
+        scheme = url.split(":", 1)[0].lower() if ":" in url else ""
         if scheme not in ("postgresql", "postgres"):
+            # Echo the scheme only when it is one: the text before ':' of a
+            # libpq conninfo string ("host=... password=...") is not.
+            shown = repr(scheme) if re.fullmatch(r"[a-z][a-z0-9+.\-]{0,30}", scheme) else "(not a URL)"
             raise TargetURLError(
-                f"unsupported target scheme {scheme!r}: use sqlite:/// or postgresql://"
+                f"unsupported target scheme {shown}: use sqlite:/// or postgresql://"
             )
         try:
             parts = urlsplit(url)
             port = parts.port
-        except ValueError as exc:  # bad port; message holds no netloc
-            raise TargetURLError(f"invalid PostgreSQL URL: {exc}") from None
+        except ValueError:  # urllib's message quotes the "port", which may be half a password
+            raise TargetURLError(
+                "invalid PostgreSQL URL: the port is not a number"
+                f" ({_ENCODE_HINT})"
+            ) from None
+        if "@" in parts.path or "@" in parts.query or "@" in parts.fragment:
+            # A '/', '?' or '#' inside an unencoded password ends the host part
+            # early: the password would be read as host, port or database name
+            # and shown as such. Refuse without echoing any of it.
+            raise TargetURLError(f"invalid PostgreSQL URL: '@' after the host part ({_ENCODE_HINT})")
         database = unquote(parts.path.lstrip("/")) or None
         return cls(
             dialect="postgres",
@@ -121,8 +218,11 @@ class TargetURL:
         netloc = auth + host + (f":{self.port}" if self.port else "")
         text = f"postgresql://{netloc}/{quote(self.database or '', safe='')}"
         if self.params:
-            shown = [(k, "***" if k.lower() in SECRET_PARAMS else v) for k, v in self.params]
-            text += "?" + urlencode(shown)
+            shown = [
+                (k, MASK if _is_secret_key(k) else _mask_keywords(v) if k.lower() == "options" else v)
+                for k, v in self.params
+            ]
+            text += "?" + urlencode(shown, safe="*")
         return text
 
     def redacted(self) -> str:
@@ -133,14 +233,8 @@ class TargetURL:
         return self.redacted()
 
     def scrub(self, text: str) -> str:
-        """Remove this URL's password (and PGPASSWORD) from text (driver messages)."""
-        secrets = [self.password, os.environ.get("PGPASSWORD")]
-        secrets += [v for k, v in self.params if k.lower() in SECRET_PARAMS]
-        for secret in secrets:
-            if secret:
-                for form in {secret, quote(secret, safe="")}:
-                    text = text.replace(form, "***")
-        return text
+        """Remove this URL's password (and PGPASSWORD) from text (driver messages); see :func:`scrub_text`."""
+        return scrub_text(text, self)
 
     def connect_kwargs(self) -> dict:
         """Keyword arguments for psycopg/peewee. Without a password libpq falls
