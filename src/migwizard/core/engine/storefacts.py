@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from migwizard.core.codec import keys as _keys
+from migwizard.core.codec.keys import PAYMENTS_ROOT_BUCKET, PAYMENTS_TOMBSTONE_KEY
 
 __all__ = [
     "StoreFacts",
@@ -30,9 +30,6 @@ __all__ = [
     "store_facts",
 ]
 
-PAYMENTS_ROOT_BUCKET = _keys.PAYMENTS_ROOT_BUCKET
-# LND's tombstone key under the payments root bucket (value b"1" once migrated).
-TOMBSTONE_KEY: bytes = getattr(_keys, "TOMBSTONE_KEY", b"payments-tombstone")
 _META_IMPORT_SOURCE = b"import-source"
 _META_IMPORT_STATE = b"import-state"
 
@@ -69,7 +66,7 @@ def store_facts(path: str | os.PathLike[str]) -> StoreFacts:
             raw = store.meta_get(_META_IMPORT_SOURCE)
             with store.read() as root:
                 rb = root.bucket(PAYMENTS_ROOT_BUCKET)
-                tombstoned = bool(rb is not None and rb.get(TOMBSTONE_KEY) == b"1")
+                tombstoned = bool(rb is not None and rb.get(PAYMENTS_TOMBSTONE_KEY) == b"1")
         finally:
             store.close()
     except Exception:
