@@ -83,8 +83,12 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(autouse=True)
 def _cli_state_in_tmp(tmp_path, monkeypatch):
-    """CLI subprocesses keep their state directory (log, per-run reports) under pytest's temp dir."""
-    monkeypatch.setenv("MIGWIZ_TEST_STATE", str(tmp_path / "cli-state"))
+    """The state directory (log, per-run reports, imports) lives under pytest's temp dir, for CLI
+    subprocesses (``MIGWIZ_TEST_STATE``) and in-process code alike (``XDG_STATE_HOME``): no test
+    writes into the user's ``~/.local/state``."""
+    state = str(tmp_path / "cli-state")
+    monkeypatch.setenv("MIGWIZ_TEST_STATE", state)
+    monkeypatch.setenv("XDG_STATE_HOME", state)
     monkeypatch.delenv("MIGWIZ_STATE_DIR", raising=False)
 
 
