@@ -14,6 +14,7 @@ import pytest
 from hypothesis import settings
 
 from tests.support import pg
+from tests.support.genstores import SharedUse, StoreCache
 
 # CI explores the same examples every run (a red CI must mean a change broke something);
 # developers' runs keep exploring new ones.
@@ -82,6 +83,24 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(autouse=True)
 def _cli_state_in_tmp(tmp_path, monkeypatch):
-    """CLI subprocesses keep their state directory (log, per-run reports) under pytest's temp dir."""
-    monkeypatch.setenv("MIGWIZ_TEST_STATE", str(tmp_path / "cli-state"))
+    """The state directory (log, per-run reports, imports) lives under pytest's temp dir, for CLI
+    subprocesses (``MIGWIZ_TEST_STATE``) and in-process code alike (``XDG_STATE_HOME``): no test
+    writes into the user's ``~/.local/state``."""
+    state = str(tmp_path / "cli-state")
+    monkeypatch.setenv("MIGWIZ_TEST_STATE", state)
+    monkeypatch.setenv("XDG_STATE_HOME", state)
     monkeypatch.delenv("MIGWIZ_STATE_DIR", raising=False)
+
+
+@pytest.fixture(scope="session")
+def generated_cache(tmp_path_factory) -> StoreCache:
+    """Generated stores, each built once per session (per xdist worker)."""
+    return StoreCache(tmp_path_factory.mktemp)
+
+
+@pytest.fixture
+def generated_use(generated_cache):
+    """This test's use of the cache; after it, the shared stores it read must be unchanged."""
+    use = SharedUse(generated_cache)
+    yield use
+    use.check()

@@ -35,14 +35,22 @@ def import_fixture(fixtures_dir, tmp_path):
 
 
 @pytest.fixture
-def generated(tmp_path):
-    """generated("mixed", 60) -> a generated LMDB store dir."""
-    from migwizard.core.generate import generate_store
+def generated(generated_use, tmp_path):
+    """generated("mixed", 60) -> a private copy of a generated LMDB store dir (the test may write it)."""
 
     def make(profile: str, payments: int, seed: int = 1) -> Path:
-        dst = tmp_path / f"kv-{profile}-{payments}-{seed}"
-        generate_store(dst, payments=payments, seed=seed, profile=profile)
-        return dst
+        return generated_use.copy(tmp_path / f"kv-{profile}-{payments}-{seed}", profile, payments, seed)[0]
+
+    return make
+
+
+@pytest.fixture
+def generated_ro(generated_use):
+    """generated_ro("mixed", 60) -> the session's shared generated store dir, for tests that
+    never commit or otherwise write the KV store (checked after the test)."""
+
+    def make(profile: str, payments: int, seed: int = 1) -> Path:
+        return generated_use.shared(profile, payments, seed)[0]
 
     return make
 

@@ -28,7 +28,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from migwizard.core.codec import encode_index_entry, payment_to_kv
+from migwizard.core.codec import encode_index_entry
+from migwizard.core.codec.keys import (
+    NEXT_PAYMENT_ID_KEY,
+    PAYMENTS_INDEX_BUCKET,
+    PAYMENTS_ROOT_BUCKET,
+    PAYMENTS_TOMBSTONE_KEY,
+)
 from migwizard.core.codec.model import (
     AMPRecord,
     DuplicatePayment,
@@ -44,15 +50,23 @@ from migwizard.core.codec.model import (
 )
 from migwizard.core.codec.onion import encode_failure_message
 from migwizard.core.codec.primitives import w_time
-from migwizard.core.codec.secp256k1 import N, compressed, point_mul
+from migwizard.core.codec.secp256k1 import N
+from migwizard.core.generate import Generated, payment_tree
+from migwizard.core.generate._secp import compress, point_mul
+from migwizard.core.generate.writer import (
+    DEFAULT_CHANNELDB_VERSION,
+    index_sequences,
+    init_layout,
+    put_index_entry,
+    put_payment,
+    set_horizons,
+)
 from migwizard.core.kv.lmdb_store import LmdbStore
 
-ROOT_BUCKET = b"payments-root-bucket"
-INDEX_BUCKET = b"payments-index-bucket"
-SWITCH_BUCKET = b"next-payment-id-key"
-METADATA_BUCKET = b"metadata"
-DB_VERSION_KEY = b"dbp"
-CHANNELDB_VERSION = 33
+ROOT_BUCKET = PAYMENTS_ROOT_BUCKET
+INDEX_BUCKET = PAYMENTS_INDEX_BUCKET
+SWITCH_BUCKET = NEXT_PAYMENT_ID_KEY
+CHANNELDB_VERSION = DEFAULT_CHANNELDB_VERSION
 
 # 2024-01-01T12:00:00Z plus a sub-microsecond remainder, so that SQLite (ns)
 # and PostgreSQL (µs) precision both get exercised.
@@ -67,7 +81,7 @@ _pubkey_counter = itertools.count(1)
 
 def pubkey(k: int) -> bytes:
     """k*G, compressed (33 bytes): a valid route.Vertex / blinding point."""
-    return compressed(point_mul(k))
+    return compress(point_mul(k))
 
 
 def fresh_pubkey() -> bytes:
@@ -259,14 +273,6 @@ def make_payment(
 # -- the store ------------------------------------------------------------------
 
 
-def _put_tree(bucket, tree: Mapping[bytes, Any]) -> None:
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            _put_tree(bucket.create_bucket(key), value)
-        else:
-            bucket.put(key, bytes(value))
-
-
 def build_store(
     kv_dir: str | Path,
     payments: Sequence[tuple[int, Payment]] | Sequence[Payment],
@@ -287,6 +293,10 @@ def build_store(
     ``patch_tree(identifier, tree)`` may edit a payment's ``{key: bytes | dict}``
     tree before it is written (raw forms LND's writer never produces).
     Returns the store path. The store is closed again.
+
+    The bytes come from the generator's writer (``core/generate``: the same
+    layout, encoder and tree writer as ``migwizard generate``); only the choice
+    of payments and the raw edits are this module's.
     """
     plist: list[Payment] = []
     for item in payments:
@@ -300,7 +310,7 @@ def build_store(
     index: dict[int, bytes] = {}
     for p in plist:
         ident = p.info.payment_identifier
-        for seq in [p.sequence_num] + [d.sequence_num for d in p.duplicates]:
+        for seq in index_sequences(p):
             if seq in index:
                 raise ValueError(f"index sequence {seq} used twice")
             index[seq] = encode_index_entry(ident)
@@ -312,20 +322,15 @@ def build_store(
         root_sequence = max(index, default=0)
 
     def write(root) -> None:
-        rb = root.create_bucket(ROOT_BUCKET)
-        rb.set_sequence(root_sequence)
+        init_layout(root, channeldb_version=channeldb_version, switch_bucket=switch_sequence is not None)
         for p in plist:
-            tree = payment_to_kv(p)
+            tree = payment_tree(Generated(p))
             if patch_tree is not None:
                 patch_tree(p.info.payment_identifier, tree)
-            _put_tree(rb.create_bucket(p.info.payment_identifier), tree)
-        ib = root.create_bucket(INDEX_BUCKET)
+            put_payment(root, p.info.payment_identifier, tree)
         for seq in sorted(index):
-            ib.put(seq.to_bytes(8, "big"), index[seq])
-        if switch_sequence is not None:
-            root.create_bucket(SWITCH_BUCKET).set_sequence(switch_sequence)
-        if channeldb_version is not None:
-            root.create_bucket(METADATA_BUCKET).put(DB_VERSION_KEY, channeldb_version.to_bytes(4, "big"))
+            put_index_entry(root, seq, index[seq])
+        set_horizons(root, payment_sequence=root_sequence, switch_sequence=switch_sequence)
 
     path = Path(kv_dir)
     with LmdbStore.open(path, create=True) as store:
@@ -343,4 +348,4 @@ def read_switch_sequence(kv_dir: str | Path) -> int | None:
 def read_tombstone(kv_dir: str | Path) -> bytes | None:
     with LmdbStore.open(kv_dir, readonly=True) as store, store.read() as root:
         rb = root.bucket(ROOT_BUCKET)
-        return None if rb is None else rb.get(b"payments-tombstone")
+        return None if rb is None else rb.get(PAYMENTS_TOMBSTONE_KEY)

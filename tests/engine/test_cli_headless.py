@@ -22,7 +22,7 @@ CLI = [sys.executable, "-m", "migwizard.cli"]
 
 def run(*args, env=None, timeout=180, input=None):
     e = dict(os.environ)
-    e["XDG_STATE_HOME"] = e.get("MIGWIZ_TEST_STATE", "/tmp/migwizard-test-state")
+    e["XDG_STATE_HOME"] = e["MIGWIZ_TEST_STATE"]  # set per test by tests/conftest.py, under tmp_path
     e.update(env or {})
     return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=e,
                           input=input)

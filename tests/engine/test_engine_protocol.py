@@ -112,8 +112,8 @@ def test_alice_migrates_eight_payments_in_sequence_order(import_fixture, target_
 
 
 @pytest.mark.parametrize("profile,count", [("edge", 0), ("mixed", 80)])
-def test_generated_profiles_migrate_with_zero_differences(generated, target_url, profile, count):
-    kv = generated(profile, count)
+def test_generated_profiles_migrate_with_zero_differences(generated_ro, target_url, profile, count):
+    kv = generated_ro(profile, count)
     res, rep = _full_run(kv, target_url, chunk_size=7)
     assert rep.ok and not rep.differences
     assert rep.payments_checked == res.stats.payments > 0
@@ -161,8 +161,8 @@ def _cancel_after(chunk: int):
     return cancel, sink
 
 
-def test_resume_after_cancel_is_identical_to_uninterrupted(generated, target_url, tmp_path, pg_or_sqlite_second):
-    kv = generated("edge", 0)
+def test_resume_after_cancel_is_identical_to_uninterrupted(generated_ro, target_url, tmp_path, pg_or_sqlite_second):
+    kv = generated_ro("edge", 0)
     # uninterrupted
     _full_run(kv, pg_or_sqlite_second, chunk_size=4)
     # interrupted after chunk 2, then resumed
@@ -184,9 +184,9 @@ def test_resume_after_cancel_is_identical_to_uninterrupted(generated, target_url
         b.close()
 
 
-def test_resume_after_failed_chunk_transaction(generated, target_url, monkeypatch):
+def test_resume_after_failed_chunk_transaction(generated_ro, target_url, monkeypatch):
     """A chunk whose transaction dies half-way (a crash) leaves nothing; resume gives the same rows."""
-    kv = generated("mixed", 40)
+    kv = generated_ro("mixed", 40)
     from migwizard.core.sql import bulk
 
     calls = {"n": 0}
@@ -243,8 +243,8 @@ def _snapshot(url):
         db.close()
 
 
-def test_rollback_restores_target_and_leaves_kv_unchanged(generated, target_url):
-    kv = generated("edge", 0)
+def test_rollback_restores_target_and_leaves_kv_unchanged(generated_ro, target_url):
+    kv = generated_ro("edge", 0)
     db = open_database(target_url)
     try:
         with db.atomic():
@@ -267,8 +267,8 @@ def test_rollback_restores_target_and_leaves_kv_unchanged(generated, target_url)
     assert (kv / "data.mdb").read_bytes() == data_file  # byte-identical, not only the same content
 
 
-def test_rollback_of_cancelled_run_on_new_sqlite_file_removes_it(generated, tmp_path):
-    kv = generated("mixed", 30)
+def test_rollback_of_cancelled_run_on_new_sqlite_file_removes_it(generated_ro, tmp_path):
+    kv = generated_ro("mixed", 30)
     path = tmp_path / "new" / "lnd.sqlite"
     path.parent.mkdir()
     url = f"sqlite:///{path}"
@@ -477,11 +477,11 @@ def test_store_held_by_another_process_is_refused(import_fixture, sqlite_url):
         assert e.preflight().ok
 
 
-def test_two_sessions_on_one_store_are_refused(generated, sqlite_url, tmp_path):
+def test_two_sessions_on_one_store_are_refused(generated_ro, sqlite_url, tmp_path):
     import subprocess
     import sys
 
-    kv = generated("mixed", 60)
+    kv = generated_ro("mixed", 60)
     env = dict(__import__("os").environ, MIGWIZ_THROTTLE_CHUNK_S="0.2")
     first = subprocess.Popen(
         [sys.executable, "-c",

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from migwizard.core.codec.keys import PAYMENTS_ROOT_BUCKET
+from migwizard.core.codec.keys import PAYMENTS_ROOT_BUCKET, PAYMENTS_TOMBSTONE_KEY
 from migwizard.core.engine.storefacts import (
-    TOMBSTONE_KEY,
     StoreFacts,
     count_payments,
     detect_kind,
@@ -34,7 +33,7 @@ def test_facts_of_a_generated_store(tmp_path):
     store = LmdbStore.open(kv)
     try:
         with store.write() as root:
-            root.bucket(PAYMENTS_ROOT_BUCKET).put(TOMBSTONE_KEY, b"1")
+            root.bucket(PAYMENTS_ROOT_BUCKET).put(PAYMENTS_TOMBSTONE_KEY, b"1")
     finally:
         store.close()
     assert tuple(store_facts(kv)) == (True, None)

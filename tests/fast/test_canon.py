@@ -67,9 +67,9 @@ def _exec(url, sql):
 
 
 @pytest.mark.parametrize("dialect", [SQLITE, POSTGRES], ids=["sqlite", "postgres"])
-def test_kv_tuple_from_fast_decode_equals_full_decoder(generated, dialect):
+def test_kv_tuple_from_fast_decode_equals_full_decoder(generated_ro, dialect):
     """The fast KV-side tuple is the full decoder's, for every payment the fast path takes."""
-    kv = generated("edge", 300)
+    kv = generated_ro("edge", 300)
     pg = dialect.is_postgres
     n = 0
     with LmdbStore.open(kv, readonly=True) as store, store.read() as root:
@@ -95,8 +95,8 @@ def test_sample_is_deterministic_and_about_one_percent():
 
 
 @pytest.mark.parametrize("profile,count", [("edge", 260), ("mixed", 400)])
-def test_clean_migration_is_equal_without_tree_diffs(generated, target_url, profile, count):
-    kv = generated(profile, count)
+def test_clean_migration_is_equal_without_tree_diffs(generated_ro, target_url, profile, count):
+    kv = generated_ro(profile, count)
     _migrated(kv, target_url)
     rep, verdicts = _same_verdicts(kv, target_url)
     assert rep.ok and not any(v.differences for v in verdicts)
@@ -143,8 +143,8 @@ SQLITE_ONLY = {
 
 
 @pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
-def test_planted_corruption_same_verdict(generated, target_url, corruption):
-    kv = generated("mixed", 150)
+def test_planted_corruption_same_verdict(generated_ro, target_url, corruption):
+    kv = generated_ro("mixed", 150)
     _migrated(kv, target_url)
     _exec(target_url, CORRUPTIONS[corruption])
     rep, verdicts = _same_verdicts(kv, target_url)
@@ -152,8 +152,8 @@ def test_planted_corruption_same_verdict(generated, target_url, corruption):
 
 
 @pytest.mark.parametrize("corruption", sorted(SQLITE_ONLY))
-def test_planted_corruption_same_verdict_sqlite_forms(generated, sqlite_url, corruption):
-    kv = generated("mixed", 150)
+def test_planted_corruption_same_verdict_sqlite_forms(generated_ro, sqlite_url, corruption):
+    kv = generated_ro("mixed", 150)
     _migrated(kv, sqlite_url)
     _exec(sqlite_url, SQLITE_ONLY[corruption])
     rep, verdicts = _same_verdicts(kv, sqlite_url)
@@ -164,10 +164,10 @@ def test_planted_corruption_same_verdict_sqlite_forms(generated, sqlite_url, cor
         assert not rep.ok
 
 
-def test_swapped_payment_ids_same_verdict(generated, sqlite_url):
+def test_swapped_payment_ids_same_verdict(generated_ro, sqlite_url):
     import sqlite3
 
-    kv = generated("mixed", 120)
+    kv = generated_ro("mixed", 120)
     _migrated(kv, sqlite_url)
     con = sqlite3.connect(sqlite_url[len("sqlite:///"):])
     with con:
@@ -182,11 +182,11 @@ def test_swapped_payment_ids_same_verdict(generated, sqlite_url):
     assert not rep.ok
 
 
-def test_legacy_zero_remap_tampered_same_verdict(generated, sqlite_url):
+def test_legacy_zero_remap_tampered_same_verdict(generated_ro, sqlite_url):
     """The edge store's legacy ID-0 attempts: a moved attempt_index is caught either way."""
     import sqlite3
 
-    kv = generated("edge", 120)
+    kv = generated_ro("edge", 120)
     _migrated(kv, sqlite_url)
     con = sqlite3.connect(sqlite_url[len("sqlite:///"):])
     with con:
@@ -202,8 +202,8 @@ def test_legacy_zero_remap_tampered_same_verdict(generated, sqlite_url):
     assert not rep.ok
 
 
-def test_pg_truncation_applies_to_fast_created(generated, target_url):
-    kv = generated("mixed", 60)
+def test_pg_truncation_applies_to_fast_created(generated_ro, target_url):
+    kv = generated_ro("mixed", 60)
     _migrated(kv, target_url)
     verdicts = _fast_verdicts(kv, target_url)
     fast = [v for v in verdicts if v.route == "fast" and v.created_ns is not None]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from migwizard.core.codec import decode_index_entry, fetch_payment
-from migwizard.core.generate import generate_store
+from migwizard.core.codec.keys import PAYMENT_SEQUENCE_KEY, PAYMENTS_INDEX_BUCKET, PAYMENTS_ROOT_BUCKET
 from migwizard.core.kv.lmdb_store import LmdbStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,12 +22,22 @@ def fixtures_dir() -> Path:
 
 
 @pytest.fixture
-def generated(tmp_path):
-    """generated("edge", payments=0, **kw) -> (store dir, GenerateResult)."""
+def generated(generated_use):
+    """generated("edge", payments=0, **kw) -> (store dir, GenerateResult): the session's shared
+    store (a rehearsal writes nothing, not even a lock file; checked after the test)."""
 
     def make(profile: str, payments: int = 0, **kw):
-        d = tmp_path / f"kv-{profile}-{payments}"
-        return d, generate_store(d, payments=payments, profile=profile, seed=7, **kw)
+        return generated_use.shared(profile, payments, 7, **kw)
+
+    return make
+
+
+@pytest.fixture
+def generated_copy(generated_use, tmp_path):
+    """Like ``generated``, but a private copy the test may edit (corrupt, drop keys)."""
+
+    def make(profile: str, payments: int = 0, **kw):
+        return generated_use.copy(tmp_path / f"kv-{profile}-{payments}", profile, payments, 7, **kw)
 
     return make
 
@@ -37,11 +47,11 @@ def payments_in_index_order(kv: Path):
     (test-side view, independent of the rehearsal walk)."""
     out = []
     with LmdbStore.open(kv, readonly=True, lock=False) as store, store.read() as root:
-        rb = root.bucket(b"payments-root-bucket")
-        for key, value in root.bucket(b"payments-index-bucket").items():
+        rb = root.bucket(PAYMENTS_ROOT_BUCKET)
+        for key, value in root.bucket(PAYMENTS_INDEX_BUCKET).items():
             h = decode_index_entry(value)
             pb = rb.bucket(h)
-            if pb is None or pb.get(b"payment-sequence-key") != bytes(key):
+            if pb is None or pb.get(PAYMENT_SEQUENCE_KEY) != bytes(key):
                 continue
             out.append((int.from_bytes(key, "big"), h, fetch_payment(pb, payment_id=h)))
     return out
@@ -49,5 +59,5 @@ def payments_in_index_order(kv: Path):
 
 def sequence_of(kv: Path, identifier: bytes) -> int:
     with LmdbStore.open(kv, readonly=True, lock=False) as store, store.read() as root:
-        raw = root.bucket(b"payments-root-bucket").bucket(identifier).get(b"payment-sequence-key")
+        raw = root.bucket(PAYMENTS_ROOT_BUCKET).bucket(identifier).get(PAYMENT_SEQUENCE_KEY)
     return int.from_bytes(raw, "big")

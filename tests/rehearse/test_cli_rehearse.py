@@ -17,7 +17,7 @@ CLI = [sys.executable, "-m", "migwizard.cli"]
 
 def run(*args):
     env = dict(os.environ)
-    env["XDG_STATE_HOME"] = env.get("MIGWIZ_TEST_STATE", "/tmp/migwizard-test-state")
+    env["XDG_STATE_HOME"] = env["MIGWIZ_TEST_STATE"]  # set per test by tests/conftest.py, under tmp_path
     return subprocess.run([*CLI, "rehearse", *map(str, args)], capture_output=True, text=True, timeout=120, env=env)
 
 

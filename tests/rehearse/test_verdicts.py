@@ -189,8 +189,8 @@ def test_unindexed_payment_is_skipped_as_lnd_does(generated):
     assert r.counts.payments == res.payments - 1
 
 
-def test_first_unreadable_payment_in_index_order_stops_every_release_still_running(generated):
-    kv, _res = generated("legacy-zero-ids", payments=40)
+def test_first_unreadable_payment_in_index_order_stops_every_release_still_running(generated_copy):
+    kv, _res = generated_copy("legacy-zero-ids", payments=40)
     pays = payments_in_index_order(kv)
     zero = [(s, h) for s, h, p in pays if _has_zero_id(p)]
     late, later = pays[-5], pays[-2]
@@ -218,8 +218,8 @@ def _drop_dbp(kv, proof_keys):
         store.update(fn)
 
 
-def test_missing_dbp_with_legacy_waiting_proofs_stops_old_releases_at_startup(generated):
-    kv, _res = generated("mixed", payments=30)
+def test_missing_dbp_with_legacy_waiting_proofs_stops_old_releases_at_startup(generated_copy):
+    kv, _res = generated_copy("mixed", payments=30)
     _drop_dbp(kv, [bytes(8) + b"\x01", b"\x00" + bytes(8) + b"\x00"])
     r = rehearse(kv)
     v = verdicts(r)
@@ -239,16 +239,16 @@ def test_missing_dbp_with_legacy_waiting_proofs_stops_old_releases_at_startup(ge
 
 @pytest.mark.parametrize("proofs,expect", [([b"\x00" + bytes(9)], "start-up is not affected"),
                                            (None, "rehearse on channel.db")])
-def test_missing_dbp_without_legacy_proofs_is_a_note(generated, proofs, expect):
-    kv, _res = generated("mixed", payments=10)
+def test_missing_dbp_without_legacy_proofs_is_a_note(generated_copy, proofs, expect):
+    kv, _res = generated_copy("mixed", payments=10)
     _drop_dbp(kv, proofs)
     v = verdicts(rehearse(kv))
     for n in OLD:
         assert v[n].passes and any(expect in note for note in v[n].notes)
 
 
-def test_payment_failure_comes_before_the_startup_failure(generated):
-    kv, _res = generated("reject-blinding", payments=5)
+def test_payment_failure_comes_before_the_startup_failure(generated_copy):
+    kv, _res = generated_copy("reject-blinding", payments=5)
     _drop_dbp(kv, [bytes(9)])
     v = verdicts(rehearse(kv))
     assert all(v[n].failure.stage == "payments" for n in ALL)

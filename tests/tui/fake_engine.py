@@ -22,6 +22,7 @@ from migwizard.core.engine.results import (
     CheckStatus,
     CommitResult,
     EngineError,
+    EngineStatus,
     ExitCode,
     FieldDiff,
     MigrationResult,
@@ -56,6 +57,7 @@ class FakeStore:
     diff_on: tuple[str, ...] = ()
     preflight_fail: bool = False
     preflight_warn: bool = True
+    lnd_target: bool = False  # the target is lnd's own database (migration_tracker at 13)
     calls: list[str] = field(default_factory=list)
 
 
@@ -129,8 +131,16 @@ class FakeEngine:
         return matches[0]
 
     # -- the API ---------------------------------------------------------
+    def _run(self) -> RunSummary | None:
+        st = self.store
+        return (RunSummary(st.run_id, "running", st.done, st.chunks, st.done, created_schema=True, created_file=False)
+                if st.run_id is not None else None)
+
     def state(self) -> RunState:
         self.store.calls.append("state")
+        return self._state()
+
+    def _state(self) -> RunState:
         if self.store.committed and self.store.tombstoned:
             return RunState.COMPLETE
         if self.store.tombstoned:
@@ -165,9 +175,17 @@ class FakeEngine:
                             f"{self.store.payments} payments, 2 duplicate entries."))
         self.emit(PhaseFinished(Phase.PREFLIGHT, ok=not self.store.preflight_fail))
         st = self.store
-        run = (RunSummary(st.run_id, "running", st.done, st.chunks, st.done, created_schema=True, created_file=False)
-               if st.run_id is not None else None)
-        return PreflightReport(checks=checks, counts=self._counts(), state=self.state(), run_id=st.run_id, run=run)
+        return PreflightReport(checks=checks, counts=self._counts(), state=self.state(), run_id=st.run_id,
+                               run=self._run())
+
+    def status(self) -> EngineStatus:
+        """Like ``Engine.status()``: the run, the marker state and the lnd-target facts, no scan."""
+        st = self.store
+        st.calls.append("status")
+        return EngineStatus(state=self._state(), run=self._run(), target=self.sql_url, kv_path=str(self.kv_path),
+                            target_exists=True, lnd_tracker_version=13 if st.lnd_target else None,
+                            lnd_target=st.lnd_target and not st.committed,
+                            lnd_tracker_recorded=st.lnd_target and st.committed)
 
     def migrate(self, *, cancel: threading.Event | None = None) -> MigrationResult:
         st = self.store

@@ -1,6 +1,6 @@
-"""The commit screen learns what the target is from one place (tui/status.py): the engine's
-cheap ``status()`` when it has one, a preflight taken earlier in the session, or (older
-engines) a preflight of its own. Each screen is mounted directly from a wizard state."""
+"""The commit screen learns what the target is from one place (tui/status.py): a preflight
+taken earlier in the session, else the engine's cheap ``status()`` (never a preflight of its
+own). Each screen is mounted directly from a wizard state."""
 
 from __future__ import annotations
 
@@ -79,15 +79,24 @@ async def test_commit_reuses_this_sessions_preflight(mount_screen):
     assert store.calls == []  # the engine was not asked at all
 
 
-async def test_commit_falls_back_to_a_preflight_for_engines_without_status(mount_screen):
+async def test_commit_without_a_preflight_asks_the_engines_status(mount_screen):
     store = FakeStore(done=40, chunks=4, run_id="run-0001")
     async with mount_screen(Step.COMMIT, store=store) as pilot:
         screen = pilot.app.screen
         assert not screen.loading
-        assert pilot.app.last_preflight is not None  # kept for the next screen of this target
-        assert screen.status is not None and screen.status.lnd_target is None  # no tracker check: unknown
-        assert screen.query_one("#cm-standalone").display  # unknown: the careful wording
-    assert store.calls.count("preflight") == 1
+        assert screen.status is not None and screen.status.lnd_target is False  # no tracker: a standalone copy
+        assert screen.status.run_id == "run-0001"
+        assert screen.query_one("#cm-standalone").display
+    assert store.calls == ["status"]  # no preflight, no KV scan
+
+
+async def test_commit_on_a_fake_lnd_target_reads_the_tracker_from_status(mount_screen):
+    store = FakeStore(done=40, chunks=4, run_id="run-0001", lnd_target=True)
+    async with mount_screen(Step.COMMIT, store=store) as pilot:
+        screen = pilot.app.screen
+        assert screen.lnd_target
+        assert not screen.query_one("#cm-standalone").display
+    assert store.calls == ["status"]
 
 
 def test_adapter_verdicts():
@@ -98,13 +107,8 @@ def test_adapter_verdicts():
     pre = PreflightReport(checks=[], counts=StatusCounts(), state=RunState.IN_PROGRESS, run_id="stale", run=run)
     assert from_preflight(pre) == TargetStatus(lnd_target=None, run_id="run-0002", run=run, preflight=pre)
 
-    class NoStatus:
-        def preflight(self):
-            return pre
-
-    class WithStatus(NoStatus):
+    class WithStatus:
         def status(self):
             return EngineStatus(lnd_target=True, run=run)
 
-    assert engine_status(NoStatus()).preflight is pre
     assert engine_status(WithStatus()) == TargetStatus(lnd_target=True, run_id="run-0002", run=run)

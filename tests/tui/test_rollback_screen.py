@@ -93,8 +93,8 @@ async def test_rollback_mounted_on_an_interrupted_run_describes_it(mount_screen)
         await pilot.press(*"ROLLBACK", "enter")
         await settle(pilot)
         assert screen.result is not None and screen.result.run_id == "run-0001"
-    # an engine without status(): one preflight (which reads the run state), then the rollback
-    assert store.calls == ["preflight", "state", "rollback"]
+    # the engine's status() (no preflight, no KV scan), then the rollback
+    assert store.calls == ["status", "rollback"]
 
 
 async def test_rollback_uses_the_engines_status_when_it_has_one(mount_screen):

@@ -237,25 +237,32 @@ def test_done(snap_compare, tmp_path):
     assert snap_compare(build(tmp_path), run_before=run_before, terminal_size=SMALL)
 
 
+async def to_rollback(pilot):
+    """Welcome -> rollback, until the screen has read the run's details from the engine."""
+    await settle(pilot)
+    await pilot.press("ctrl+b")
+    await wait_for(pilot, lambda: pilot.app.screen.query("#rb-what") and not pilot.app.screen.loading)
+    await settle(pilot)
+
+
 def test_rollback_confirmation(snap_compare, tmp_path):
     store = FakeStore(done=20, chunks=2, run_id="run-0001")
+    assert snap_compare(build(tmp_path, store), run_before=to_rollback, terminal_size=SMALL)
 
-    async def run_before(pilot):
-        await settle(pilot)
-        await pilot.press("ctrl+b")
-        await settle(pilot)  # the rollback screen reads the run's details
 
-    assert snap_compare(build(tmp_path, store), run_before=run_before, terminal_size=SMALL)
+def _removed_rows_drawn(pilot) -> bool:
+    tables = pilot.app.screen.query("#rb-result")
+    return bool(tables) and tables.first().display and tables.first().row_count > 0
 
 
 def test_rollback_done(snap_compare, tmp_path):
     store = FakeStore(done=20, chunks=2, run_id="run-0001")
 
     async def run_before(pilot):
-        await settle(pilot)
-        await pilot.press("ctrl+b")
-        await settle(pilot)  # the rollback screen reads the run's details
+        await to_rollback(pilot)
         await pilot.press(*"ROLLBACK", "enter")
+        # the rollback's result arrives as a message from its worker: wait for the table it fills
+        await wait_for(pilot, lambda: _removed_rows_drawn(pilot))
         await settle(pilot)
 
     assert snap_compare(build(tmp_path, store), run_before=run_before, terminal_size=SMALL)

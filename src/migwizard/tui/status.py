@@ -2,10 +2,11 @@
 
 Those screens must know which run the target holds (what a rollback removes) and
 whether the target is lnd's own database (what a commit records). The engine's
-cheap ``Engine.status()`` answers both without scanning the KV store; engines
-without it (older ones, test doubles) are asked through a preflight, whose
-``sql.lnd_tracker`` check carries the lnd-target verdict. Screens read only
-:class:`TargetStatus`, so switching sources happens here and nowhere else.
+cheap ``Engine.status()`` answers both without scanning the KV store; a preflight
+this session already took of the same target answers them too (its
+``sql.lnd_tracker`` check carries the lnd-target verdict), so the commit screen
+reuses it rather than asking again. Screens read only :class:`TargetStatus`, so
+the two sources meet here and nowhere else.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from migwizard.core.engine.results import CheckStatus, PreflightReport, RunSummary
+from migwizard.core.engine.results import CheckStatus, EngineStatus, PreflightReport, RunSummary
 
 __all__ = ["TargetStatus", "engine_status", "from_preflight", "from_engine_status"]
 
@@ -49,28 +50,13 @@ def from_preflight(report: PreflightReport) -> TargetStatus:
                         preflight=report)
 
 
-def _first(obj: Any, *names: str) -> Any:
-    for name in names:
-        value = getattr(obj, name, None)
-        if value is not None:
-            return value
-    return None
-
-
-def from_engine_status(status: Any) -> TargetStatus:
-    """The facts of an ``EngineStatus`` (``Engine.status()``)."""
-    lnd = _first(status, "lnd_target", "is_lnd_target", "lnd_database")
-    if lnd is None:
-        standalone = _first(status, "standalone", "standalone_copy")
-        lnd = None if standalone is None else not standalone
-    run = _first(status, "run", "run_summary")
-    run_id = _first(status, "run_id") or (run.run_id if run is not None else None)
-    return TargetStatus(lnd_target=None if lnd is None else bool(lnd), run_id=run_id, run=run)
+def from_engine_status(status: EngineStatus) -> TargetStatus:
+    """The facts of ``Engine.status()``."""
+    run = status.run
+    return TargetStatus(lnd_target=bool(status.lnd_target), run_id=run.run_id if run is not None else None, run=run)
 
 
 def engine_status(engine: Any) -> TargetStatus:
-    """Ask ``engine`` (blocking: call from a worker): ``status()`` when it has one, else a preflight."""
-    status = getattr(engine, "status", None)
-    if callable(status):
-        return from_engine_status(status())
-    return from_preflight(engine.preflight())
+    """Ask ``engine`` (blocking: call from a worker); its ``status()`` reads no more than the run
+    record, lnd's migration tracker and one KV key."""
+    return from_engine_status(engine.status())

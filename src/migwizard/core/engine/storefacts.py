@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from migwizard.core.codec import keys as _keys
+from migwizard.core.codec.keys import PAYMENTS_ROOT_BUCKET, PAYMENTS_TOMBSTONE_KEY
 
 __all__ = [
     "SOURCE_WORDS",
@@ -47,9 +47,6 @@ SOURCE_WORDS = {
     "kvsql-postgres": "lnd's KV-over-SQL PostgreSQL database",
 }
 
-PAYMENTS_ROOT_BUCKET = _keys.PAYMENTS_ROOT_BUCKET
-# LND's tombstone key under the payments root bucket (value b"1" once migrated).
-TOMBSTONE_KEY: bytes = getattr(_keys, "TOMBSTONE_KEY", b"payments-tombstone")
 _META_IMPORT_SOURCE = b"import-source"
 _META_IMPORT_STATE = b"import-state"
 
@@ -86,7 +83,7 @@ def store_facts(path: str | os.PathLike[str]) -> StoreFacts:
             raw = store.meta_get(_META_IMPORT_SOURCE)
             with store.read() as root:
                 rb = root.bucket(PAYMENTS_ROOT_BUCKET)
-                tombstoned = bool(rb is not None and rb.get(TOMBSTONE_KEY) == b"1")
+                tombstoned = bool(rb is not None and rb.get(PAYMENTS_TOMBSTONE_KEY) == b"1")
         finally:
             store.close()
     except Exception:

@@ -7,6 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from migwizard.core.codec.attempt import encode_attempt_info
+from migwizard.core.codec.keys import (
+    HTLC_ATTEMPT_INFO_PREFIX,
+    PAYMENT_HTLCS_BUCKET,
+)
 from migwizard.core.codec.model import (
     BLINDING_POINT_ONION_TYPE,
     AMPRecord,
@@ -320,7 +324,7 @@ def case_blinded(b: Builder) -> list[Generated]:
     assert canonical.count(needle) == 1
     raw = canonical.replace(needle, w_u64(BLINDING_POINT_ONION_TYPE) + b"\x41" + bp)
     out.append(Generated(p, cases=("blinding_point_uncompressed",),
-                         overrides={(b"payment-htlcs-bucket", htlc_key(b"ai", h.attempt_id)): raw}))
+                         overrides={(PAYMENT_HTLCS_BUCKET, htlc_key(HTLC_ATTEMPT_INFO_PREFIX, h.attempt_id)): raw}))
     return out
 
 

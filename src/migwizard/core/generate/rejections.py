@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from migwizard.core.codec.keys import (
+    HTLC_ATTEMPT_INFO_PREFIX,
+    PAYMENT_CREATION_INFO_KEY,
+    PAYMENT_DUPLICATE_BUCKET,
+    PAYMENT_HTLCS_BUCKET,
+    PAYMENT_SEQUENCE_KEY,
+)
 from migwizard.core.codec.model import (
     FailureReason,
     HTLCAttempt,
@@ -102,20 +109,20 @@ def reject_duplicate_settle_and_fail(b: Builder) -> list[Generated]:
 
 def reject_missing_sequence(b: Builder) -> list[Generated]:
     p, pre, h = _settled_simple(b)
-    return [Generated(p, cases=("reject:missing_sequence",), overrides={(b"payment-sequence-key",): None})]
+    return [Generated(p, cases=("reject:missing_sequence",), overrides={(PAYMENT_SEQUENCE_KEY,): None})]
 
 
 def reject_settle_without_attempt(b: Builder) -> list[Generated]:
     p, pre, h = _settled_simple(b)
     return [Generated(p, cases=("reject:settle_without_attempt_info",),
-                      overrides={(b"payment-htlcs-bucket", htlc_key(b"ai", h.attempt_id)): None})]
+                      overrides={(PAYMENT_HTLCS_BUCKET, htlc_key(HTLC_ATTEMPT_INFO_PREFIX, h.attempt_id)): None})]
 
 
 def reject_duplicate_missing_creation(b: Builder) -> list[Generated]:
     p, pre, h = _settled_simple(b)
     d = _dup(b, p, value=p.info.value + 1, secs=p.info.creation_time // NS - 10, settle=pre)
     p.duplicates = [d]
-    key = (b"payment-duplicate-bucket", d.sequence_num.to_bytes(8, "big"), b"payment-creation-info")
+    key = (PAYMENT_DUPLICATE_BUCKET, d.sequence_num.to_bytes(8, "big"), PAYMENT_CREATION_INFO_KEY)
     return [Generated(p, cases=("reject:duplicate_missing_creation_info",), overrides={key: None})]
 
 

@@ -21,7 +21,9 @@ from pathlib import Path
 
 from migwizard.core.codec import decide_status, encode_index_entry, payment_to_kv
 from migwizard.core.codec.keys import (
+    DB_VERSION_KEY,
     HTLC_FAIL_INFO_PREFIX,
+    METADATA_BUCKET,
     NEXT_PAYMENT_ID_KEY,
     PAYMENT_HTLCS_BUCKET,
     PAYMENTS_INDEX_BUCKET,
@@ -30,7 +32,6 @@ from migwizard.core.codec.keys import (
 from migwizard.core.codec.model import PaymentStatus
 from migwizard.core.codec.primitives import w_time, w_u8, w_u32, w_var_bytes
 from migwizard.core.kv import LmdbStore, TargetNotEmptyError
-from migwizard.core.kv.channeldb import DB_VERSION_KEY, METADATA_BUCKET
 
 from .builders import Builder, Generated, htlc_key
 from .profiles import PROFILES, corrupt_cases, edge_payments, legacy_zero_id_payments, mixed_stream
@@ -152,6 +153,52 @@ def payment_tree(g: Generated) -> dict:
     return tree
 
 
+# ---------------------------------------------------------------------------
+# the store layout, one piece at a time (also the engine tests' hand-built stores)
+# ---------------------------------------------------------------------------
+
+
+def init_layout(root, *, channeldb_version: int | None = DEFAULT_CHANNELDB_VERSION,
+                switch_bucket: bool = True) -> int:
+    """The top-level buckets LND's payments code reads (spec §1.2); returns the bytes put.
+
+    ``channeldb_version=None`` leaves ``metadata`` out and ``switch_bucket=False``
+    leaves ``next-payment-id-key`` out: stores of nodes that never had them."""
+    n = 0
+    if channeldb_version is not None:
+        root.create_bucket(METADATA_BUCKET).put(DB_VERSION_KEY, channeldb_version.to_bytes(4, "big"))
+        n += len(DB_VERSION_KEY) + 4
+    if switch_bucket:
+        root.create_bucket(NEXT_PAYMENT_ID_KEY)
+    root.create_bucket(PAYMENTS_INDEX_BUCKET)
+    root.create_bucket(PAYMENTS_ROOT_BUCKET)
+    return n
+
+
+def index_sequences(p) -> list[int]:
+    """The index entries a payment owns: its own sequence and every duplicate's (LND's index
+    holds the duplicates' sequence numbers too)."""
+    return [p.sequence_num] + [d.sequence_num for d in p.duplicates]
+
+
+def put_payment(root, identifier: bytes, tree: dict) -> int:
+    """``payments-root-bucket/<identifier>`` from a ``{key: bytes | dict}`` tree; returns the bytes put."""
+    return len(identifier) + _put_tree(root.bucket(PAYMENTS_ROOT_BUCKET).create_bucket(identifier), tree)
+
+
+def put_index_entry(root, seq: int, value: bytes) -> int:
+    """``payments-index-bucket/<u64 BE seq>`` = ``value`` (raw: tests store malformed ones)."""
+    root.bucket(PAYMENTS_INDEX_BUCKET).put(seq.to_bytes(8, "big"), value)
+    return 8 + len(value)
+
+
+def set_horizons(root, *, payment_sequence: int, switch_sequence: int | None) -> None:
+    """The two allocators' stored horizons: the payment sequence and the switch sequencer."""
+    root.bucket(PAYMENTS_ROOT_BUCKET).set_sequence(payment_sequence)
+    if switch_sequence is not None:
+        root.bucket(NEXT_PAYMENT_ID_KEY).set_sequence(switch_sequence)
+
+
 def _put_tree(bucket, tree: dict) -> int:
     n = 0
     for k in sorted(tree):
@@ -234,15 +281,7 @@ def generate_store(
                 "generate into a new or empty directory"
             )
 
-        def init(root):
-            meta = root.create_bucket(METADATA_BUCKET)
-            meta.put(DB_VERSION_KEY, channeldb_version.to_bytes(4, "big"))
-            root.create_bucket(NEXT_PAYMENT_ID_KEY)
-            root.create_bucket(PAYMENTS_INDEX_BUCKET)
-            root.create_bucket(PAYMENTS_ROOT_BUCKET)
-            return len(DB_VERSION_KEY) + 4
-
-        result.bytes_written += store.update(init)
+        result.bytes_written += store.update(lambda root: init_layout(root, channeldb_version=channeldb_version))
         total = payments
         done = 0
         if progress is not None:
@@ -251,18 +290,15 @@ def generate_store(
             trees = [(g, payment_tree(g)) for g in batch]
 
             def write_batch(root, trees=trees):
-                pay_root = root.bucket(PAYMENTS_ROOT_BUCKET)
-                index = root.bucket(PAYMENTS_INDEX_BUCKET)
                 n = 0
                 entries = 0
                 for g, tree in trees:
                     ident = g.payment.info.payment_identifier
-                    n += len(ident) + _put_tree(pay_root.create_bucket(ident), tree)
+                    n += put_payment(root, ident, tree)
                     if not g.skip_index:
                         entry = encode_index_entry(ident)
-                        for seq in [g.payment.sequence_num] + [d.sequence_num for d in g.payment.duplicates]:
-                            index.put(seq.to_bytes(8, "big"), entry)
-                            n += 8 + len(entry)
+                        for seq in index_sequences(g.payment):
+                            n += put_index_entry(root, seq, entry)
                             entries += 1
                 return n, entries
 
@@ -285,11 +321,7 @@ def generate_store(
                 )
             switch = switch_sequence
 
-        def finish(root):
-            root.bucket(PAYMENTS_ROOT_BUCKET).set_sequence(b.seq.horizon)
-            root.bucket(NEXT_PAYMENT_ID_KEY).set_sequence(switch)
-
-        store.update(finish)
+        store.update(lambda root: set_horizons(root, payment_sequence=b.seq.horizon, switch_sequence=switch))
         store.sync()
         result.payment_sequence = b.seq.horizon
         result.switch_sequence = switch

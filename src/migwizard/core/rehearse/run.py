@@ -18,21 +18,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..codec import (
-    DecodeError,
-    decide_status,
-    decode_index_entry,
-    decode_sequence,
-    fetch_payment,
-    render_key,
-)
+from ..codec import DecodeError, decide_status, fetch_payment, render_key
 from ..codec.model import PaymentStatus
+from ..codec.peek import peek_payment
 from ..codec.keys import NEXT_PAYMENT_ID_KEY as SWITCH_BUCKET
-from ..codec.keys import PAYMENT_CREATION_INFO_KEY as CREATION_KEY
-from ..codec.keys import PAYMENT_HTLCS_BUCKET as HTLCS_BUCKET
-from ..codec.keys import PAYMENT_SEQUENCE_KEY as SEQ_KEY
 from ..codec.keys import PAYMENTS_INDEX_BUCKET as INDEX_BUCKET
 from ..codec.keys import PAYMENTS_ROOT_BUCKET as ROOT_BUCKET
+from ..codec.walk import BadEntry, MissingBucket, PaymentEntry, walk_payment_index
 from ..engine.normalisations import NormalisationCounter
 from ..engine.rows import expected_duplicates
 from ..engine.space import single_transaction_wal_bytes, sql_rows_bytes
@@ -105,7 +97,7 @@ class _Walk:
             order.stop(order.runs, Failure("payments", "index bucket does not exist",
                                            self.texts.chained("index bucket does not exist")))
         elif rb is not None:
-            self._walk(order, rb, ib)
+            self._walk(order)
         verdicts = []
         for run in order.runs:
             failure = run.failure or startup.get(run.release.name)
@@ -168,7 +160,7 @@ class _Walk:
         return failures, notes
 
     # -- the payments step -------------------------------------------------------
-    def _walk(self, order: InsertOrder, rb, ib) -> None:
+    def _walk(self, order: InsertOrder) -> None:
         switch = order.runs[0].next_id if order.runs else 0
         state = {"next": switch}
 
@@ -178,21 +170,29 @@ class _Walk:
             state["next"] += 1
             return v
 
-        for key, value in ib.items():
-            key = bytes(key)
+        for entry in walk_payment_index(self.root):
+            key = bytes(entry.key)
             self.counts.index_entries += 1
-            self.value_bytes += len(key) + (len(value) if value else 0)
-            seq = int.from_bytes(key, "big")
+            self.value_bytes += len(key) + (len(entry.value) if entry.value else 0)
+            seq = entry.seq
+            if isinstance(entry, BadEntry):
+                self._unreadable(order, entry.error, seq)
+                continue
+            if isinstance(entry, MissingBucket):
+                self.counts.skipped += 1
+                continue
+            if not isinstance(entry, PaymentEntry):
+                continue  # a legacy duplicate's entry; migrated with its main payment
+            phash = entry.payment_hash
+            self.value_bytes += peek_payment(entry.bucket).value_bytes
             t0 = self.clock()
             try:
-                p, phash = self._read(rb, key, value, seq)
+                p = fetch_payment(entry.bucket, payment_id=phash, key_prefix=render_key(ROOT_BUCKET))
             except DecodeError as e:
                 self._unreadable(order, e, seq)
                 continue
             finally:
                 self.decode_seconds += self.clock() - t0
-            if p is None:
-                continue
             order.payment(p, phash, seq)
             t0 = self.clock()
             try:
@@ -204,31 +204,6 @@ class _Walk:
             finally:
                 self.decode_seconds += self.clock() - t0
             self._count(out.payment, len(dups))
-
-    def _read(self, rb, key: bytes, value: bytes | None, seq: int):
-        ikey = render_key(INDEX_BUCKET, key)
-        if value is None:
-            raise DecodeError("index entry is a bucket, not a value", key=ikey)
-        try:
-            phash = decode_index_entry(value)
-        except DecodeError as e:
-            raise e.with_context(key=ikey) from None
-        pb = rb.bucket(phash)
-        if pb is None:
-            self.counts.skipped += 1
-            return None, phash
-        pkey = render_key(ROOT_BUCKET, phash, SEQ_KEY)
-        raw_seq = pb.get(SEQ_KEY)
-        if raw_seq is None:
-            raise DecodeError("sequence number not found", payment=phash, key=pkey, code="no_sequence")
-        try:
-            own = decode_sequence(raw_seq)
-        except DecodeError as e:
-            raise e.with_context(payment=phash, key=pkey) from None
-        if own != seq:
-            return None, phash  # a legacy duplicate's entry; migrated with its main payment
-        self.value_bytes += _payment_bytes(pb)
-        return fetch_payment(pb, payment_id=phash, key_prefix=render_key(ROOT_BUCKET)), phash
 
     def _unreadable(self, order: InsertOrder, e: DecodeError, seq: int) -> None:
         self.counts.unreadable += 1
@@ -277,14 +252,3 @@ class _Walk:
             c.duplicate_payments += 1
             c.duplicate_entries += dups
 
-
-def _payment_bytes(pb) -> int:
-    """The KV bytes preflight's space estimate counts for one payment: its HTLC
-    bucket's keys and values and its creation info (see ``engine.markers.scan_kv``)."""
-    size = 0
-    hb = pb.bucket(HTLCS_BUCKET)
-    if hb is not None:
-        for k, v in hb.items():
-            size += len(k) + (len(v) if v else 0)
-    ci = pb.get(CREATION_KEY)
-    return size + (len(ci) if ci else 0)
