@@ -109,6 +109,10 @@ def setup_logging(log_file: Path | None, sql: str | None = None) -> Path | None:
 KV_OPT = typer.Option(None, "--kv", help="LMDB KV store directory, lnd's bbolt channel.db, its channel.sqlite, "
                                          "or a postgresql:// URL of lnd's KV-over-SQL database.")
 KV_TABLE_OPT = typer.Option(None, "--kv-table", help="KV-over-SQL table (default channeldb_kv).")
+BACKFILL_OPT = typer.Option(False, "--backfill", help="Fill lnd's live native store (migration_tracker >= 14, "
+                            "after --db.skip-native-sql-migration) with the KV history, next to lnd's own payments.")
+QUARANTINE_OPT = typer.Option(False, "--quarantine", help="Migrate everything else when some payments cannot be read "
+                              "by any lnd release; they are listed and their bytes saved beside the report.")
 SQL_OPT = typer.Option(None, "--sql", help="sqlite:///path.db or postgresql://user@host:port/db (password from "
                                            "PGPASSWORD or ~/.pgpass; never printed).")
 
@@ -220,6 +224,8 @@ def main_cmd(
     lnddir: Optional[Path] = LNDDIR_OPT,
     network: Optional[str] = NETWORK_OPT,
     allow_foreign: bool = FOREIGN_OPT,
+    backfill: bool = BACKFILL_OPT,
+    quarantine: bool = QUARANTINE_OPT,
 ) -> None:
     if state is not None:
         os.environ[STATE_DIR_ENV] = str(state.expanduser().absolute())
@@ -237,7 +243,7 @@ def main_cmd(
         lmdb_dir, sql, kv_source = _sources(kv, sql, kv_table, lnddir, network)
         code = run_pipeline(lmdb_dir, sql, chunk_size=chunk_size, report_path=report,
                             as_json=as_json, confirm=None, keep_on_failure=keep, kv_source=kv_source,
-                            allow_foreign_source=allow_foreign)
+                            allow_foreign_source=allow_foreign, backfill=backfill, quarantine=quarantine)
         raise typer.Exit(code)
     # The wizard resolves --lnddir itself (its first screen shows what it found, without passwords;
     # a --kv/--sql given too prefills the manual fields, the second choice there).
@@ -268,6 +274,8 @@ def migrate_cmd(
     as_json: bool = typer.Option(False, "--json"),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before the commit."),
     keep: bool = typer.Option(False, "--keep-on-failure"),
+    backfill: bool = BACKFILL_OPT,
+    quarantine: bool = QUARANTINE_OPT,
 ) -> None:
     """Preflight, migrate, validate; asks before the commit and tombstone."""
     from .headless import run_pipeline
@@ -281,28 +289,32 @@ def migrate_cmd(
         if not sys.stdin.isatty():
             sys.stderr.write("not a terminal: refusing to commit without --yes\n")
             return False
-        sys.stderr.write(f"Validation passed for {rep.payments_checked} payments. Commit and tombstone the KV store? "
-                         "Type 'commit' to proceed: ")
+        left = (f" {len(rep.quarantined)} payments no lnd release can read are LEFT BEHIND (quarantined)."
+                if rep.quarantined else "")
+        sys.stderr.write(f"Validation passed for {rep.payments_checked} payments.{left} "
+                         "Commit and tombstone the KV store? Type 'commit' to proceed: ")
         sys.stderr.flush()
         return sys.stdin.readline().strip() == "commit"
 
     raise typer.Exit(run_pipeline(lmdb_dir, sql, chunk_size=chunk_size, report_path=report, as_json=as_json,
                                   confirm=confirm, keep_on_failure=keep, kv_source=kv_source,
-                                  allow_foreign_source=allow_foreign))
+                                  allow_foreign_source=allow_foreign, backfill=backfill, quarantine=quarantine))
 
 
 @app.command("preflight")
 def preflight_cmd(ctx: typer.Context, kv: Optional[str] = KV_OPT, sql: Optional[str] = SQL_OPT,
                   kv_table: Optional[str] = KV_TABLE_OPT, lnddir: Optional[Path] = LNDDIR_OPT,
                   network: Optional[str] = NETWORK_OPT, allow_foreign: bool = FOREIGN_OPT,
-                  as_json: bool = typer.Option(False, "--json")) -> None:
+                  as_json: bool = typer.Option(False, "--json"), backfill: bool = BACKFILL_OPT,
+                  quarantine: bool = QUARANTINE_OPT) -> None:
     """Run every preflight check; exit 2 when one fails."""
     from .core.engine import Engine, EngineError
     from .headless import print_preflight
 
     lmdb_dir, sql, kv_source = _sources(kv, sql, kv_table, lnddir, network)
     try:
-        with Engine(lmdb_dir, sql, kv_source=kv_source, allow_foreign_source=allow_foreign) as engine:
+        with Engine(lmdb_dir, sql, kv_source=kv_source, allow_foreign_source=allow_foreign, backfill=backfill,
+                    quarantine=quarantine) as engine:
             rep = engine.preflight()
     except EngineError as e:
         sys.stderr.write(f"error: {e}\n")

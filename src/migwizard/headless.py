@@ -98,7 +98,7 @@ def print_preflight(report: PreflightReport, out: TextIO) -> None:
 def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | None, as_json: bool,
                  confirm: Callable[[ValidationReport], bool] | None, keep_on_failure: bool = False,
                  out: TextIO = sys.stdout, err: TextIO = sys.stderr, kv_source: str | None = None,
-                 allow_foreign_source: bool = False) -> int:
+                 allow_foreign_source: bool = False, backfill: bool = False, quarantine: bool = False) -> int:
     """preflight -> migrate -> validate -> commit -> tombstone; returns the exit code.
 
     Without ``report_path`` the report goes to ``<state>/reports/run-<id>.json``
@@ -108,7 +108,7 @@ def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | Non
     cancel = threading.Event()
     try:
         engine = Engine(kv, sql, chunk_size=chunk_size, on_event=progress, kv_source=kv_source,
-                        allow_foreign_source=allow_foreign_source)
+                        allow_foreign_source=allow_foreign_source, backfill=backfill, quarantine=quarantine)
     except EngineError as e:  # e.g. a --sql that is no URL: the usage error, not a traceback
         return _fail(e, err, out, as_json)
     restore = _install_sigint(cancel, err)
@@ -155,6 +155,10 @@ def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | Non
                 err.write("interrupted during validation: run the same command again to validate and commit\n")
                 return int(exit_code_for(Outcome.INTERRUPTED))
             report_path = _save_report(report_path, report, engine, kv, sql, err)
+            if report.quarantined:
+                saved = engine.save_quarantine(report_path, report) if report_path else None
+                err.write(f"warning: {len(report.quarantined)} payments no lnd release can read are LEFT BEHIND "
+                          f"(not migrated); their KV bytes: {saved or 'not saved (no report file)'}\n")
             if not report.ok:
                 _emit_summary(report, out, as_json, committed=False, report_path=report_path)
                 err.write("validation found differences: not committing. The run stays open; "
@@ -253,7 +257,9 @@ def _emit_summary(report: ValidationReport, out: TextIO, as_json: bool, *, commi
         doc = {"outcome": "committed" if committed else ("validated" if report.ok else "validation_mismatch"),
                "run_id": report.run_id, "ok": report.ok, "payments": report.payments_checked,
                "duplicates": report.duplicates_checked, "differences": len(report.differences),
-               "error": report.error, "stats": _stats_json(report), "report": str(report_path) if report_path else None,
+               "error": report.error, "stats": _stats_json(report),
+               "quarantined": report.quarantined, "kept_as_duplicates": report.kept_as_duplicates,
+               "backfill": report.backfill, "report": str(report_path) if report_path else None,
                "commit": commit.message if commit is not None else None,
                "next_steps": next_steps(commit) if commit is not None else []}
         json.dump(doc, out, indent=2, sort_keys=True)

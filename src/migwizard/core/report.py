@@ -215,6 +215,18 @@ def render_summary(report: ValidationReport) -> str:
                  f"{report.differences_total or len(report.differences)} differences")
     if report.error:
         lines.append(f"               {report.error}")
+    if report.backfill:
+        lines.append(f"Backfill:      into lnd's store at migration_tracker {report.backfill.get('tracker')}; "
+                     f"{report.backfill.get('lnd_payments')} lnd payments left as they were")
+    if report.kept_as_duplicates:
+        lines.append(f"Kept as duplicates ({len(report.kept_as_duplicates)}): lnd reused their identifier")
+        for k in report.kept_as_duplicates[:20]:
+            lines.append(f"  {k['payment']}  sequence {k['sequence']}: {k['reason']}")
+    if report.quarantined:
+        lines.append(f"Quarantined:   {len(report.quarantined)} payments no lnd release can read were LEFT BEHIND "
+                     "(not migrated; bytes in the quarantine file)")
+        for k in report.quarantined[:20]:
+            lines.append(f"  {k['payment']}  sequence {k['sequence']}: {k['reason']}")
     for d in report.differences[:20]:
         lines.append(f"  {d.payment[:16]}  {d.path}: kv={d.kv!r} sql={d.sql!r}")
     total = report.differences_total or len(report.differences)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from . import detail, finish, markers, migrate, preflight, validate
+from . import detail, finish, markers, migrate, preflight, quarantine, validate
 from .context import Context
 from .events import EventSink, null_sink
 from .results import (
@@ -50,13 +50,17 @@ class Engine:
         wall_clock: Callable[[], float] = time.time,
         kv_source: str | None = None,
         allow_foreign_source: bool = False,
+        backfill: bool = False,
+        quarantine: bool = False,
     ) -> None:
         # kv_source: the user's original --kv (channel.sqlite path or postgresql:// URL with
         # its password) when kv_path is the LMDB copy made from it; allow_foreign_source:
         # migrate into lnd's database although the source's identity does not match.
+        # backfill: consent to fill lnd's live store (tracker >= 14) next to its own rows.
+        # quarantine: consent to leave behind payments no lnd release can read.
         self._ctx = Context(
             Path(kv_path), sql_url, chunk_size=chunk_size, on_event=on_event, clock=clock, wall_clock=wall_clock,
-            kv_source=kv_source, allow_foreign_source=allow_foreign_source,
+            kv_source=kv_source, allow_foreign_source=allow_foreign_source, backfill=backfill, quarantine=quarantine,
         )
 
     # -- inspection -------------------------------------------------------
@@ -120,6 +124,11 @@ class Engine:
         if run.stats.get("lnd_sequencer"):
             facts["sequencer"] = run.stats["lnd_sequencer"]
         return facts
+
+    def save_quarantine(self, report_path: str | Path, report: ValidationReport) -> Path | None:
+        """The raw KV bytes of the payments the run left behind (--quarantine), in a private
+        file beside the report (``<report>.quarantine.json``); None when none were."""
+        return quarantine.save_quarantine(self._ctx, Path(report_path), report.run_id, report.quarantined)
 
     def close(self) -> None:
         self._ctx.close()

@@ -52,7 +52,7 @@ class Context:
 
     def __init__(self, kv_path: Path, sql_url: str, *, chunk_size: int, on_event: EventSink,
                  clock: Callable[[], float], wall_clock: Callable[[], float], kv_source: str | None = None,
-                 allow_foreign_source: bool = False) -> None:
+                 allow_foreign_source: bool = False, backfill: bool = False, quarantine: bool = False) -> None:
         if chunk_size < 1:
             raise EngineError("chunk size must be at least 1", exit_code=ExitCode.USAGE)
         self.kv_path = kv_path
@@ -62,6 +62,9 @@ class Context:
             raise EngineError(f"invalid SQL URL: {e}", exit_code=ExitCode.USAGE,
                               hint="use sqlite:///path/to/lnd.sqlite or postgresql://user@host:5432/db") from None
         self.chunk_size = chunk_size
+        # The two consents a run may need (README "Backfill", "Quarantine"): never assumed.
+        self.backfill = backfill
+        self.quarantine = quarantine
         self.on_event = on_event
         self.clock = clock
         self.wall = wall_clock

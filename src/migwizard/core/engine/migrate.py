@@ -26,6 +26,7 @@ from ..sql.bulk import BulkWriter, next_id
 from ..sql.connect import server_version
 from ..sql.schema import SchemaError, apply_migrations
 from ..sql.transactions import write_txn
+from . import backfill as bf
 from . import lndside
 from .context import PROGRESS_INTERVAL_S, Context, one_session_at_a_time
 from .events import ChunkCommitted, Phase, PhaseFinished, PhaseStarted, Progress
@@ -42,6 +43,7 @@ log = logging.getLogger("migwizard")
 
 # Pause after each committed chunk (seconds). For crash-and-resume tests and demos
 # on tiny stores; never set in normal use.
+QUARANTINE_REASON = "quarantined"
 THROTTLE_S = float(os.environ.get("MIGWIZ_THROTTLE_CHUNK_S", "0") or 0)
 
 
@@ -69,6 +71,8 @@ class _Pending:
     skipped: list[tuple[int, bytes | None, str, str]] = field(default_factory=list)
     first_pid: int | None = None
     last_pid: int | None = None
+    quarantined: int = 0
+    collisions: int = 0
 
 
 @one_session_at_a_time
@@ -99,6 +103,9 @@ class _Migration:
         self.ids = IdCounters(dict(run.next_ids))
         self.switch = SwitchIdAllocator(int(run.stats.get("switch_next", run.switch_seq_before or 0)))
         self.since_flush = 0.0
+        # Backfill: lnd's own payments by identifier (a KV payment reusing one becomes its duplicate).
+        self.taken = (bf.taken_identifiers(db, int(run.stats["start_ids"].get("payments", 1)))
+                      if run.stats.get("backfill") else None)
 
     def run(self, root, total: int, cancel: threading.Event | None) -> MigrationResult:
         ctx, run, stats = self.ctx, self.run_, self.stats
@@ -147,6 +154,9 @@ class _Migration:
         except (DecodeError, MigrationReject, ChunkFailed) as e:
             outcome = Outcome.FAILED
             error = str(e)
+            if isinstance(e, DecodeError) and not ctx.quarantine:
+                error += ("; no lnd release can read this payment: --quarantine migrates every other payment "
+                          "and saves its bytes beside the report")
             pay = getattr(e, "payment", None)
             failing = pay.hex() if pay else None
             self._mark_failed(error)
@@ -183,9 +193,33 @@ class _Migration:
             return
         assert isinstance(entry, PaymentEntry)
         phash = entry.payment_hash
-        payment = fetch_payment(entry.bucket, payment_id=phash, key_prefix=render_key(PAYMENTS_ROOT_BUCKET))
+        try:
+            payment = fetch_payment(entry.bucket, payment_id=phash, key_prefix=render_key(PAYMENTS_ROOT_BUCKET))
+        except DecodeError as e:
+            if not self.ctx.quarantine:
+                raise
+            # Left behind with the user's consent (--quarantine): listed, counted, bytes saved later.
+            self.ctx.log("warning", f"Quarantined payment {phash.hex()} (index sequence {entry.seq}): {e}")
+            pending.skipped.append((entry.seq, phash, QUARANTINE_REASON, str(e)))
+            pending.quarantined += 1
+            pending.payments += 1
+            return
         t = expected_sql_payment(payment, phash, allocate_zero_id=self.switch, counter=self.counter, in_place=True)
         dups = expected_duplicates(payment, self.counter)
+        lnd_pid = self.taken.get(phash) if self.taken is not None else None
+        if lnd_pid is not None:
+            d0 = len(pending.rows.rows["payment_duplicates"])
+            n = bf.add_collision_rows(pending.rows, t.payment, dups, lnd_pid, self.ids, self.dialect.ts)
+            pending.per_payment.append((phash, {"payment_duplicates": pending.rows.rows["payment_duplicates"][d0:]}))
+            self.ctx.log("warning", f"Payment {phash.hex()} (index sequence {entry.seq}): lnd reused its identifier "
+                                    f"for its payment id {lnd_pid}; kept as {n} duplicate rows of that payment")
+            pending.skipped.append((entry.seq, phash, bf.COLLISION_REASON,
+                                    f"identifier taken by lnd's payment id {lnd_pid}; kept as {n} rows of "
+                                    "payment_duplicates"))
+            pending.collisions += 1
+            pending.payments += 1
+            _count_payment(self.stats, t.payment, len(dups))
+            return
         before = {tb: len(r) for tb, r in pending.rows.rows.items()}
         pid = add_payment_rows(pending.rows, t.payment, phash, dups, self.ids, self.dialect.ts)
         pending.per_payment.append((phash, {tb: r[before[tb]:] for tb, r in pending.rows.rows.items()
@@ -213,6 +247,10 @@ class _Migration:
         stats_to_run(run, stats)
         run.stats["switch_next"] = self.switch.next
         run.stats["entries_done"] = done
+        if pending.quarantined:
+            run.stats["quarantined"] = int(run.stats.get("quarantined", 0)) + pending.quarantined
+        if pending.collisions:
+            run.stats["collisions"] = int(run.stats.get("collisions", 0)) + pending.collisions
         try:
             with write_txn(db):
                 for table in PAYMENT_TABLES:
@@ -293,6 +331,7 @@ def _start_or_resume(ctx: Context, db, store, root, scan: KVScan, facts: dict) -
         ctx.log("info", f"Resuming run {run.run_id[:8]} after KV sequence {run.checkpoint_seq} "
                         f"({run.payments_done} payments already committed)")
         return run
+    backfill = bf.start_facts(ctx, db, scan.counts.payments, scan.switch_sequence)
     tables_before = ctx.tables()
     created_schema = "payments" not in tables_before
     try:
@@ -301,7 +340,7 @@ def _start_or_resume(ctx: Context, db, store, root, scan: KVScan, facts: dict) -
         raise EngineError(f"the target's schema cannot be used: {e}", exit_code=ExitCode.PREFLIGHT_REFUSED,
                           hint="use an empty target, or let lnd finish its own schema migrations") from None
     n = db.execute_sql("SELECT COUNT(*) FROM payments").fetchone()[0]
-    if n:
+    if n and backfill is None:
         raise EngineError(f"the target already holds {n} payment rows not written by migwizard",
                           exit_code=ExitCode.PREFLIGHT_REFUSED,
                           hint="use an empty target; LND's own migration refuses a non-empty one too")
@@ -320,6 +359,12 @@ def _start_or_resume(ctx: Context, db, store, root, scan: KVScan, facts: dict) -
                "tables_before": sorted(tables_before), "entries_done": 0, "seconds": 0.0,
                "lnd": facts},
     )
+    if backfill is not None:
+        run.stats["backfill"] = backfill
+        run.stats["switch_next"] = backfill["switch_start"]
+        ctx.log("info", f"Backfill into lnd's store at migration_tracker {backfill['tracker']}: "
+                        f"{backfill['lnd_payments']} lnd payments stay as they are; backfilled ids start at "
+                        f"{start_ids['payments']}; remapped attempt IDs from {backfill['switch_start']}")
     with write_txn(db):
         run.insert(db)
     ctx.log("info", f"Started run {run.run_id[:8]} into {ctx.target} (chunks of {ctx.chunk_size} payments)")

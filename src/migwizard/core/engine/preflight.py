@@ -12,6 +12,7 @@ from ..kv.channeldb import channeldb_version
 from ..kv.errors import KVError, LockedError
 from ..kv.lmdb_store import LmdbStore
 from ..kv.open import detect_kind
+from . import backfill, quarantine
 from .checks_sql import NoTarget, absent_target_checks, mb, space_checks, sql_checks
 from .context import Context, session_lock_held
 from .events import Phase, PhaseFinished, PhaseStarted
@@ -50,6 +51,7 @@ def preflight(ctx: Context) -> PreflightReport:
     except EngineError as e:
         checks.append(Check("sql.open", "SQL target", CheckStatus.FAIL, str(e), e.hint))
     if scan is not None:
+        backfill.adjust_checks(ctx, checks, scan.counts.payments)
         state = state_from(scan.tombstone, run)
         checks.append(marker_check(state, run, scan))
         checks.extend(space_checks(ctx, scan))
@@ -105,6 +107,9 @@ def _kv_checks(ctx: Context, store: LmdbStore, checks: list[Check]) -> KVScan | 
             scan = scan_kv(root)
         except EngineError as e:
             checks.append(Check("kv.payments", "Payment buckets", CheckStatus.FAIL, str(e)))
+        left_behind = quarantine.preflight_check(ctx, root)
+        if left_behind is not None:
+            checks.append(left_behind)
     checks.append(_channeldb_check(ver))
     if scan is not None:
         counts = scan.counts

@@ -199,6 +199,12 @@ class ValidationReport:
     error: str | None = None
     # All differences found; ``differences`` keeps the first MAX_REPORTED_DIFFS.
     differences_total: int = 0
+    # Payments left behind with --quarantine: [{"payment", "sequence", "reason"}] (reason names the byte offset).
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    # Backfill: KV payments whose identifier lnd reused, kept as duplicates of lnd's payment.
+    kept_as_duplicates: list[dict[str, Any]] = field(default_factory=list)
+    # Backfill: {"tracker", "lnd_payments", "switch_start"} of the run, None for a normal migration.
+    backfill: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

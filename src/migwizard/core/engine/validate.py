@@ -14,6 +14,7 @@ from ..codec import DecodeError, decide_status, fetch_payment, render_key
 from ..codec.keys import PAYMENTS_ROOT_BUCKET
 from ..codec.walk import BadEntry, PaymentEntry, walk_payment_index
 from ..sql.transactions import write_txn
+from . import backfill as bf
 from .context import PROGRESS_INTERVAL_S, Context, one_session_at_a_time
 from .events import Phase, PhaseFinished, PhaseStarted, Progress
 from .markers import scan_kv
@@ -22,6 +23,8 @@ from .results import EngineError, ExitCode, FieldDiff, PaymentRow, TableSummary,
 from .rows import PAYMENT_TABLES, SwitchIdAllocator, expected_duplicates
 from .runs import Run, now_text, stats_from_run
 from .sqlread import read_payments, sql_ids_by_identifier
+from .migrate import QUARANTINE_REASON
+from .sqlread import uint64
 from .transform import MigrationReject, expected_sql_payment, truncate_ns_to_us
 from .tree import diff_trees, payment_tree
 
@@ -61,7 +64,15 @@ class _Validation:
         self.diff_total = 0
         # The same allocator as the migration, in the same order: a remapped legacy
         # attempt must carry exactly the ID the switch sequencer handed out.
-        self.switch = SwitchIdAllocator(run.switch_seq_before or 0)
+        backfill = run.stats.get("backfill") or {}
+        self.switch = SwitchIdAllocator(int(backfill.get("switch_start", run.switch_seq_before or 0)))
+        # Backfill: lnd's own rows are not ours to count or compare; a KV payment whose
+        # identifier lnd reused is compared with the duplicate rows it became.
+        self.start = {k: int(v) for k, v in run.stats.get("start_ids", {}).items()}
+        self.taken = bf.taken_identifiers(db, self.start.get("payments", 1)) if backfill else {}
+        self.left_behind = run_skips(db, run, QUARANTINE_REASON)
+        self.placed = 0  # payments given a payments row by this run
+        self.quarantined = 0
 
     def run(self, cancel: threading.Event | None, verify_only: bool) -> ValidationReport:
         ctx, db, run, phase = self.ctx, self.db, self.run_, self.phase
@@ -85,6 +96,7 @@ class _Validation:
                     if not isinstance(entry, PaymentEntry):
                         continue  # duplicates' entries and missing buckets, skipped as the migration does
                     batch.append((entry.seq, entry.payment_hash, entry.bucket))
+                    # (quarantined ones are recognised in _batch, where they are decoded)
                     if len(batch) >= VALIDATION_BATCH:
                         self._batch(batch)
                         now = ctx.clock()
@@ -105,10 +117,13 @@ class _Validation:
         if error is None and self.switch.next != int(run.stats.get("switch_next", self.switch.next)):
             error = (f"switch sequencer horizon mismatch: KV replay gives {self.switch.next}, "
                      f"the run recorded {run.stats.get('switch_next')}")
-        count_sql = db.execute_sql("SELECT COUNT(*) FROM payments").fetchone()[0]
-        if error is None and count_sql != checked:
-            error = f"payment count mismatch: kv={checked} sql={count_sql}"
-        dup_sql = db.execute_sql("SELECT COUNT(*) FROM payment_duplicates").fetchone()[0]
+        count_sql = self._count("payments")
+        if error is None and count_sql != self.placed:
+            error = f"payment count mismatch: kv={self.placed} sql={count_sql}"
+        if error is None and self.quarantined != len(self.left_behind):
+            error = (f"quarantine mismatch: {len(self.left_behind)} payments were left behind, "
+                     f"{self.quarantined} are unreadable now")
+        dup_sql = self._count("payment_duplicates")
         if error is None and dup_sql != dup_checked:
             error = f"duplicate count mismatch: kv={dup_checked} sql={dup_sql}"
         ok = error is None and not diffs
@@ -118,7 +133,10 @@ class _Validation:
                                sum(1 for d in diffs if _table_of(d.path) == t), stats.table_seconds.get(t, 0.0))
                   for t in PAYMENT_TABLES]
         report = ValidationReport(run.run_id, ok, checked, dup_checked, checked, count_sql, diffs, self.rows, tables,
-                                  stats, seconds, error, self.diff_total)
+                                  stats, seconds, error, self.diff_total,
+                                  quarantined=[_skip_json(r) for r in self.left_behind],
+                                  kept_as_duplicates=[_skip_json(r) for r in run_skips(db, run, bf.COLLISION_REASON)],
+                                  backfill=run.stats.get("backfill"))
         ctx.emit(Progress(phase, checked, total, 0, 0, 0, seconds, checked / seconds if seconds else 0.0, 0.0, 0.0))
         if not verify_only:
             run.state = "validated" if ok else "running"
@@ -138,8 +156,18 @@ class _Validation:
         idmap = sql_ids_by_identifier(self.db, [h for _, h, _ in batch])
         loaded = read_payments(self.db, list(idmap.values()), self.from_ts)
         for seq, phash, bucket in batch:
-            kvp = fetch_payment(bucket, payment_id=phash, key_prefix=render_key(PAYMENTS_ROOT_BUCKET))
+            try:
+                kvp = fetch_payment(bucket, payment_id=phash, key_prefix=render_key(PAYMENTS_ROOT_BUCKET))
+            except DecodeError:
+                if seq not in self.left_behind:
+                    raise
+                self.quarantined += 1  # accounted for, listed in the report; not a difference
+                self.checked += 1
+                continue
             sid = idmap.get(phash)
+            if phash in self.taken:
+                self._collided(seq, phash, kvp)
+                continue
             sp = loaded.get(sid) if sid is not None else None
             try:
                 t = expected_sql_payment(kvp, phash, allocate_zero_id=self.switch, truncate_us=self.pg,
@@ -155,7 +183,8 @@ class _Validation:
                     d.settle_time = truncate_ns_to_us(d.settle_time)
             kv_tree = payment_tree(t.payment, edups)
             pdiffs: list[FieldDiff] = []
-            expected_id = (run.first_payment_id + self.checked) if run.first_payment_id is not None else None
+            expected_id = (run.first_payment_id + self.placed) if run.first_payment_id is not None else None
+            self.placed += 1
             if sp is None:
                 pdiffs.append(FieldDiff(phash.hex(), "payment", "present", "missing in SQL"))
             else:
@@ -176,6 +205,64 @@ class _Validation:
                                        t.payment.info.value, len(t.payment.htlcs),
                                        t.payment.info.creation_time, names, len(pdiffs)))
         batch.clear()
+
+
+    def _collided(self, seq: int, phash: bytes, kvp) -> None:
+        """A backfilled payment kept as duplicates of lnd's payment with the same identifier."""
+        t = expected_sql_payment(kvp, phash, allocate_zero_id=self.switch, truncate_us=self.pg, in_place=True,
+                                 sort_remapped=True)
+        want = [bf.as_duplicate(t.payment)] + expected_duplicates(kvp)
+        if self.pg:
+            for d in want:
+                d.created_ns = truncate_ns_to_us(d.created_ns)
+                d.settle_time = truncate_ns_to_us(d.settle_time)
+        q = "?" if self.db.param == "?" else "%s"
+        got = self.db.execute_sql(
+            "SELECT amount_msat, created_at, fail_reason, settle_preimage, settle_time FROM payment_duplicates "
+            f"WHERE payment_id = {q} AND id >= {q} ORDER BY id",
+            (self.taken[phash], self.start.get("payment_duplicates", 1))).fetchall()
+        have = [(uint64(a), self.from_ts(c), f, bytes(p) if p is not None else None,
+                 self.from_ts(st) if st is not None else None) for a, c, f, p, st in got]
+        pdiffs = []
+        for i in range(max(len(want), len(have))):
+            w = want[i] if i < len(want) else None
+            wt = (w.amount_msat, w.created_ns, w.fail_reason, w.settle_preimage, w.settle_time) if w else None
+            h = have[i] if i < len(have) else None
+            if wt != h:
+                pdiffs.append(FieldDiff(phash.hex(), f"kept_as_duplicate[{i}]", repr(wt), repr(h)))
+        self.diff_total += len(pdiffs)
+        self.diffs.extend(pdiffs[: max(0, MAX_REPORTED_DIFFS - len(self.diffs))])
+        self.checked += 1
+        self.dup_checked += len(want)
+        if len(self.rows) < REPORT_ROW_LIMIT or pdiffs:
+            self.rows.append(PaymentRow(phash.hex(), seq, self.taken[phash], decide_status(t.payment).label,
+                                        t.payment.info.value, len(t.payment.htlcs), t.payment.info.creation_time,
+                                        ["kept_as_duplicate"], len(pdiffs)))
+
+    def _count(self, table: str) -> int:
+        """Rows of this run's kind in ``table``: all of them, or only ours in a backfill."""
+        if not self.taken and not self.run_.stats.get("backfill"):
+            return self.db.execute_sql(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
+        q = "?" if self.db.param == "?" else "%s"
+        return self.db.execute_sql(f'SELECT COUNT(*) FROM "{table}" WHERE id >= {q}',
+                                   (self.start.get(table, 1),)).fetchone()[0]
+
+
+def run_skips(db, run: Run, reason: str) -> dict[int, tuple]:
+    """The run's skipped entries of one reason, by KV sequence (kv_seq, identifier, detail)."""
+    q = "?" if db.param == "?" else "%s"
+    cur = db.execute_sql(f"SELECT kv_seq, payment_identifier, detail FROM migwizard_skipped "
+                         f"WHERE run_id = {q} AND reason = {q} ORDER BY kv_seq", (run.run_id, reason))
+    out = {}
+    for seq, ident, detail in cur.fetchall():
+        seq = int(seq) + (1 << 64) if int(seq) < 0 else int(seq)
+        out[seq] = (seq, bytes(ident).hex() if ident is not None else None, detail)
+    return out
+
+
+def _skip_json(row: tuple) -> dict:
+    seq, ident, detail = row
+    return {"payment": ident, "sequence": seq, "reason": detail}
 
 
 def _table_of(path: str) -> str:
