@@ -134,8 +134,8 @@ class _Validation:
                   for t in PAYMENT_TABLES]
         report = ValidationReport(run.run_id, ok, checked, dup_checked, checked, count_sql, diffs, self.rows, tables,
                                   stats, seconds, error, self.diff_total,
-                                  quarantined=[_skip_json(r) for r in self.left_behind],
-                                  kept_as_duplicates=[_skip_json(r) for r in run_skips(db, run, bf.COLLISION_REASON)],
+                                  quarantined=[_skip_json(r) for r in self.left_behind.values()],
+                                  kept_as_duplicates=[_skip_json(r) for r in run_skips(db, run, bf.COLLISION_REASON).values()],
                                   backfill=run.stats.get("backfill"))
         ctx.emit(Progress(phase, checked, total, 0, 0, 0, seconds, checked / seconds if seconds else 0.0, 0.0, 0.0))
         if not verify_only:
