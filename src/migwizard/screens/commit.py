@@ -44,8 +44,13 @@ class CommitScreen(WizardScreen):
             yield Static(f"[b]This is the one step you cannot undo from here.[/b]  {what}", id="cm-what")
             yield Static(self._standalone_text(), id="cm-standalone", classes="panel never")
             yield Static(self._steps_text(), id="cm-steps", classes="panel")
+            if r is not None and (r.quarantined or r.kept_as_duplicates or r.backfill):
+                yield Static(self._left_behind_text(), id="cm-left-behind", classes="panel never")
             yield Static(self._before_text(), id="cm-before", classes="panel never")
-            yield TypedConfirm(WORD, f"Type [b]{WORD}[/b] and press enter to commit and tombstone:", id="cm-confirm")
+            left = (f" [b]{len(r.quarantined)} unreadable payment{'s' if len(r.quarantined) != 1 else ''} "
+                    "will be LEFT BEHIND.[/b]" if r is not None and r.quarantined else "")
+            yield TypedConfirm(WORD, f"Type [b]{WORD}[/b] and press enter to commit and tombstone.{left}",
+                               id="cm-confirm")
             yield Static("", id="cm-status")
             with Horizontal(classes="buttons"):
                 yield Button("Commit", id="commit", variant="error", compact=True, disabled=True)
@@ -69,6 +74,25 @@ class CommitScreen(WizardScreen):
                 "migration bookkeeping is not there or not at the right step. Committing still tombstones "
                 f"the KV store, so migrating the same history again (into lnd's own database) needs "
                 f"{escape(again)}.")
+
+    def _left_behind_text(self) -> str:
+        """Backfill and quarantine facts of this run, by payment (the first few; all in the report)."""
+        r = self.report
+        assert r is not None
+        lines = []
+        if r.backfill:
+            lines.append(f"[b]Backfill[/b] into lnd's live store (migration_tracker {r.backfill.get('tracker')}): "
+                         f"lnd's {r.backfill.get('lnd_payments')} payments stay as they are; its tracker is not "
+                         "changed.")
+        if r.kept_as_duplicates:
+            lines.append(f"{len(r.kept_as_duplicates)} kept as duplicates of lnd's payment with the same "
+                         "identifier: " + ", ".join(k["payment"][:16] for k in r.kept_as_duplicates[:5]))
+        if r.quarantined:
+            lines.append(f"[b]{len(r.quarantined)} payments no lnd release can read are left behind[/b] "
+                         "(their bytes are saved beside the report):")
+            lines += [escape(f"  {k['payment'][:16]}… seq {k['sequence']}: {k['reason']}")
+                      for k in r.quarantined[:5]]
+        return "\n".join(lines)
 
     def _before_text(self) -> str:
         if self.lnd_target:

@@ -21,6 +21,7 @@ class ErrorScreen(WizardScreen):
     BINDINGS = [
         Binding("enter", "open_payment", "Open payment", id="open"),
         Binding("b", "rollback", "Roll back…", id="rollback"),
+        Binding("u", "quarantine", "Quarantine…", id="quarantine"),
         Binding("escape", "back", "Back", id="back"),
         Binding("q", "finish", "Quit", id="finish", show=False),  # the footer shows ctrl+q Quit
     ]
@@ -83,6 +84,8 @@ class ErrorScreen(WizardScreen):
             with Horizontal(classes="buttons"):
                 if self.payment:
                     yield Button("Open payment", id="open", variant="primary", compact=True)
+                if self.can_quarantine:
+                    yield Button("Quarantine and resume", id="quarantine", compact=True)
                 if self.can_rollback:
                     yield Button("Roll back…", id="rollback", variant="warning", compact=True)
                 if self.can_back:
@@ -102,9 +105,23 @@ class ErrorScreen(WizardScreen):
             return self.payment is not None
         if action == "rollback":
             return self.can_rollback
+        if action == "quarantine":
+            return self.can_quarantine
         if action == "back":
             return self.can_back
         return True
+
+    @property
+    def can_quarantine(self) -> bool:
+        """The migration stopped on a payment no lnd release can read (the engine says so)."""
+        return self.failed_migration and "--quarantine" in self.message
+
+    @on(Button.Pressed, "#quarantine")
+    def action_quarantine(self) -> None:
+        """Consent to leave such payments behind (listed, bytes saved), then re-check and resume."""
+        if self.can_quarantine:
+            self.wizard.set_consent(quarantine=True)
+            self.wizard.show_step(Step.PREFLIGHT, resuming=True)
 
     def quit_code(self) -> int:
         """4 while the failed run's chunks are kept (resume or roll back later), else 3 (or as given)."""

@@ -33,6 +33,7 @@ class PreflightScreen(WizardScreen):
         Binding("enter", "details", "Details", id="details", show=False),
         Binding("r", "rerun", "Re-run", id="rerun"),
         Binding("a", "acknowledge", "Acknowledge", id="acknowledge"),
+        Binding("k", "backfill", "Backfill", id="backfill"),
         Binding("c", "continue", "Continue", id="continue"),
         Binding("l", "releases", "lnd releases", id="releases"),
         Binding("escape", "back", "Back", id="back"),
@@ -63,6 +64,7 @@ class PreflightScreen(WizardScreen):
                              id="releases"):
                 with VerticalScroll(id="rh-body"):
                     yield Static("Reading every payment (read-only)…", id="rh-table")
+            yield Checkbox("Backfill", id="backfill", compact=True)
             yield Checkbox("I have read the warnings above and want to continue", id="ack", compact=True)
             yield Static("", id="pf-verdict")
             with Horizontal(classes="buttons"):
@@ -77,6 +79,7 @@ class PreflightScreen(WizardScreen):
         table.add_column("Check", key="check", width=28)
         table.add_column("Result", key="reason")
         self.query_one("#ack").display = False
+        self.query_one("#backfill").display = False
         self.action_rerun()
         self._rehearse()
 
@@ -167,6 +170,7 @@ class PreflightScreen(WizardScreen):
         warnings = report.warnings
         ack = self.query_one("#ack", Checkbox)
         ack.display = bool(warnings) and report.ok
+        self._backfill_choice(report)
         self._ack_label()
         self._update_verdict()
         # The first row that needs attention (a failure, else a warning) is where the cursor starts.
@@ -185,6 +189,27 @@ class PreflightScreen(WizardScreen):
         ack = self.query_one("#ack", Checkbox)
         ack.label = (f"Acknowledged: I have read {what} and want to continue (a to undo)" if ack.value
                      else f"Not acknowledged: press a once you have read {what}")
+
+    def _backfill_choice(self, report: PreflightReport) -> None:
+        """Shown only when the target is lnd's live store that moved on without the history."""
+        box = self.query_one("#backfill", Checkbox)
+        offered = any(c.id == "sql.backfill" for c in report.checks) and report.run is None
+        box.display = offered
+        with box.prevent(Checkbox.Changed):
+            box.value = bool(self.wizard.backfill)
+        box.label = ("Backfill chosen: the KV history goes into lnd's live store after its own payments "
+                     "(k to undo)" if box.value else
+                     "Backfill: add the KV history to lnd's live store, after its own payments (k)")
+
+    def action_backfill(self) -> None:
+        box = self.query_one("#backfill", Checkbox)
+        if box.display and not self.running:
+            box.value = not box.value
+
+    @on(Checkbox.Changed, "#backfill")
+    def _backfill_changed(self, event: Checkbox.Changed) -> None:
+        self.wizard.set_consent(backfill=event.value)
+        self.action_rerun()
 
     @on(StepFailed)
     def _failed(self, message: StepFailed) -> None:
@@ -242,6 +267,9 @@ class PreflightScreen(WizardScreen):
             return not self.running and not self.rehearsing_store
         if action == "back":
             return not self.rehearsing_store
+        if action == "backfill":
+            return bool(self.report and any(c.id == "sql.backfill" for c in self.report.checks)
+                        and self.report.run is None and not self.running)
         return True
 
     @on(Checkbox.Changed, "#ack")

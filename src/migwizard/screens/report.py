@@ -127,6 +127,10 @@ class ReportScreen(WizardScreen):
                             target=app.sql_url_display, imported_from=app.imported_from,
                             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", stamp))
         app.write_log("info", f"report written to {path}")
+        if report.quarantined and not verify:
+            saved = engine.save_quarantine(path, report)
+            app.write_log("warning", f"{len(report.quarantined)} payments left behind (quarantined); "
+                                     f"their KV bytes: {saved}")
         return report, details, path
 
     @on(EngineProgress)

@@ -100,6 +100,9 @@ class MigWizardApp(App[int]):
         self._log_path = Path(log_path) if log_path else None
         self.import_dir = Path(import_dir) if import_dir else None
         self.engine: Any = None
+        # The user's consents, given on screen (Backfill on preflight, Quarantine on the error screen).
+        self.backfill = False
+        self.quarantine = False
         self._engine_key: tuple[str, str] | None = None
         self._engine_lock = threading.Lock()
         self.event_target: MessagePump | None = None
@@ -258,6 +261,7 @@ class MigWizardApp(App[int]):
         key = (self.kv_path, self.sql_url)
         with self._engine_lock:
             if self.engine is not None and self._engine_key == key:
+                self._apply_consents()
                 return self.engine
             self._close_engine_locked()
             self._adopt_key(key)  # results of another source or target no longer apply
@@ -268,7 +272,23 @@ class MigWizardApp(App[int]):
             self.write_log("info", f"session: source={source} target={self.sql_url_display}")
             self.engine = self.engine_factory(self.kv_path, self.sql_url, **kwargs)
             self._engine_key = key
+            self._apply_consents()
             return self.engine
+
+    def set_consent(self, *, backfill: bool | None = None, quarantine: bool | None = None) -> None:
+        """Record a choice the user made on screen; the engine uses it from its next step."""
+        if backfill is not None:
+            self.backfill = backfill
+        if quarantine is not None:
+            self.quarantine = quarantine
+        self.write_log("info", f"consents: backfill={self.backfill} quarantine={self.quarantine}")
+        with self._engine_lock:
+            self._apply_consents()
+
+    def _apply_consents(self) -> None:
+        setter = getattr(self.engine, "set_consents", None)
+        if setter is not None:
+            setter(backfill=self.backfill, quarantine=self.quarantine)
 
     def _close_engine_locked(self) -> None:
         if self.engine is not None:

@@ -63,6 +63,14 @@ class Engine:
             kv_source=kv_source, allow_foreign_source=allow_foreign_source, backfill=backfill, quarantine=quarantine,
         )
 
+    def set_consents(self, *, backfill: bool | None = None, quarantine: bool | None = None) -> None:
+        """The wizard's choices (Backfill on the preflight screen, Quarantine on the error screen);
+        they apply from the next step on."""
+        if backfill is not None:
+            self._ctx.backfill = backfill
+        if quarantine is not None:
+            self._ctx.quarantine = quarantine
+
     # -- inspection -------------------------------------------------------
     def state(self) -> RunState:
         """Where the marker matrix stands (cheap; reads markers only)."""
