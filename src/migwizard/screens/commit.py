@@ -47,9 +47,9 @@ class CommitScreen(WizardScreen):
             if r is not None and (r.quarantined or r.kept_as_duplicates or r.backfill):
                 yield Static(self._left_behind_text(), id="cm-left-behind", classes="panel never")
             yield Static(self._before_text(), id="cm-before", classes="panel never")
-            left = (f" [b]{len(r.quarantined)} unreadable payment{'s' if len(r.quarantined) != 1 else ''} "
-                    "will be LEFT BEHIND.[/b]" if r is not None and r.quarantined else "")
-            yield TypedConfirm(WORD, f"Type [b]{WORD}[/b] and press enter to commit and tombstone.{left}",
+            left = (f"[b]{len(r.quarantined)} unreadable payment{'s' if len(r.quarantined) != 1 else ''} "
+                    "will be LEFT BEHIND.[/b] " if r is not None and r.quarantined else "")
+            yield TypedConfirm(WORD, f"{left}Type [b]{WORD}[/b] and press enter to commit and tombstone:",
                                id="cm-confirm")
             yield Static("", id="cm-status")
             with Horizontal(classes="buttons"):
