@@ -110,8 +110,41 @@ def start_facts(ctx: Context, db, kv_payments: int, switch_sequence: int | None)
         raise EngineError(case.words() + ". This needs --backfill", exit_code=ExitCode.PREFLIGHT_REFUSED,
                           hint=HINT_FLAG)
     (max_attempt,) = db.execute_sql("SELECT MAX(attempt_index) FROM payment_htlc_attempts").fetchone()
-    switch = max(int(switch_sequence or 0), int(max_attempt) + 1 if max_attempt is not None else 0)
+    switch = max(int(switch_sequence or 0), int(max_attempt) + 1 if max_attempt is not None else 0,
+                 _live_sequencer(ctx))
     return {"tracker": case.tracker, "lnd_payments": case.sql_payments, "switch_start": switch}
+
+
+def _live_sequencer(ctx: Context) -> int:
+    """lnd's real switch sequencer now, when the source is its KV-over-SQL store (else 0:
+    the copy's sequencer and the SQL attempt indexes are what is known)."""
+    from .lndseq import read_sequencer
+    from .lndside import sequencer_route
+
+    if sequencer_route(ctx) is None:
+        return 0
+    try:
+        return int(read_sequencer(ctx).sequence)
+    except Exception as e:  # noqa: BLE001
+        raise EngineError(f"cannot read lnd's switch sequencer (next-payment-id-key) for the backfill: {e}",
+                          exit_code=ExitCode.PREFLIGHT_REFUSED, hint="check that the source is readable") from None
+
+
+def may_write(ctx: Context) -> bool:
+    """For the write guard on lnd's database at tracker >= 14: a backfill run in progress, or the
+    backfill case with ``--backfill``. The case without consent is refused here, in its words."""
+    run = ctx.run()
+    if run is not None and run.state != "committed":
+        return bool(run.stats.get("backfill"))
+    from .markers import scan_store
+
+    case = detect(ctx, scan_store(ctx).counts.payments)
+    if case is None:
+        return False
+    if not ctx.backfill:
+        raise EngineError(case.words() + ". This needs --backfill", exit_code=ExitCode.PREFLIGHT_REFUSED,
+                          hint=HINT_FLAG)
+    return True
 
 
 def taken_identifiers(db, below_id: int) -> dict[bytes, int]:

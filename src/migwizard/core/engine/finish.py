@@ -68,6 +68,7 @@ def commit(ctx: Context) -> CommitResult:
                 record_payments_migration(db)
             except LndError as e:
                 raise EngineError(str(e), exit_code=ExitCode.PREFLIGHT_REFUSED) from None
+        if record_tracker or run.stats.get("backfill"):
             # lnd's real sequencer: same PostgreSQL database -> advanced in this transaction;
             # a channel.sqlite -> recorded as pending here, advanced right after the commit.
             lndseq.advance_in_commit(ctx, db, run)
@@ -91,7 +92,9 @@ def commit(ctx: Context) -> CommitResult:
     imported = imported_from(ctx)
     msg = ("committed; KV store tombstoned" + (f" (the LMDB copy; {imported} is unchanged)" if imported else "") +
            ("; LND migration_tracker version 14 recorded" if record_tracker else
-            "; LND's migration_tracker was not touched (the target is not an LND database at schema 13)") +
+            ("; a backfill: lnd's migration_tracker was not touched (lnd had already passed version 14)"
+             if run.stats.get("backfill") else
+             "; LND's migration_tracker was not touched (the target is not an LND database at schema 13)")) +
            (f"; {seq_text}" if seq_text else ""))
     history_ends = run.stats.get("lnd", {}).get("history_ends")
     return CommitResult(run.run_id, True, True, record_tracker, msg, str(ctx.kv_path), imported,

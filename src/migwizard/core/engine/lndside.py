@@ -178,6 +178,11 @@ def guard_writes(ctx: Context, *, step: str) -> None:
                           hint="stop lnd (lncli stop) and any other client of the node's database, then run again")
     if step == "migration":
         t = target_case(ctx)
+        if t.case is TargetCase.ALREADY_MIGRATED:
+            from . import backfill
+
+            if backfill.may_write(ctx):  # refuses in words when the backfill case holds without consent
+                return
         if not t.case.may_migrate:
             raise EngineError(t.message, exit_code=ExitCode.PREFLIGHT_REFUSED,
                               hint="see `migwizard preflight` for the target's state")

@@ -135,9 +135,10 @@ def classify_state(state: LndSchemaState) -> LndTarget:
         return result(TargetCase.ALREADY_MIGRATED, (
             f"lnd's migration_tracker is at {tracker}: lnd has already recorded its "
             f"payments migration (version {PAYMENTS_MIGRATION_VERSION}) and no longer "
-            "reads the KV payments. Filling this database afterwards (a backfill) is "
-            "not supported yet; use a new SQLite file or empty PostgreSQL database for "
-            "a standalone copy"
+            "reads the KV payments. When the KV store holds payments this database "
+            "lacks, --backfill brings them back in next to lnd's own (preflight says "
+            "whether that is the case); otherwise use a new SQLite file or empty "
+            "PostgreSQL database for a standalone copy"
         ))
     if tracker < READY_TRACKER_VERSION:
         return result(TargetCase.TOO_OLD, (
