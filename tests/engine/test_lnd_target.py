@@ -379,3 +379,53 @@ def test_lnddir_fills_source_and_target(generated, tmp_path):
     assert p.returncode == 0, p.stderr
     assert [r[0] for r in node.query("SELECT MAX(version) FROM migration_tracker")] == [14]
     assert node.query("SELECT COUNT(*) FROM payments")[0][0] == 15
+
+
+@pytest.mark.postgres
+def test_backfill_remaps_above_lnds_live_sequencer_and_advances_it(generated, tmp_path, target_url):
+    """Backfill (tracker 18) from lnd's own KV-over-SQL store after lnd ran on: the legacy
+    attempt-ID-0 remaps start above lnd's CURRENT sequencer in channeldb_kv (not the
+    copy's old horizon), and that sequencer ends above every attempt index."""
+    kv = generated("edge", 80)
+    with LmdbStore.open(kv, readonly=True) as s, s.read() as root:
+        node = make_node(tmp_path, target_url, root, tracker=18)
+        old = root.bucket(sequencer.NEXT_PAYMENT_ID_KEY).sequence()
+    live = old + 5000  # lnd handed out attempt IDs since the skip
+    if node.kv_sqlite is not None:
+        sequencer.advance_sqlite_file(node.kv_sqlite, live)
+    else:
+        db = node.db()
+        try:
+            with write_txn(db):
+                sequencer.advance(db, live)
+        finally:
+            db.close()
+    db = node.db()
+    try:
+        from migwizard.core.sql.values import dialect_for
+
+        ts = dialect_for(db).ts
+        with write_txn(db):
+            (pid,) = run_query(db, "InsertPayment", {"amount_msat": 5, "created_at": ts(1_900_000_000 * 10**9),
+                                                     "payment_identifier": b"\xee" * 32})
+            run_query(db, "InsertHtlcAttempt", {
+                "payment_id": pid, "attempt_index": live - 1, "session_key": b"\x01" * 32,
+                "attempt_time": ts(1_900_000_000 * 10**9), "payment_hash": b"\xee" * 32,
+                "first_hop_amount_msat": 5, "route_total_time_lock": 9, "route_total_amount": 5,
+                "route_source_key": bytes.fromhex("02" + "11" * 32)})
+    finally:
+        db.close()
+    p = cli("--yes", "--kv", node.kv, "--sql", node.target, "--json", state=tmp_path / "state")
+    assert p.returncode == 2 and "--backfill" in p.stdout + p.stderr
+    p = cli("--yes", "--backfill", "--kv", node.kv, "--sql", node.target, "--json", state=tmp_path / "state")
+    assert p.returncode == 0, p.stderr + p.stdout
+    doc = json.loads(p.stdout)
+    assert doc["outcome"] == "committed" and doc["backfill"]["switch_start"] >= live
+    assert "a backfill: lnd's migration_tracker was not touched" in doc["commit"]
+    assert [r[0] for r in node.query("SELECT MAX(version) FROM migration_tracker")] == [18]
+    ours = [r[0] for r in node.query(f"SELECT attempt_index FROM payment_htlc_attempts WHERE payment_id > {pid}")]
+    remapped = [a for a in ours if a >= live]
+    assert remapped, "the edge store has legacy attempt ID 0 remaps"
+    assert not [a for a in ours if old <= a < live], "no remap below lnd's live sequencer"
+    (max_attempt,) = node.query("SELECT MAX(attempt_index) FROM payment_htlc_attempts")[0]
+    assert node.sequencer() > max_attempt
