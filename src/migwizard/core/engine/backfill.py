@@ -98,6 +98,9 @@ def adjust_checks(ctx: Context, checks: list[Check], kv_payments: int) -> None:
     else:
         checks.append(Check("sql.backfill", "Backfill into lnd's store", CheckStatus.FAIL,
                             case.words() + ". This needs --backfill", HINT_FLAG, details))
+    from .lndside import _sequencer_check  # the same rule as for lnd's database at tracker 13
+
+    checks.append(_sequencer_check(ctx, run))
 
 
 def start_facts(ctx: Context, db, kv_payments: int, switch_sequence: int | None) -> dict | None:
