@@ -195,7 +195,7 @@ def test_sigkill_during_backfill_then_resume_matches_uninterrupted(generated, ta
                         "--chunk-size", "5"], env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 4, p.stderr
     proc = subprocess.Popen([*CLI, "migrate", "--backfill", "--kv", str(kv), "--sql", target_url, "--chunk-size", "5"],
-                            env=dict(env, MIGWIZ_THROTTLE_CHUNK_S="0.1"), stdout=subprocess.DEVNULL,
+                            env=dict(env, MIGWIZ_THROTTLE_CHUNK_S="0.3"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     chunks = 0
