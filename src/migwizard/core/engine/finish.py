@@ -25,7 +25,7 @@ from ..lnd.target import record_payments_migration
 from . import lndseq, lndside
 from .context import Context, is_lnd_target, one_session_at_a_time
 from .events import Phase, PhaseFinished, PhaseStarted
-from .markers import imported_from, reconcile, scan_store
+from .markers import imported_from, kv_tombstoned, reconcile, scan_store
 from .results import CommitResult, EngineError, ExitCode, RollbackResult, RunState
 from .runs import Run, now_text, q
 
@@ -142,6 +142,7 @@ def rollback(ctx: Context) -> RollbackResult:
             exit_code=ExitCode.PREFLIGHT_REFUSED,
             hint=("the SQL tables are now the payment history. To go back, restore both the KV store and the "
                   "target from the backups taken before the migration"))
+    _check_owner(ctx, run)
     ctx.emit(PhaseStarted(Phase.ROLLBACK))
     start = {k: int(v) for k, v in run.stats.get("start_ids", {}).items()}
     deleted: dict[str, int] = {}
@@ -185,6 +186,7 @@ def rollback(ctx: Context) -> RollbackResult:
                 if p.exists():
                     p.unlink()
             removed_file = True
+            ctx.target_removed = True
     total = sum(deleted.values())
     msg = (f"rolled back run {run.run_id[:8]}: {total} rows deleted"
            + (f", {len(dropped)} tables dropped" if dropped else "")
@@ -193,3 +195,32 @@ def rollback(ctx: Context) -> RollbackResult:
     ctx.log("info", msg)
     ctx.emit(PhaseFinished(Phase.ROLLBACK, True, msg))
     return RollbackResult(run.run_id, deleted, dropped, True, msg)
+
+
+def _tombstoned(ctx: Context) -> bool:
+    try:
+        return kv_tombstoned(ctx)
+    except EngineError:
+        return False
+
+
+def _check_owner(ctx: Context, run: Run) -> None:
+    """A rollback deletes rows: only of a run this KV store made. Proved by the run's
+    source fingerprint; a store at the run's own path whose payments changed since
+    (lnd ran) may still undo its run. Anything else (another store, a path that does
+    not exist) is refused and nothing is deleted (issue 9, item 2)."""
+    scan = scan_store(ctx)
+    if scan.fingerprint == run.source_fingerprint:
+        return
+    try:
+        same_path = str(ctx.kv_path.resolve()) == run.source_path
+    except OSError:
+        same_path = False
+    if same_path:
+        ctx.log("warning", f"Run {run.run_id[:8]} was made from this store, whose payments changed since; "
+                           "rolling it back anyway.")
+        return
+    raise EngineError(
+        f"refusing to roll back run {run.run_id[:8]}: it was made from another KV store ({run.source_path}); "
+        "nothing was deleted", exit_code=ExitCode.PREFLIGHT_REFUSED,
+        hint="give the --kv the run was made from (a live run of it is never touched)")
