@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..codec.keys import NEXT_PAYMENT_ID_KEY, PAYMENTS_INDEX_BUCKET, PAYMENTS_ROOT_BUCKET, PAYMENTS_TOMBSTONE_KEY
 from ..codec.peek import peek_payment
 from ..codec.walk import DuplicateEntry, PaymentEntry, walk_payment_index
-from ..kv.importer import META_IMPORT_SOURCE
+from ..kv.importer import META_IMPORT_SOURCE, META_IMPORT_STATE
 from .context import Context, is_lnd_target
 from .results import Check, CheckStatus, EngineError, EngineStatus, ExitCode, RunState, StatusCounts, tally
 from .runs import Run, run_summary
@@ -31,6 +31,9 @@ class KVScan:
     switch_sequence: int | None  # the htlcswitch sequencer (None: no bucket)
     tombstone: bool
     value_bytes: int = 0  # input of preflight's space estimate
+    unmatched: list = None  # type: ignore[assignment]  # (index seq, payment hash, its own seq), first 100
+    unmatched_total: int = 0
+    root_payments: int = 0  # payment buckets under payments-root-bucket
 
 
 def tombstoned(root_bucket) -> bool:
@@ -44,7 +47,7 @@ def scan_kv(root) -> KVScan:
     rb = root.bucket(PAYMENTS_ROOT_BUCKET)
     ib = root.bucket(PAYMENTS_INDEX_BUCKET)
     sb = root.bucket(NEXT_PAYMENT_ID_KEY)
-    scan = KVScan("", counts, sb.sequence() if sb else None, tombstoned(rb))
+    scan = KVScan("", counts, sb.sequence() if sb else None, tombstoned(rb), unmatched=[])
     if rb is not None and ib is None:
         raise EngineError("index bucket does not exist (payments-root-bucket without payments-index-bucket)",
                           exit_code=ExitCode.PREFLIGHT_REFUSED)
@@ -62,15 +65,61 @@ def scan_kv(root) -> KVScan:
             counts.hops += peek.hops
             tally(counts, peek.status)
         elif isinstance(entry, DuplicateEntry):
-            counts.duplicates += 1
+            if entry.matched:
+                counts.duplicates += 1
+            else:
+                scan.unmatched_total += 1
+                if len(scan.unmatched) < 100:
+                    scan.unmatched.append((entry.seq, entry.payment_hash, entry.own_sequence))
         # MissingBucket / BadEntry: counted as index entries; the migration reports them
     scan.fingerprint = h.hexdigest()
+    scan.root_payments = count_root_payments(rb)
     return scan
+
+
+def count_root_payments(rb) -> int:
+    """Payment buckets under payments-root-bucket (keys only; the tombstone is a value)."""
+    if rb is None:
+        return 0
+    return sum(1 for _, v in rb.items() if v is None)
+
+
+def unmatched_check(scan: KVScan) -> "Check | None":
+    """Preflight's warning for index entries that are neither a payment's nor a duplicate's."""
+    if not scan.unmatched_total:
+        return None
+    shown = "; ".join(f"index {seq} -> payment {h.hex()[:16]}… (own sequence {own})"
+                      for seq, h, own in scan.unmatched[:5])
+    return Check("kv.unmatched", "Unmatched index entries", CheckStatus.WARN,
+                 f"{scan.unmatched_total} index entr{'y' if scan.unmatched_total == 1 else 'ies'} match neither "
+                 f"their payment's sequence nor any of its duplicates and will be skipped as LND skips them: {shown}",
+                 "a damaged payment-sequence-key or index entry: the payment it names will be reported missing "
+                 "by validation; restore the store from a backup or re-import it",
+                 {"total": scan.unmatched_total,
+                  "entries": [{"index_seq": s, "payment": h.hex(), "own_sequence": o} for s, h, o in scan.unmatched]})
 
 
 def scan_store(ctx: Context) -> KVScan:
     with ctx.open_kv() as store, store.read() as root:
         return scan_kv(root)
+
+
+def unfinished_import(store) -> str | None:
+    """Why the store's import did not finish (``import-state`` other than complete), or None.
+
+    A store with no ``import-state`` was not made by an import (``generate``, tests)."""
+    raw = store.meta_get(META_IMPORT_STATE)
+    if raw is None or raw == b"complete":
+        return None
+    return raw.decode("utf-8", "replace")[:200]
+
+
+def refuse_unfinished_import(store, kv_path) -> None:
+    why = unfinished_import(store)
+    if why is not None:
+        raise EngineError(f"the import into {kv_path} did not finish (import-state: {why}); "
+                          "its payment buckets may be incomplete", exit_code=ExitCode.PREFLIGHT_REFUSED,
+                          hint="import again: migwizard import-bbolt CHANNEL_DB --kv NEWDIR (or --yes on the source)")
 
 
 def state_from(tomb: bool, run: Run | None) -> RunState:

@@ -29,7 +29,7 @@ from ..sql.transactions import write_txn
 from . import lndside
 from .context import PROGRESS_INTERVAL_S, Context, one_session_at_a_time
 from .events import ChunkCommitted, Phase, PhaseFinished, PhaseStarted, Progress
-from .markers import KVScan, reconcile, scan_kv
+from .markers import KVScan, reconcile, refuse_unfinished_import, scan_kv
 from .normalisations import NormalisationCounter
 from .rate import RollingRate
 from .results import EngineError, ExitCode, MigrationResult, MigrationStats, Outcome, tally
@@ -73,6 +73,8 @@ class _Pending:
 
 @one_session_at_a_time
 def migrate(ctx: Context, *, cancel: threading.Event | None) -> MigrationResult:
+    with ctx.open_kv() as store:
+        refuse_unfinished_import(store, ctx.kv_path)
     reconcile(ctx)
     db = ctx.db()
     lndside.guard_writes(ctx, step="migration")
@@ -179,7 +181,17 @@ class _Migration:
             pending.skipped.append((entry.seq, phash, "missing_payment_bucket", "index entry without payment bucket"))
             return
         if isinstance(entry, DuplicateEntry):
-            self.counter.hit("duplicate_index_entry_skipped")
+            if entry.matched:
+                self.counter.hit("duplicate_index_entry_skipped")
+                return
+            phash = entry.payment_hash
+            self.ctx.log("warning", f"Index entry {entry.seq} names payment {phash.hex()}, whose own sequence is "
+                                    f"{entry.own_sequence} and which has no duplicate {entry.seq}: skipped as LND "
+                                    "does, but it is not a duplicate (damaged sequence key or index entry)")
+            self.counter.hit("unmatched_index_entry_skipped")
+            self.stats.skipped += 1
+            pending.skipped.append((entry.seq, phash, "unmatched_index_entry",
+                                    f"payment's own sequence is {entry.own_sequence}; no duplicate {entry.seq}"))
             return
         assert isinstance(entry, PaymentEntry)
         phash = entry.payment_hash

@@ -16,7 +16,7 @@ from .checks_sql import NoTarget, absent_target_checks, mb, space_checks, sql_ch
 from .context import Context, session_lock_held
 from .events import Phase, PhaseFinished, PhaseStarted
 from .lndside import lnd_checks
-from .markers import KVScan, marker_check, scan_kv, state_from
+from .markers import KVScan, marker_check, scan_kv, state_from, unfinished_import, unmatched_check
 from .results import Check, CheckStatus, EngineError, PreflightReport, RunState, StatusCounts
 from .runs import Run, run_summary
 
@@ -99,6 +99,11 @@ def _kv_checks(ctx: Context, store: LmdbStore, checks: list[Check]) -> KVScan | 
     checks.append(Check("kv.layout", "KV layout version", CheckStatus.PASS,
                         f"LMDB layout {store.layout_version}, LMDB {'.'.join(map(str, _lmdb_version()))}",
                         details={"layout_version": store.layout_version}))
+    why = unfinished_import(store)
+    if why is not None:
+        checks.append(Check("kv.import", "Import finished", CheckStatus.FAIL,
+                            f"the import into this store did not finish (import-state: {why})",
+                            "import again: migwizard import-bbolt CHANNEL_DB --kv NEWDIR"))
     with store.read() as root:
         ver = channeldb_version(root)
         try:
@@ -116,6 +121,9 @@ def _kv_checks(ctx: Context, store: LmdbStore, checks: list[Check]) -> KVScan | 
             ("failed payments and their attempts can be deleted first to shrink the migration "
              "(lncli deletepayments --failed)") if counts.failed > counts.succeeded else "",
             details={"index_entries": counts.index_entries}))
+        um = unmatched_check(scan)
+        if um is not None:
+            checks.append(um)
     free_kv = shutil.disk_usage(ctx.kv_path).free
     ok = free_kv >= KV_FREE_SPACE_NEEDED
     checks.append(Check("kv.free_space", "Free space (KV side)", CheckStatus.PASS if ok else CheckStatus.FAIL,

@@ -53,6 +53,7 @@ def _refuse(target: str, holder: str) -> EngineError:
 
 class SqliteTargetLock:
     def __init__(self, db_path: Path, target: str, kv_path: Path) -> None:
+        self.db_path = db_path
         self.path = sqlite_lock_path(db_path)
         self.target = target
         self.kv_path = kv_path
@@ -106,7 +107,7 @@ class SqliteTargetLock:
     def release(self, *, remove: bool = False) -> None:
         if self.fd is None:
             return
-        if remove:
+        if remove or not self.db_path.exists():  # no target left: no lock file beside it either
             try:
                 os.unlink(self.path)
             except OSError:

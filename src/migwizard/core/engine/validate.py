@@ -108,6 +108,16 @@ class _Validation:
         count_sql = db.execute_sql("SELECT COUNT(*) FROM payments").fetchone()[0]
         if error is None and count_sql != checked:
             error = f"payment count mismatch: kv={checked} sql={count_sql}"
+        if error is None and scan.root_payments != checked and error != _CANCELLED:
+            # The index decides what is migrated; the root bucket is what the node holds.
+            # A payment nothing migrated (its index entry damaged) is a difference, not a skip.
+            error = (f"payment total mismatch: {scan.root_payments} payments in payments-root-bucket, "
+                     f"{checked} migrated")
+            if scan.unmatched_total:
+                error += (f"; {scan.unmatched_total} unmatched index entr"
+                          f"{'y' if scan.unmatched_total == 1 else 'ies'} skipped (" +
+                          ", ".join(f"index {q} -> {h.hex()[:16]}… own sequence {o}"
+                                    for q, h, o in scan.unmatched[:5]) + ")")
         dup_sql = db.execute_sql("SELECT COUNT(*) FROM payment_duplicates").fetchone()[0]
         if error is None and dup_sql != dup_checked:
             error = f"duplicate count mismatch: kv={dup_checked} sql={dup_sql}"
