@@ -23,6 +23,7 @@ from ..sql.transactions import write_txn
 from ..lnd.errors import LndError
 from ..lnd.target import record_payments_migration
 from . import lndseq, lndside
+from .crashpoints import crash_point
 from .context import Context, is_lnd_target, one_session_at_a_time
 from .events import Phase, PhaseFinished, PhaseStarted
 from .markers import imported_from, kv_tombstoned, reconcile, scan_store
@@ -61,8 +62,10 @@ def commit(ctx: Context) -> CommitResult:
             "lnd ran in between", exit_code=ExitCode.PREFLIGHT_REFUSED, hint="roll back and migrate again")
     lndside.guard_writes(ctx, step="commit")
     record_tracker = is_lnd_target(lndside.target_case(ctx))
+    crash_point("commit.before")
     with write_txn(db):
         fix_sequences(db)
+        crash_point("commit.sequences_fixed")
         if record_tracker:
             try:
                 record_payments_migration(db)
@@ -76,6 +79,8 @@ def commit(ctx: Context) -> CommitResult:
         run.updated_at = run.committed_at
         run.stats["lnd_tracker"] = record_tracker
         run.save(db)
+        crash_point("commit.run_saved")
+    crash_point("commit.sql_committed")
     ctx.log("info", f"Run {run.run_id[:8]} committed in {ctx.target}.")
     lndseq.crash_hook("after-commit")
     seq_text = lndseq.advance_after_commit(ctx, run)
@@ -87,7 +92,7 @@ def commit(ctx: Context) -> CommitResult:
         seq_text = f"lnd's switch sequencer in {e['where']}: {e['before']} -> {e['after']} (in the commit transaction)"
         ctx.log("info", seq_text)
     ctx.emit(PhaseFinished(Phase.COMMIT, True, "committed"))
-    write_tombstone(ctx, run)
+    tombstone_after_commit(ctx, run)
     imported = imported_from(ctx)
     msg = ("committed; KV store tombstoned" + (f" (the LMDB copy; {imported} is unchanged)" if imported else "") +
            ("; LND migration_tracker version 14 recorded" if record_tracker else
@@ -96,6 +101,23 @@ def commit(ctx: Context) -> CommitResult:
     history_ends = run.stats.get("lnd", {}).get("history_ends")
     return CommitResult(run.run_id, True, True, record_tracker, msg, str(ctx.kv_path), imported,
                         history_ends=history_ends)
+
+
+def tombstone_after_commit(ctx: Context, run: Run) -> None:
+    """The tombstone of a committed run. Its failure is reported as what it is: the SQL
+    commit stands and the tombstone is missing; every rerun writes it (reconcile)."""
+    try:
+        write_tombstone(ctx, run)
+    except Exception as e:  # noqa: BLE001 - the SQL commit stands; say exactly that
+        why = e.args[0] if isinstance(e, EngineError) and e.args else f"{type(e).__name__}: {e}"
+        ctx.log("error", f"Run {run.run_id[:8]} is committed, but the KV tombstone could not be written: {why}")
+        ctx.emit(PhaseFinished(Phase.TOMBSTONE, False, "tombstone missing"))
+        raise EngineError(
+            f"committed, tombstone missing: run {run.run_id[:8]} is committed in {ctx.target}, but the KV "
+            f"tombstone could not be written ({why})", exit_code=ExitCode.INTERRUPTED_RESUMABLE,
+            hint="fix the cause (free space, permissions, the process holding the store) and run the same "
+                 "command again: it writes the missing tombstone; do not start lnd on the KV store meanwhile"
+        ) from None
 
 
 def write_tombstone(ctx: Context, run: Run) -> None:
@@ -119,12 +141,16 @@ def write_tombstone(ctx: Context, run: Run) -> None:
                                   exit_code=ExitCode.PREFLIGHT_REFUSED)
             if cur < target_switch:
                 sb.set_sequence(target_switch)
+        crash_point("tombstone.sequencer_advanced")
         rb = root.create_bucket_if_not_exists(PAYMENTS_ROOT_BUCKET)
         rb.put(PAYMENTS_TOMBSTONE_KEY, b"1")
         store.meta_put(TOMBSTONE_META_KEY, details, within=root)
+        crash_point("tombstone.written")
 
+    crash_point("tombstone.before")
     with ctx.open_kv(readonly=False) as store:
         store.update(write)
+    crash_point("tombstone.committed")
     ctx.log("info", "KV store tombstoned (payments-root-bucket/payments-tombstone = 1); "
                     f"switch sequencer at {target_switch}.")
     ctx.emit(PhaseFinished(Phase.TOMBSTONE, True, "tombstoned"))

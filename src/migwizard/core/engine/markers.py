@@ -14,7 +14,9 @@ import json
 from dataclasses import dataclass
 
 from ..codec.keys import NEXT_PAYMENT_ID_KEY, PAYMENTS_INDEX_BUCKET, PAYMENTS_ROOT_BUCKET, PAYMENTS_TOMBSTONE_KEY
+from ..codec.errors import DecodeError
 from ..codec.peek import peek_payment
+from ..kv.errors import KVError
 from ..codec.walk import DuplicateEntry, PaymentEntry, walk_payment_index
 from ..kv.importer import META_IMPORT_SOURCE, META_IMPORT_STATE
 from .context import Context, is_lnd_target
@@ -41,7 +43,17 @@ def tombstoned(root_bucket) -> bool:
 
 
 def scan_kv(root) -> KVScan:
-    """One pass over the index: fingerprint, totals and statuses from keys alone."""
+    """One pass over the index: fingerprint, totals and statuses from keys alone.
+
+    A damaged store entry is a typed refusal naming it (exit 2), never a traceback."""
+    try:
+        return _scan_kv(root)
+    except (KVError, DecodeError) as e:
+        raise EngineError(f"the KV store is damaged: {e}", exit_code=ExitCode.PREFLIGHT_REFUSED,
+                          hint="restore the store from a backup, or import it again from channel.db") from None
+
+
+def _scan_kv(root) -> KVScan:
     h = hashlib.sha256()
     counts = StatusCounts()
     rb = root.bucket(PAYMENTS_ROOT_BUCKET)
@@ -163,7 +175,7 @@ def reconcile(ctx: Context) -> RunState:
                 "not writing a tombstone", exit_code=ExitCode.PREFLIGHT_REFUSED,
                 hint="point --kv at the store that was migrated, or check which target you meant")
         ctx.log("info", "Committed migration found without a KV tombstone: writing the tombstone now.")
-        finish.write_tombstone(ctx, run)
+        finish.tombstone_after_commit(ctx, run)
         return RunState.COMPLETE
     if st is RunState.TOMBSTONE_WITHOUT_SQL:
         raise EngineError(

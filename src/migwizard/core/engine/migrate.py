@@ -22,11 +22,13 @@ from ..codec import DecodeError, decide_status, fetch_payment, render_key
 from ..codec.keys import PAYMENTS_ROOT_BUCKET
 from ..codec.walk import BadEntry, DuplicateEntry, IndexEntry, MissingBucket, PaymentEntry, walk_payment_index
 from ..kv.channeldb import channeldb_version
+from ..kv.errors import KVError
 from ..sql.bulk import BulkWriter, next_id
 from ..sql.connect import server_version
 from ..sql.schema import SchemaError, apply_migrations
 from ..sql.transactions import write_txn
 from . import lndside
+from .crashpoints import crash_point
 from .context import PROGRESS_INTERVAL_S, Context, one_session_at_a_time
 from .events import ChunkCommitted, Phase, PhaseFinished, PhaseStarted, Progress
 from .markers import KVScan, reconcile, refuse_unfinished_import, scan_kv
@@ -146,7 +148,7 @@ class _Migration:
             outcome = Outcome.CANCELLED
             ctx.log("warning", f"Cancelled at a chunk boundary: {run.payments_done} payments are committed "
                                f"(checkpoint sequence {run.checkpoint_seq}); the run can be resumed or rolled back.")
-        except (DecodeError, MigrationReject, ChunkFailed) as e:
+        except (DecodeError, MigrationReject, ChunkFailed, KVError) as e:
             outcome = Outcome.FAILED
             error = str(e)
             pay = getattr(e, "payment", None)
@@ -227,6 +229,7 @@ class _Migration:
         run.stats["entries_done"] = done
         try:
             with write_txn(db):
+                crash_point("chunk.begin")
                 for table in PAYMENT_TABLES:
                     rows = pending.rows.rows[table]
                     if rows:
@@ -234,6 +237,7 @@ class _Migration:
                         writer.insert(table, TABLE_COLUMNS[table], rows)
                         stats.table_seconds[table] = stats.table_seconds.get(table, 0.0) + ctx.clock() - ts
                         stats.rows[table] = stats.rows.get(table, 0) + len(rows)
+                crash_point("chunk.rows_written")
                 for seq, ident, reason, detail in pending.skipped:
                     record_skipped(db, run, _i64(seq), ident, reason, detail, wall)
                 now = ctx.clock()
@@ -245,6 +249,7 @@ class _Migration:
                              {"payments": pending.payments, "attempts": pending.rows.attempts,
                               "hops": pending.rows.hops, "duplicates": len(pending.rows.rows["payment_duplicates"]),
                               "skipped": len(pending.skipped)}, pending.first_pid, pending.last_pid, wall)
+                crash_point("chunk.checkpoint_written")
         except Exception as e:  # noqa: BLE001 - find which payment the database refused
             (run.checkpoint_seq, run.next_ids, run.normalisations, run.stats, run.chunks_done,
              run.first_payment_id, run.payments_done, run.attempts_done, run.hops_done,
@@ -254,6 +259,7 @@ class _Migration:
             raise ChunkFailed(
                 f"the SQL target refused chunk {chunk_no} (KV sequences {pending.first_seq}..{pending.last_seq}): "
                 f"{msg}" + (f"; first failing payment {culprit.hex()}" if culprit else ""), culprit) from None
+        crash_point("chunk.committed")
         stats.chunks = chunk_no
         self.since_flush = now
         ctx.emit(ChunkCommitted(chunk_no, run.checkpoint_seq, run.payments_done))
@@ -269,6 +275,8 @@ class _Migration:
         stats_to_run(run, stats)
         with write_txn(self.db):
             run.save(self.db)
+            crash_point("migrate.finishing")
+        crash_point("migrate.finished")
         self.ctx.log("info", f"All chunks committed: {stats.payments} payments, {stats.attempts} attempts, "
                              f"{stats.hops} hops, {stats.duplicate_entries} duplicates, {stats.skipped} skipped.")
 
@@ -307,6 +315,7 @@ def _start_or_resume(ctx: Context, db, store, root, scan: KVScan, facts: dict) -
         return run
     tables_before = ctx.tables()
     created_schema = "payments" not in tables_before
+    crash_point("start.before_schema")
     try:
         apply_migrations(db)
     except SchemaError as e:
@@ -332,8 +341,10 @@ def _start_or_resume(ctx: Context, db, store, root, scan: KVScan, facts: dict) -
                "tables_before": sorted(tables_before), "entries_done": 0, "seconds": 0.0,
                "lnd": facts},
     )
+    crash_point("start.schema_applied")
     with write_txn(db):
         run.insert(db)
+    crash_point("start.run_created")
     ctx.log("info", f"Started run {run.run_id[:8]} into {ctx.target} (chunks of {ctx.chunk_size} payments)")
     return run
 

@@ -13,7 +13,9 @@ import threading
 from ..codec import DecodeError, decide_status, fetch_payment, render_key
 from ..codec.keys import PAYMENTS_ROOT_BUCKET
 from ..codec.walk import BadEntry, PaymentEntry, walk_payment_index
+from ..kv.errors import KVError
 from ..sql.transactions import write_txn
+from .crashpoints import crash_point
 from .context import PROGRESS_INTERVAL_S, Context, one_session_at_a_time
 from .events import Phase, PhaseFinished, PhaseStarted, Progress
 from .markers import scan_kv
@@ -87,6 +89,7 @@ class _Validation:
                     batch.append((entry.seq, entry.payment_hash, entry.bucket))
                     if len(batch) >= VALIDATION_BATCH:
                         self._batch(batch)
+                        crash_point("validate.batch")
                         now = ctx.clock()
                         if now - last >= PROGRESS_INTERVAL_S:
                             last = now
@@ -99,7 +102,7 @@ class _Validation:
                             break
                 if batch and error != _CANCELLED:
                     self._batch(batch)
-            except (DecodeError, MigrationReject) as e:
+            except (DecodeError, MigrationReject, KVError) as e:
                 error = f"KV payment unreadable during validation: {e}"
         checked, dup_checked, diffs = self.checked, self.dup_checked, self.diffs
         if error is None and self.switch.next != int(run.stats.get("switch_next", self.switch.next)):
@@ -136,6 +139,8 @@ class _Validation:
             run.stats["validation"] = {"ok": ok, "differences": len(diffs), "checked": checked, "error": error}
             with write_txn(db):
                 run.save(db)
+                crash_point("validate.saving")
+            crash_point("validate.saved")
         msg = (f"{checked} payments and {dup_checked} duplicates match field by field" if ok else
                f"{self.diff_total} differences" + (f"; {error}" if error else ""))
         ctx.log("info" if ok else "error", f"Validation: {msg}")
