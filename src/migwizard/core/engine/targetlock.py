@@ -16,7 +16,8 @@ automatic rollback deletes the winner's chunks (issue 9, item 3).
   with the process, so a SIGKILL never leaves a stale lock. The holder writes
   its pid and store into the file so the loser can name it.
 
-Both are non-blocking: the loser gets a typed refusal naming the holder.
+Both wait at most ``WAIT_S`` (a refused session's brief hold), then the loser gets a
+typed refusal naming the holder.
 """
 
 from __future__ import annotations
@@ -27,11 +28,16 @@ import hashlib
 import json
 import os
 import stat
+import time
 from pathlib import Path
 
 from .results import EngineError, ExitCode
 
 LOCK_SUFFIX = ".migwizard-lock"
+# A refused session holds the lock for milliseconds (it reads the run row and
+# refuses); waiting this long lets the session that owns the run continue past it.
+WAIT_S = 1.0
+_POLL_S = 0.05
 _PG_NAMESPACE = b"migwizard-target-lock:v1:"
 
 
@@ -77,11 +83,8 @@ class SqliteTargetLock:
                     raise EngineError(f"{self.path} is not a regular file", exit_code=ExitCode.PREFLIGHT_REFUSED)
                 if st.st_mode & 0o077:
                     os.fchmod(fd, 0o600)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    holder = _read_holder(fd)
-                    raise _refuse(self.target, holder) from None
+                if not _poll(lambda: _try_flock(fd)):
+                    raise _refuse(self.target, _read_holder(fd))
                 # The file we locked must still be the one at the path (a rollback that
                 # removed the target removes its lock file too).
                 try:
@@ -121,6 +124,24 @@ class SqliteTargetLock:
         self.fd = None
 
 
+def _poll(attempt) -> bool:
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        if attempt():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(_POLL_S)
+
+
+def _try_flock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
 def _read_holder(fd: int) -> str:
     try:
         info = json.loads(os.pread(fd, 4096, 0) or b"{}")
@@ -137,8 +158,8 @@ class PgTargetLock:
         self.held = False
 
     def acquire(self) -> None:
-        got = self.db.execute_sql("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()[0]
-        if not got:
+        if not _poll(lambda: bool(self.db.execute_sql("SELECT pg_try_advisory_lock(%s)",
+                                                       (self.key,)).fetchone()[0])):
             raise _refuse(self.target, self._holder())
         self.held = True
         try:
