@@ -164,7 +164,9 @@ def rollback(ctx: Context) -> RollbackResult:
         return RollbackResult(None, {}, [], True, "nothing to roll back: no migwizard run in this target")
     if run.state == "committed":
         raise EngineError(
-            "refusing to roll back: the migration is committed and the KV store tombstoned",
+            "refusing to roll back: the migration is committed"
+            + (" and the KV store tombstoned" if _tombstoned(ctx) else
+               " (the KV tombstone is still missing: run the same command again to write it)"),
             exit_code=ExitCode.PREFLIGHT_REFUSED,
             hint=("the SQL tables are now the payment history. To go back, restore both the KV store and the "
                   "target from the backups taken before the migration"))

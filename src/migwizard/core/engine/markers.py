@@ -36,30 +36,34 @@ class KVScan:
     unmatched: list = None  # type: ignore[assignment]  # (index seq, payment hash, its own seq), first 100
     unmatched_total: int = 0
     root_payments: int = 0  # payment buckets under payments-root-bucket
+    resume_after: int | None = None  # a resumed run's checkpoint: what remains is counted apart
+    remaining_value_bytes: int = 0  # value bytes of the entries after resume_after
+    remaining_payments: int = 0
 
 
 def tombstoned(root_bucket) -> bool:
     return bool(root_bucket is not None and root_bucket.get(PAYMENTS_TOMBSTONE_KEY) == b"1")
 
 
-def scan_kv(root) -> KVScan:
+def scan_kv(root, *, resume_after: int | None = None) -> KVScan:
     """One pass over the index: fingerprint, totals and statuses from keys alone.
 
     A damaged store entry is a typed refusal naming it (exit 2), never a traceback."""
     try:
-        return _scan_kv(root)
+        return _scan_kv(root, resume_after)
     except (KVError, DecodeError) as e:
         raise EngineError(f"the KV store is damaged: {e}", exit_code=ExitCode.PREFLIGHT_REFUSED,
                           hint="restore the store from a backup, or import it again from channel.db") from None
 
 
-def _scan_kv(root) -> KVScan:
+def _scan_kv(root, resume_after: int | None = None) -> KVScan:
     h = hashlib.sha256()
     counts = StatusCounts()
     rb = root.bucket(PAYMENTS_ROOT_BUCKET)
     ib = root.bucket(PAYMENTS_INDEX_BUCKET)
     sb = root.bucket(NEXT_PAYMENT_ID_KEY)
-    scan = KVScan("", counts, sb.sequence() if sb else None, tombstoned(rb), unmatched=[])
+    scan = KVScan("", counts, sb.sequence() if sb else None, tombstoned(rb), unmatched=[],
+                  resume_after=resume_after)
     if rb is not None and ib is None:
         raise EngineError("index bucket does not exist (payments-root-bucket without payments-index-bucket)",
                           exit_code=ExitCode.PREFLIGHT_REFUSED)
@@ -69,13 +73,19 @@ def _scan_kv(root) -> KVScan:
             continue  # not part of the fingerprint; the migration reports it precisely
         h.update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value)
         counts.index_entries += 1
-        scan.value_bytes += len(key) + len(value)
+        entry_bytes = len(key) + len(value)
         if isinstance(entry, PaymentEntry):
             peek = peek_payment(entry.bucket)
-            scan.value_bytes += peek.value_bytes
+            entry_bytes += peek.value_bytes
             counts.attempts += peek.attempts
             counts.hops += peek.hops
             tally(counts, peek.status)
+        scan.value_bytes += entry_bytes
+        if resume_after is None or entry.seq > resume_after:
+            scan.remaining_value_bytes += entry_bytes
+            scan.remaining_payments += isinstance(entry, PaymentEntry)
+        if isinstance(entry, PaymentEntry):
+            pass
         elif isinstance(entry, DuplicateEntry):
             if entry.matched:
                 counts.duplicates += 1

@@ -36,7 +36,7 @@ def preflight(ctx: Context) -> PreflightReport:
     scan: KVScan | None = None
     if store is not None:
         with store:
-            scan = _kv_checks(ctx, store, checks)
+            scan = _kv_checks(ctx, store, checks, _resume_checkpoint(ctx))
             if scan is not None:
                 counts = scan.counts
     try:
@@ -94,7 +94,22 @@ def _open_store(ctx: Context, checks: list[Check]) -> LmdbStore | None:
     return store
 
 
-def _kv_checks(ctx: Context, store: LmdbStore, checks: list[Check]) -> KVScan | None:
+def _resume_checkpoint(ctx: Context) -> int | None:
+    """The checkpoint of the target's unfinished run, if any: a resume needs space only
+    for what remains after it (issue 9, item 13). Errors surface in the SQL checks."""
+    try:
+        if ctx.target_absent():
+            return None
+        run = ctx.run()
+    except Exception:  # noqa: BLE001
+        return None
+    if run is None or run.state == "committed" or not run.chunks_done:
+        return None
+    return run.checkpoint_seq
+
+
+def _kv_checks(ctx: Context, store: LmdbStore, checks: list[Check], resume_after: int | None = None
+               ) -> KVScan | None:
     scan = None
     checks.append(Check("kv.layout", "KV layout version", CheckStatus.PASS,
                         f"LMDB layout {store.layout_version}, LMDB {'.'.join(map(str, _lmdb_version()))}",
@@ -107,7 +122,7 @@ def _kv_checks(ctx: Context, store: LmdbStore, checks: list[Check]) -> KVScan | 
     with store.read() as root:
         ver = channeldb_version(root)
         try:
-            scan = scan_kv(root)
+            scan = scan_kv(root, resume_after=resume_after)
         except EngineError as e:
             checks.append(Check("kv.payments", "Payment buckets", CheckStatus.FAIL, str(e)))
     checks.append(_channeldb_check(ver))
