@@ -171,3 +171,28 @@ def test_flipped_sequence_bit_is_reported_loudly(import_fixture, target_url, tmp
     assert p.returncode == 1, p.stderr
     assert "Validation:    OK" not in p.stdout and "7 migrated" in p.stdout
     assert "unmatched_index_entry_skipped" in p.stdout and "WARNING" in p.stdout
+
+
+# -- item 10: the fingerprint covers what was validated --------------------------------------
+
+
+def test_payment_changed_between_validation_and_commit_is_refused(generated, target_url):
+    from migwizard.core.codec.keys import PAYMENT_CREATION_INFO_KEY, PAYMENTS_ROOT_BUCKET
+
+    kv = generated("mixed", 20)
+    victim = payment_hashes(kv)[7]
+    with Engine(kv, target_url) as e:
+        assert e.migrate().outcome == "complete" and e.validate().ok
+
+        def edit(root):
+            pb = root.bucket(PAYMENTS_ROOT_BUCKET).bucket(victim)
+            raw = bytearray(pb.get(PAYMENT_CREATION_INFO_KEY))
+            raw[-1] ^= 1  # the index is untouched: only the payment's content changes
+            pb.put(PAYMENT_CREATION_INFO_KEY, bytes(raw))
+
+        with LmdbStore.open(kv, readonly=False) as store:
+            store.update(edit)
+        with pytest.raises(EngineError, match="changed since validation") as ei:
+            e.commit()
+        assert ei.value.exit_code == 2
+        assert e.status().run.state == "validated"

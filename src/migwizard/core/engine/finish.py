@@ -26,7 +26,7 @@ from . import lndseq, lndside
 from .crashpoints import crash_point
 from .context import Context, is_lnd_target, one_session_at_a_time
 from .events import Phase, PhaseFinished, PhaseStarted
-from .markers import imported_from, kv_tombstoned, reconcile, scan_store
+from .markers import content_digest, imported_from, kv_tombstoned, reconcile, scan_store
 from .results import CommitResult, EngineError, ExitCode, RollbackResult, RunState
 from .runs import Run, now_text, q
 
@@ -55,6 +55,15 @@ def commit(ctx: Context) -> CommitResult:
     if scan.fingerprint != run.source_fingerprint:
         raise EngineError("the KV store changed since validation (fingerprint mismatch); refusing to commit",
                           exit_code=ExitCode.PREFLIGHT_REFUSED, hint="roll back and migrate again")
+    validated = run.stats.get("content_digest")
+    if validated:
+        with ctx.open_kv() as store, store.read() as root:
+            now = content_digest(root)
+        if now != validated:
+            raise EngineError("a payment in the KV store changed since validation (content digest mismatch); "
+                              "refusing to commit", exit_code=ExitCode.PREFLIGHT_REFUSED,
+                              hint="stop whatever writes the store (lnd), then validate again (run the same "
+                                   "command) or roll back")
     cur_switch = scan.switch_sequence or 0
     if cur_switch != (run.switch_seq_before or 0):
         raise EngineError(

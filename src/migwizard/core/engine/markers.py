@@ -99,6 +99,37 @@ def _scan_kv(root, resume_after: int | None = None) -> KVScan:
     return scan
 
 
+def digest_bucket(h, bucket, depth: int = 0) -> None:
+    """Feed a payment bucket's raw content (keys, values, sub-buckets) into ``h``.
+
+    The run's fingerprint covers the index; this covers what validation compared,
+    so a payment changed between validation and commit is caught (issue 9, item 10)."""
+    for k, v in bucket.items():
+        k = bytes(k)
+        if v is None:
+            h.update(b"B" + len(k).to_bytes(4, "big") + k)
+            sub = bucket.bucket(k)
+            if sub is not None and depth < 8:
+                digest_bucket(h, sub, depth + 1)
+            h.update(b"E")
+        else:
+            v = bytes(v)
+            h.update(b"V" + len(k).to_bytes(4, "big") + k + len(v).to_bytes(4, "big") + v)
+
+
+def content_digest(root) -> str:
+    """The payment buckets' content, in index order (validation computes the same as it goes)."""
+    h = hashlib.sha256()
+    try:
+        for entry in walk_payment_index(root):
+            if isinstance(entry, PaymentEntry):
+                h.update(entry.key)
+                digest_bucket(h, entry.bucket)
+    except (KVError, DecodeError) as e:
+        raise EngineError(f"the KV store is damaged: {e}", exit_code=ExitCode.PREFLIGHT_REFUSED) from None
+    return h.hexdigest()
+
+
 def count_root_payments(rb) -> int:
     """Payment buckets under payments-root-bucket (keys only; the tombstone is a value)."""
     if rb is None:

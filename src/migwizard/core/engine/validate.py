@@ -8,6 +8,7 @@ total is counted. Only a clean validation marks the run ``validated``.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
 from ..codec import DecodeError, decide_status, fetch_payment, render_key
@@ -18,7 +19,7 @@ from ..sql.transactions import write_txn
 from .crashpoints import crash_point
 from .context import PROGRESS_INTERVAL_S, Context, one_session_at_a_time
 from .events import Phase, PhaseFinished, PhaseStarted, Progress
-from .markers import scan_kv
+from .markers import digest_bucket, scan_kv
 from .rate import RollingRate
 from .results import EngineError, ExitCode, FieldDiff, PaymentRow, TableSummary, ValidationReport
 from .rows import PAYMENT_TABLES, SwitchIdAllocator, expected_duplicates
@@ -64,6 +65,7 @@ class _Validation:
         # The same allocator as the migration, in the same order: a remapped legacy
         # attempt must carry exactly the ID the switch sequencer handed out.
         self.switch = SwitchIdAllocator(run.switch_seq_before or 0)
+        self.content = hashlib.sha256()  # what was compared, re-checked at commit
 
     def run(self, cancel: threading.Event | None, verify_only: bool) -> ValidationReport:
         ctx, db, run, phase = self.ctx, self.db, self.run_, self.phase
@@ -86,6 +88,8 @@ class _Validation:
                         raise entry.error
                     if not isinstance(entry, PaymentEntry):
                         continue  # duplicates' entries and missing buckets, skipped as the migration does
+                    self.content.update(entry.key)
+                    digest_bucket(self.content, entry.bucket)
                     batch.append((entry.seq, entry.payment_hash, entry.bucket))
                     if len(batch) >= VALIDATION_BATCH:
                         self._batch(batch)
@@ -137,6 +141,7 @@ class _Validation:
             run.state = "validated" if ok else "running"
             run.validated_at = now_text(ctx.wall()) if ok else None
             run.stats["validation"] = {"ok": ok, "differences": len(diffs), "checked": checked, "error": error}
+            run.stats["content_digest"] = self.content.hexdigest() if ok else None
             with write_txn(db):
                 run.save(db)
                 crash_point("validate.saving")
