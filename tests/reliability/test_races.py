@@ -83,7 +83,7 @@ def test_two_stores_race_into_one_target(dialect, generated, tmp_path, request):
 @pytest.mark.stress
 @pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
 def test_two_stores_race_stress(dialect, generated, tmp_path, request):
-    results = run_races(25, dialect, generated, tmp_path, request)
+    results = run_races(10, dialect, generated, tmp_path, request)
     from pathlib import Path
 
     out = Path(__file__).resolve().parents[2] / ".stress"
