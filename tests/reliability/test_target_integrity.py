@@ -117,9 +117,16 @@ def test_sqlite_lock_file_is_private_and_not_followed(generated, tmp_path):
             e.migrate()
     assert ei.value.exit_code == 2 and victim.read_text() == "keep" and not db.exists()
     sqlite_lock_path(db).unlink()
-    with Engine(kv, f"sqlite:///{db}") as e:
+    modes = []
+
+    def sink(ev):
+        if isinstance(ev, ChunkCommitted):
+            modes.append(sqlite_lock_path(db).stat().st_mode & 0o777)
+
+    with Engine(kv, f"sqlite:///{db}", chunk_size=5, on_event=sink) as e:
         assert e.migrate().outcome == "complete"
-    assert sqlite_lock_path(db).stat().st_mode & 0o777 == 0o600
+    assert modes and set(modes) == {0o600}  # private while held
+    assert not sqlite_lock_path(db).exists()  # and nothing left beside the target afterwards
 
 
 # -- item 8: an unfinished import ----------------------------------------------------------

@@ -13,8 +13,9 @@ automatic rollback deletes the winner's chunks (issue 9, item 3).
   database (created ``O_NOFOLLOW``, 0600). Not ``BEGIN IMMEDIATE``: the lock
   must span many transactions (every chunk, validation's reads, the commit),
   and SQLite's own locks end with each transaction. The kernel drops an flock
-  with the process, so a SIGKILL never leaves a stale lock. The holder writes
-  its pid and store into the file so the loser can name it.
+  with the process, so a SIGKILL never leaves a stale lock (only an empty file,
+  which the next session takes and removes). The holder writes its pid and
+  store into the file so the loser can name it, and removes it on release.
 
 Both wait at most ``WAIT_S`` (a refused session's brief hold), then the loser gets a
 typed refusal naming the holder.
@@ -108,18 +109,16 @@ class SqliteTargetLock:
         raise _refuse(self.target, "its lock file keeps being replaced")
 
     def release(self, *, remove: bool = False) -> None:
+        """Unlink the lock file while still holding it, then drop the flock: nothing is
+        left beside the target (lnd's own database directory included). A waiter that
+        opened the old file finds, once it gets the flock, that the path no longer names
+        it, and starts over (``acquire``'s inode check)."""
         if self.fd is None:
             return
-        if remove or not self.db_path.exists():  # no target left: no lock file beside it either
-            try:
-                os.unlink(self.path)
-            except OSError:
-                pass
-        else:
-            try:
-                os.ftruncate(self.fd, 0)
-            except OSError:
-                pass
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
         os.close(self.fd)  # drops the flock
         self.fd = None
 
