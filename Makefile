@@ -25,11 +25,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/lint-imports --no-logo && $(PY) -m pytest -n 2 --snapshot-warn-unused
 
-# The long fuzz runs (pytest marker "stress", excluded from make test): thousands of
-# bbolt page mutants, codec value mutants, and --yes pipeline runs on damaged stores.
+# The long runs (pytest marker "stress", excluded from make test): thousands of bbolt page
+# mutants, codec value mutants, --yes pipeline runs on damaged stores (tests/fuzz); crash
+# injection at every instant on both dialects and many two-process races (tests/reliability).
 # Counts land in .stress/*.json (docs/RELIABILITY.md quotes the last run).
 stress: $(STAMP)
-	$(PY) -m pytest -n 2 -m stress -s tests/fuzz
+	$(PY) -m pytest -n 2 -m stress -s tests/fuzz tests/reliability
 
 bench: $(STAMP)
 	$(PY) bench/run.py

@@ -8,6 +8,7 @@ diagnostics go to stderr and the log file. Exit codes: ``exits.exit_code_for``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -143,8 +144,14 @@ def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | Non
                     err.write("the committed chunks are kept: fix the cause and run again to resume, "
                               "or `migwizard rollback`\n")
                 else:
-                    rb = engine.rollback()
-                    err.write(f"rolled back: {rb.message}\n")
+                    try:
+                        rb = engine.rollback()
+                        err.write(f"rolled back: {rb.message}\n")
+                    except Exception as e:  # noqa: BLE001 - disk full, lost connection: the run stays
+                        err.write(f"the automatic rollback failed too ({_one_line(e)}); the run stays in the "
+                                  "target and is resumable: fix the cause and run the same command again, "
+                                  "or `migwizard rollback`\n")
+                        keep_on_failure = True
                 if as_json:
                     json.dump({"outcome": "failed", "error": result.error, "payment": result.failing_payment,
                                "rolled_back": not keep_on_failure}, out, indent=2)
@@ -184,8 +191,22 @@ def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | Non
     except KeyboardInterrupt:
         err.write("\ninterrupted: the run is resumable (run the same command again) or `migwizard rollback`\n")
         return int(exit_code_for(Outcome.INTERRUPTED))
+    except Exception as e:  # noqa: BLE001 - a lost connection, a full disk: never a traceback
+        logging.getLogger("migwizard").error("unexpected error", exc_info=True)  # the log keeps the trace
+        err.write(f"error: {_one_line(e)}\nnothing was committed that is not recorded in the run: it is "
+                  "resumable (run the same command again) or `migwizard rollback`; details in the log\n")
+        if as_json:
+            json.dump({"outcome": "error", "error": _one_line(e), "exit_code": int(ExitCode.INTERRUPTED_RESUMABLE)},
+                      out, indent=2)
+            out.write("\n")
+        return int(ExitCode.INTERRUPTED_RESUMABLE)
     finally:
         restore()
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"[:300]
 
 
 def _install_sigint(cancel: threading.Event, err: TextIO) -> Callable[[], None]:

@@ -11,9 +11,12 @@ come from ``mkstemp`` in the target directory, and directories we create are 070
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
+
+MIN_FREE_BYTES = 1024 * 1024  # a report of 200 detailed payments, or a run's log lines
 
 __all__ = ["UnsafePathError", "check_output_path", "ensure_private_dir", "write_private_atomic", "open_private_append"]
 
@@ -68,6 +71,14 @@ def check_output_path(path: Path | str, *, create_parent: bool = False) -> Path:
             raise UnsafePathError(path, f"the directory {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UnsafePathError(path, f"the directory {parent} is not writable")
+    try:
+        free = shutil.disk_usage(parent).free
+    except OSError:
+        free = None
+    if free is not None and free < MIN_FREE_BYTES:
+        # A report or log that cannot be written at the end would lose the run's story:
+        # refuse before any work instead (issue 9, item 11).
+        raise UnsafePathError(path, f"the filesystem of {parent} is full ({free} bytes free)")
     if st is not None and not os.access(path, os.W_OK):
         raise UnsafePathError(path, "is not writable")
     return path

@@ -210,6 +210,11 @@ def render_summary(report: ValidationReport) -> str:
         lines.append("Normalisations:")
         for k, v in sorted(s.normalisations.items()):
             lines.append(f"  {k:<40} {v}")
+    unmatched = s.normalisations.get("unmatched_index_entry_skipped", 0)
+    if unmatched:
+        lines.append(f"WARNING:       {unmatched} index entr{'y' if unmatched == 1 else 'ies'} matched neither "
+                     "their payment's sequence nor any of its duplicates and were skipped (not duplicates: a "
+                     "damaged sequence key or index entry); see migwizard_skipped and the log")
     lines.append(f"Validation:    {'OK' if report.ok else 'FAILED'}: {report.payments_checked} payments and "
                  f"{report.duplicates_checked} duplicates compared field by field; "
                  f"{report.differences_total or len(report.differences)} differences")

@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import DecodeError, render_key
 from .index import decode_index_entry, decode_sequence
-from .keys import PAYMENT_SEQUENCE_KEY, PAYMENTS_INDEX_BUCKET, PAYMENTS_ROOT_BUCKET
+from .keys import PAYMENT_DUPLICATE_BUCKET, PAYMENT_SEQUENCE_KEY, PAYMENTS_INDEX_BUCKET, PAYMENTS_ROOT_BUCKET
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,14 @@ class PaymentEntry(IndexEntry):
 
 @dataclass(frozen=True)
 class DuplicateEntry(IndexEntry):
-    """A legacy duplicate's entry: the payment it names has another sequence (LND skips it)."""
+    """An entry whose payment carries another sequence (LND skips it). ``matched``: the
+    sequence is one of the payment's legacy duplicates (a true duplicate's entry); when
+    False it matches nothing the payment holds - a damaged sequence key or index
+    entry, not a duplicate, and the engine names and counts it apart."""
 
     payment_hash: bytes
     own_sequence: int
+    matched: bool = True
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,8 @@ def walk_payment_index(root: Any, *, after: int | None = None) -> Iterator[Index
             yield BadEntry(key, value, e.with_context(payment=phash, key=pkey), "sequence", phash, raw_seq)
             continue
         if own != int.from_bytes(key, "big"):
-            yield DuplicateEntry(key, value, phash, own)
+            dups = pb.bucket(PAYMENT_DUPLICATE_BUCKET)
+            yield DuplicateEntry(key, value, phash, own, dups is not None and dups.bucket(key) is not None)
         else:
             yield PaymentEntry(key, value, phash, pb)
 

@@ -120,9 +120,13 @@ def space_checks(ctx: Context, scan: KVScan) -> list[Check]:
     # Rows + indexes from the KV value bytes (one formula, :mod:`.space`); the
     # WAL/journal holds up to one chunk, and temp files for index builds up to the
     # largest index.
-    est_rows = sql_rows_bytes(scan.value_bytes)
+    # A resumed run (after a full disk, say) needs room only for what remains after its
+    # checkpoint: the rows already committed are in the target (issue 9, item 13).
+    est_rows = sql_rows_bytes(scan.remaining_value_bytes)
     per_payment = scan.value_bytes * ROWS_PER_KV_BYTE / max(1, scan.counts.payments)
     est_wal = max(4 * 1024 * 1024, int(per_payment * ctx.chunk_size * 2))
+    what = (f" for the {scan.remaining_payments} payments after checkpoint {scan.resume_after}"
+            if scan.resume_after is not None else "")
     out = []
     tmp = Path(tempfile.gettempdir())
     if ctx.url.is_sqlite:
@@ -133,7 +137,7 @@ def space_checks(ctx: Context, scan: KVScan) -> list[Check]:
         need = est_rows + est_wal
         out.append(Check("sql.free_space", "Free space (target)",
                          CheckStatus.PASS if free >= need * 1.2 else CheckStatus.FAIL,
-                         f"need ~{mb(need)} (rows+indexes {mb(est_rows)}, WAL {mb(est_wal)}), {mb(free)} free",
+                         f"need ~{mb(need)}{what} (rows+indexes {mb(est_rows)}, WAL {mb(est_wal)}), {mb(free)} free",
                          "" if free >= need * 1.2 else f"free space in {where}",
                          {"required": need, "available": free}))
     else:
@@ -148,7 +152,7 @@ def space_checks(ctx: Context, scan: KVScan) -> list[Check]:
             need = est_rows + est_wal
             out.append(Check("sql.free_space", "Free space (PostgreSQL)",
                              CheckStatus.PASS if free >= need * 1.2 else CheckStatus.FAIL,
-                             f"need ~{mb(need)} (rows+indexes, WAL), {mb(free)} free in {datadir}",
+                             f"need ~{mb(need)}{what} (rows+indexes, WAL), {mb(free)} free in {datadir}",
                              "" if free >= need * 1.2 else "free space on the server's data volume",
                              {"required": need, "available": free}))
         else:

@@ -76,6 +76,7 @@ class Context:
         self.kv_source = kv_source
         self.allow_foreign_source = allow_foreign_source
         self._origin = None  # lndside.SourceOrigin, read once from the copy's metadata
+        self.target_removed = False  # a rollback deleted the SQLite file it created (and so its lock file)
 
     # -- events -----------------------------------------------------------
     def emit(self, ev) -> None:
@@ -124,6 +125,18 @@ class Context:
                 pass
             self._db = None
 
+    def target_lock(self):
+        """The target-level lock for one step (:mod:`.targetlock`), not yet acquired."""
+        from .targetlock import PgTargetLock, SqliteTargetLock
+
+        if self.url.is_sqlite:
+            path = self.url.sqlite_path
+            if not path.parent.exists():
+                raise EngineError(f"the directory for the SQLite target does not exist: {path.parent}",
+                                  exit_code=ExitCode.PREFLIGHT_REFUSED, hint="create it first")
+            return SqliteTargetLock(path, self.target, self.kv_path)
+        return PgTargetLock(self.db(), self.url.database or "", self.target)
+
     def target_absent(self) -> bool:
         """A SQLite target file that does not exist yet: look, but do not create it."""
         return self._db is None and self.url.is_sqlite and not self.url.sqlite_path.exists()
@@ -169,17 +182,28 @@ F = TypeVar("F", bound=Callable[..., Any])
 def one_session_at_a_time(fn: F) -> F:
     """Two migwizard processes (two SSH windows) must not drive the same KV store at once:
     their chunks would collide. An exclusive flock next to the store, held per step
-    (re-entrant within one context: commit may reconcile)."""
+    (re-entrant within one context: commit may reconcile). Then the target-level lock
+    (:mod:`.targetlock`): two stores must not drive one target at once either. Both are
+    taken before the step reads or creates the run row."""
 
     @functools.wraps(fn)
     def wrapper(ctx: Context, *args, **kwargs):
-        if ctx.session_lock_depth or not ctx.kv_path.is_dir():
+        if ctx.session_lock_depth:
             ctx.session_lock_depth += 1
             try:
                 return fn(ctx, *args, **kwargs)
             finally:
                 ctx.session_lock_depth -= 1
-        fd = os.open(ctx.kv_path / SESSION_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        if not ctx.kv_path.is_dir():
+            ctx.open_kv().close()  # raises the precise refusal (missing, bbolt file, not a store)
+            raise EngineError(f"{ctx.kv_path}: not a migwizard KV store", exit_code=ExitCode.PREFLIGHT_REFUSED)
+        try:
+            fd = os.open(ctx.kv_path / SESSION_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as e:
+            raise EngineError(f"cannot create the session lock in {ctx.kv_path}: {e.strerror or e}",
+                              exit_code=ExitCode.PREFLIGHT_REFUSED,
+                              hint="the KV store's directory must be writable (not a read-only filesystem) "
+                                   "and the lock file not a symlink") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -188,10 +212,16 @@ def one_session_at_a_time(fn: F) -> F:
                               exit_code=ExitCode.PREFLIGHT_REFUSED,
                               hint="wait for it to finish, or stop it (Ctrl-C) first") from None
         ctx.session_lock_depth += 1
+        lock = None
         try:
+            lock = ctx.target_lock()
+            lock.acquire()
             return fn(ctx, *args, **kwargs)
         finally:
             ctx.session_lock_depth -= 1
+            if lock is not None:
+                lock.release(remove=ctx.target_removed)
+                ctx.target_removed = False
             os.close(fd)
 
     return wrapper  # type: ignore[return-value]

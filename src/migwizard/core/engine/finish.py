@@ -23,9 +23,10 @@ from ..sql.transactions import write_txn
 from ..lnd.errors import LndError
 from ..lnd.target import record_payments_migration
 from . import lndseq, lndside
+from .crashpoints import crash_point
 from .context import Context, is_lnd_target, one_session_at_a_time
 from .events import Phase, PhaseFinished, PhaseStarted
-from .markers import imported_from, reconcile, scan_store
+from .markers import content_digest, imported_from, kv_tombstoned, reconcile, scan_store
 from .results import CommitResult, EngineError, ExitCode, RollbackResult, RunState
 from .runs import Run, now_text, q
 
@@ -54,6 +55,15 @@ def commit(ctx: Context) -> CommitResult:
     if scan.fingerprint != run.source_fingerprint:
         raise EngineError("the KV store changed since validation (fingerprint mismatch); refusing to commit",
                           exit_code=ExitCode.PREFLIGHT_REFUSED, hint="roll back and migrate again")
+    validated = run.stats.get("content_digest")
+    if validated:
+        with ctx.open_kv() as store, store.read() as root:
+            now = content_digest(root)
+        if now != validated:
+            raise EngineError("a payment in the KV store changed since validation (content digest mismatch); "
+                              "refusing to commit", exit_code=ExitCode.PREFLIGHT_REFUSED,
+                              hint="stop whatever writes the store (lnd), then validate again (run the same "
+                                   "command) or roll back")
     cur_switch = scan.switch_sequence or 0
     if cur_switch != (run.switch_seq_before or 0):
         raise EngineError(
@@ -61,8 +71,10 @@ def commit(ctx: Context) -> CommitResult:
             "lnd ran in between", exit_code=ExitCode.PREFLIGHT_REFUSED, hint="roll back and migrate again")
     lndside.guard_writes(ctx, step="commit")
     record_tracker = is_lnd_target(lndside.target_case(ctx))
+    crash_point("commit.before")
     with write_txn(db):
         fix_sequences(db)
+        crash_point("commit.sequences_fixed")
         if record_tracker:
             try:
                 record_payments_migration(db)
@@ -77,6 +89,8 @@ def commit(ctx: Context) -> CommitResult:
         run.updated_at = run.committed_at
         run.stats["lnd_tracker"] = record_tracker
         run.save(db)
+        crash_point("commit.run_saved")
+    crash_point("commit.sql_committed")
     ctx.log("info", f"Run {run.run_id[:8]} committed in {ctx.target}.")
     lndseq.crash_hook("after-commit")
     seq_text = lndseq.advance_after_commit(ctx, run)
@@ -88,7 +102,7 @@ def commit(ctx: Context) -> CommitResult:
         seq_text = f"lnd's switch sequencer in {e['where']}: {e['before']} -> {e['after']} (in the commit transaction)"
         ctx.log("info", seq_text)
     ctx.emit(PhaseFinished(Phase.COMMIT, True, "committed"))
-    write_tombstone(ctx, run)
+    tombstone_after_commit(ctx, run)
     imported = imported_from(ctx)
     msg = ("committed; KV store tombstoned" + (f" (the LMDB copy; {imported} is unchanged)" if imported else "") +
            ("; LND migration_tracker version 14 recorded" if record_tracker else
@@ -99,6 +113,23 @@ def commit(ctx: Context) -> CommitResult:
     history_ends = run.stats.get("lnd", {}).get("history_ends")
     return CommitResult(run.run_id, True, True, record_tracker, msg, str(ctx.kv_path), imported,
                         history_ends=history_ends)
+
+
+def tombstone_after_commit(ctx: Context, run: Run) -> None:
+    """The tombstone of a committed run. Its failure is reported as what it is: the SQL
+    commit stands and the tombstone is missing; every rerun writes it (reconcile)."""
+    try:
+        write_tombstone(ctx, run)
+    except Exception as e:  # noqa: BLE001 - the SQL commit stands; say exactly that
+        why = e.args[0] if isinstance(e, EngineError) and e.args else f"{type(e).__name__}: {e}"
+        ctx.log("error", f"Run {run.run_id[:8]} is committed, but the KV tombstone could not be written: {why}")
+        ctx.emit(PhaseFinished(Phase.TOMBSTONE, False, "tombstone missing"))
+        raise EngineError(
+            f"committed, tombstone missing: run {run.run_id[:8]} is committed in {ctx.target}, but the KV "
+            f"tombstone could not be written ({why})", exit_code=ExitCode.INTERRUPTED_RESUMABLE,
+            hint="fix the cause (free space, permissions, the process holding the store) and run the same "
+                 "command again: it writes the missing tombstone; do not start lnd on the KV store meanwhile"
+        ) from None
 
 
 def write_tombstone(ctx: Context, run: Run) -> None:
@@ -122,12 +153,16 @@ def write_tombstone(ctx: Context, run: Run) -> None:
                                   exit_code=ExitCode.PREFLIGHT_REFUSED)
             if cur < target_switch:
                 sb.set_sequence(target_switch)
+        crash_point("tombstone.sequencer_advanced")
         rb = root.create_bucket_if_not_exists(PAYMENTS_ROOT_BUCKET)
         rb.put(PAYMENTS_TOMBSTONE_KEY, b"1")
         store.meta_put(TOMBSTONE_META_KEY, details, within=root)
+        crash_point("tombstone.written")
 
+    crash_point("tombstone.before")
     with ctx.open_kv(readonly=False) as store:
         store.update(write)
+    crash_point("tombstone.committed")
     ctx.log("info", "KV store tombstoned (payments-root-bucket/payments-tombstone = 1); "
                     f"switch sequencer at {target_switch}.")
     ctx.emit(PhaseFinished(Phase.TOMBSTONE, True, "tombstoned"))
@@ -141,10 +176,13 @@ def rollback(ctx: Context) -> RollbackResult:
         return RollbackResult(None, {}, [], True, "nothing to roll back: no migwizard run in this target")
     if run.state == "committed":
         raise EngineError(
-            "refusing to roll back: the migration is committed and the KV store tombstoned",
+            "refusing to roll back: the migration is committed"
+            + (" and the KV store tombstoned" if _tombstoned(ctx) else
+               " (the KV tombstone is still missing: run the same command again to write it)"),
             exit_code=ExitCode.PREFLIGHT_REFUSED,
             hint=("the SQL tables are now the payment history. To go back, restore both the KV store and the "
                   "target from the backups taken before the migration"))
+    _check_owner(ctx, run)
     ctx.emit(PhaseStarted(Phase.ROLLBACK))
     start = {k: int(v) for k, v in run.stats.get("start_ids", {}).items()}
     deleted: dict[str, int] = {}
@@ -188,6 +226,7 @@ def rollback(ctx: Context) -> RollbackResult:
                 if p.exists():
                     p.unlink()
             removed_file = True
+            ctx.target_removed = True
     total = sum(deleted.values())
     msg = (f"rolled back run {run.run_id[:8]}: {total} rows deleted"
            + (f", {len(dropped)} tables dropped" if dropped else "")
@@ -196,3 +235,32 @@ def rollback(ctx: Context) -> RollbackResult:
     ctx.log("info", msg)
     ctx.emit(PhaseFinished(Phase.ROLLBACK, True, msg))
     return RollbackResult(run.run_id, deleted, dropped, True, msg)
+
+
+def _tombstoned(ctx: Context) -> bool:
+    try:
+        return kv_tombstoned(ctx)
+    except EngineError:
+        return False
+
+
+def _check_owner(ctx: Context, run: Run) -> None:
+    """A rollback deletes rows: only of a run this KV store made. Proved by the run's
+    source fingerprint; a store at the run's own path whose payments changed since
+    (lnd ran) may still undo its run. Anything else (another store, a path that does
+    not exist) is refused and nothing is deleted (issue 9, item 2)."""
+    scan = scan_store(ctx)
+    if scan.fingerprint == run.source_fingerprint:
+        return
+    try:
+        same_path = str(ctx.kv_path.resolve()) == run.source_path
+    except OSError:
+        same_path = False
+    if same_path:
+        ctx.log("warning", f"Run {run.run_id[:8]} was made from this store, whose payments changed since; "
+                           "rolling it back anyway.")
+        return
+    raise EngineError(
+        f"refusing to roll back run {run.run_id[:8]}: it was made from another KV store ({run.source_path}); "
+        "nothing was deleted", exit_code=ExitCode.PREFLIGHT_REFUSED,
+        hint="give the --kv the run was made from (a live run of it is never touched)")

@@ -10,18 +10,17 @@ it, and reconciled on every start until done. Never lowered; always above every
 
 from __future__ import annotations
 
-import os
-import signal
 
 from ..lnd import sequencer
 from ..lnd.errors import LndError
 from ..sql.connect import open_database
+from .crashpoints import crash_point
 from .context import Context
 from .lndside import _pg_url, sequencer_route, source_origin, where_sequencer
 from .results import EngineError, ExitCode
 
-#: Test hook, read here only: ``after-commit`` SIGKILLs the process right after the
-#: SQL commit, before lnd's channel.sqlite sequencer is advanced (crash tests).
+#: Test hook (read by :func:`.crashpoints.crash_point`): ``after-commit`` SIGKILLs the
+#: process right after the SQL commit, before lnd's channel.sqlite sequencer is advanced.
 CRASH_AT_ENV = "MIGWIZ_CRASH_AT"
 
 
@@ -66,8 +65,7 @@ def advance_in_commit(ctx: Context, db, run) -> None:
 
 
 def crash_hook(point: str) -> None:
-    if os.environ.get(CRASH_AT_ENV) == point:
-        os.kill(os.getpid(), signal.SIGKILL)
+    crash_point(point)  # the one reader of MIGWIZ_CRASH_AT (core/engine/crashpoints.py)
 
 
 def advance_after_commit(ctx: Context, run, *, reconciling: bool = False) -> str | None:

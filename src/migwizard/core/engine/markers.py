@@ -14,9 +14,11 @@ import json
 from dataclasses import dataclass
 
 from ..codec.keys import NEXT_PAYMENT_ID_KEY, PAYMENTS_INDEX_BUCKET, PAYMENTS_ROOT_BUCKET, PAYMENTS_TOMBSTONE_KEY
+from ..codec.errors import DecodeError
 from ..codec.peek import peek_payment
+from ..kv.errors import KVError
 from ..codec.walk import DuplicateEntry, PaymentEntry, walk_payment_index
-from ..kv.importer import META_IMPORT_SOURCE
+from ..kv.importer import META_IMPORT_SOURCE, META_IMPORT_STATE
 from .context import Context, is_lnd_target
 from .results import Check, CheckStatus, EngineError, EngineStatus, ExitCode, RunState, StatusCounts, tally
 from .runs import Run, run_summary
@@ -31,20 +33,37 @@ class KVScan:
     switch_sequence: int | None  # the htlcswitch sequencer (None: no bucket)
     tombstone: bool
     value_bytes: int = 0  # input of preflight's space estimate
+    unmatched: list = None  # type: ignore[assignment]  # (index seq, payment hash, its own seq), first 100
+    unmatched_total: int = 0
+    root_payments: int = 0  # payment buckets under payments-root-bucket
+    resume_after: int | None = None  # a resumed run's checkpoint: what remains is counted apart
+    remaining_value_bytes: int = 0  # value bytes of the entries after resume_after
+    remaining_payments: int = 0
 
 
 def tombstoned(root_bucket) -> bool:
     return bool(root_bucket is not None and root_bucket.get(PAYMENTS_TOMBSTONE_KEY) == b"1")
 
 
-def scan_kv(root) -> KVScan:
-    """One pass over the index: fingerprint, totals and statuses from keys alone."""
+def scan_kv(root, *, resume_after: int | None = None) -> KVScan:
+    """One pass over the index: fingerprint, totals and statuses from keys alone.
+
+    A damaged store entry is a typed refusal naming it (exit 2), never a traceback."""
+    try:
+        return _scan_kv(root, resume_after)
+    except (KVError, DecodeError) as e:
+        raise EngineError(f"the KV store is damaged: {e}", exit_code=ExitCode.PREFLIGHT_REFUSED,
+                          hint="restore the store from a backup, or import it again from channel.db") from None
+
+
+def _scan_kv(root, resume_after: int | None = None) -> KVScan:
     h = hashlib.sha256()
     counts = StatusCounts()
     rb = root.bucket(PAYMENTS_ROOT_BUCKET)
     ib = root.bucket(PAYMENTS_INDEX_BUCKET)
     sb = root.bucket(NEXT_PAYMENT_ID_KEY)
-    scan = KVScan("", counts, sb.sequence() if sb else None, tombstoned(rb))
+    scan = KVScan("", counts, sb.sequence() if sb else None, tombstoned(rb), unmatched=[],
+                  resume_after=resume_after)
     if rb is not None and ib is None:
         raise EngineError("index bucket does not exist (payments-root-bucket without payments-index-bucket)",
                           exit_code=ExitCode.PREFLIGHT_REFUSED)
@@ -54,23 +73,106 @@ def scan_kv(root) -> KVScan:
             continue  # not part of the fingerprint; the migration reports it precisely
         h.update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value)
         counts.index_entries += 1
-        scan.value_bytes += len(key) + len(value)
+        entry_bytes = len(key) + len(value)
         if isinstance(entry, PaymentEntry):
             peek = peek_payment(entry.bucket)
-            scan.value_bytes += peek.value_bytes
+            entry_bytes += peek.value_bytes
             counts.attempts += peek.attempts
             counts.hops += peek.hops
             tally(counts, peek.status)
+        scan.value_bytes += entry_bytes
+        if resume_after is None or entry.seq > resume_after:
+            scan.remaining_value_bytes += entry_bytes
+            scan.remaining_payments += isinstance(entry, PaymentEntry)
+        if isinstance(entry, PaymentEntry):
+            pass
         elif isinstance(entry, DuplicateEntry):
-            counts.duplicates += 1
+            if entry.matched:
+                counts.duplicates += 1
+            else:
+                scan.unmatched_total += 1
+                if len(scan.unmatched) < 100:
+                    scan.unmatched.append((entry.seq, entry.payment_hash, entry.own_sequence))
         # MissingBucket / BadEntry: counted as index entries; the migration reports them
     scan.fingerprint = h.hexdigest()
+    scan.root_payments = count_root_payments(rb)
     return scan
+
+
+def digest_bucket(h, bucket, depth: int = 0) -> None:
+    """Feed a payment bucket's raw content (keys, values, sub-buckets) into ``h``.
+
+    The run's fingerprint covers the index; this covers what validation compared,
+    so a payment changed between validation and commit is caught (issue 9, item 10)."""
+    for k, v in bucket.items():
+        k = bytes(k)
+        if v is None:
+            h.update(b"B" + len(k).to_bytes(4, "big") + k)
+            sub = bucket.bucket(k)
+            if sub is not None and depth < 8:
+                digest_bucket(h, sub, depth + 1)
+            h.update(b"E")
+        else:
+            v = bytes(v)
+            h.update(b"V" + len(k).to_bytes(4, "big") + k + len(v).to_bytes(4, "big") + v)
+
+
+def content_digest(root) -> str:
+    """The payment buckets' content, in index order (validation computes the same as it goes)."""
+    h = hashlib.sha256()
+    try:
+        for entry in walk_payment_index(root):
+            if isinstance(entry, PaymentEntry):
+                h.update(entry.key)
+                digest_bucket(h, entry.bucket)
+    except (KVError, DecodeError) as e:
+        raise EngineError(f"the KV store is damaged: {e}", exit_code=ExitCode.PREFLIGHT_REFUSED) from None
+    return h.hexdigest()
+
+
+def count_root_payments(rb) -> int:
+    """Payment buckets under payments-root-bucket (keys only; the tombstone is a value)."""
+    if rb is None:
+        return 0
+    return sum(1 for _, v in rb.items() if v is None)
+
+
+def unmatched_check(scan: KVScan) -> "Check | None":
+    """Preflight's warning for index entries that are neither a payment's nor a duplicate's."""
+    if not scan.unmatched_total:
+        return None
+    shown = "; ".join(f"index {seq} -> payment {h.hex()[:16]}… (own sequence {own})"
+                      for seq, h, own in scan.unmatched[:5])
+    return Check("kv.unmatched", "Unmatched index entries", CheckStatus.WARN,
+                 f"{scan.unmatched_total} index entr{'y' if scan.unmatched_total == 1 else 'ies'} match neither "
+                 f"their payment's sequence nor any of its duplicates and will be skipped as LND skips them: {shown}",
+                 "a damaged payment-sequence-key or index entry: the payment it names will be reported missing "
+                 "by validation; restore the store from a backup or re-import it",
+                 {"total": scan.unmatched_total,
+                  "entries": [{"index_seq": s, "payment": h.hex(), "own_sequence": o} for s, h, o in scan.unmatched]})
 
 
 def scan_store(ctx: Context) -> KVScan:
     with ctx.open_kv() as store, store.read() as root:
         return scan_kv(root)
+
+
+def unfinished_import(store) -> str | None:
+    """Why the store's import did not finish (``import-state`` other than complete), or None.
+
+    A store with no ``import-state`` was not made by an import (``generate``, tests)."""
+    raw = store.meta_get(META_IMPORT_STATE)
+    if raw is None or raw == b"complete":
+        return None
+    return raw.decode("utf-8", "replace")[:200]
+
+
+def refuse_unfinished_import(store, kv_path) -> None:
+    why = unfinished_import(store)
+    if why is not None:
+        raise EngineError(f"the import into {kv_path} did not finish (import-state: {why}); "
+                          "its payment buckets may be incomplete", exit_code=ExitCode.PREFLIGHT_REFUSED,
+                          hint="import again: migwizard import-bbolt CHANNEL_DB --kv NEWDIR (or --yes on the source)")
 
 
 def state_from(tomb: bool, run: Run | None) -> RunState:
@@ -114,7 +216,7 @@ def reconcile(ctx: Context) -> RunState:
                 "not writing a tombstone", exit_code=ExitCode.PREFLIGHT_REFUSED,
                 hint="point --kv at the store that was migrated, or check which target you meant")
         ctx.log("info", "Committed migration found without a KV tombstone: writing the tombstone now.")
-        finish.write_tombstone(ctx, run)
+        finish.tombstone_after_commit(ctx, run)
         return RunState.COMPLETE
     if st is RunState.TOMBSTONE_WITHOUT_SQL:
         raise EngineError(

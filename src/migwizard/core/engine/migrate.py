@@ -22,15 +22,17 @@ from ..codec import DecodeError, decide_status, fetch_payment, render_key
 from ..codec.keys import PAYMENTS_ROOT_BUCKET
 from ..codec.walk import BadEntry, DuplicateEntry, IndexEntry, MissingBucket, PaymentEntry, walk_payment_index
 from ..kv.channeldb import channeldb_version
+from ..kv.errors import KVError
 from ..sql.bulk import BulkWriter, next_id
 from ..sql.connect import server_version
 from ..sql.schema import SchemaError, apply_migrations
 from ..sql.transactions import write_txn
 from . import backfill as bf
 from . import lndside
+from .crashpoints import crash_point
 from .context import PROGRESS_INTERVAL_S, Context, one_session_at_a_time
 from .events import ChunkCommitted, Phase, PhaseFinished, PhaseStarted, Progress
-from .markers import KVScan, reconcile, scan_kv
+from .markers import KVScan, reconcile, refuse_unfinished_import, scan_kv
 from .normalisations import NormalisationCounter
 from .rate import RollingRate
 from .results import EngineError, ExitCode, MigrationResult, MigrationStats, Outcome, tally
@@ -77,6 +79,8 @@ class _Pending:
 
 @one_session_at_a_time
 def migrate(ctx: Context, *, cancel: threading.Event | None) -> MigrationResult:
+    with ctx.open_kv() as store:
+        refuse_unfinished_import(store, ctx.kv_path)
     reconcile(ctx)
     db = ctx.db()
     lndside.guard_writes(ctx, step="migration")
@@ -151,7 +155,7 @@ class _Migration:
             outcome = Outcome.CANCELLED
             ctx.log("warning", f"Cancelled at a chunk boundary: {run.payments_done} payments are committed "
                                f"(checkpoint sequence {run.checkpoint_seq}); the run can be resumed or rolled back.")
-        except (DecodeError, MigrationReject, ChunkFailed) as e:
+        except (DecodeError, MigrationReject, ChunkFailed, KVError) as e:
             outcome = Outcome.FAILED
             error = str(e)
             if isinstance(e, DecodeError) and not ctx.quarantine:
@@ -189,7 +193,17 @@ class _Migration:
             pending.skipped.append((entry.seq, phash, "missing_payment_bucket", "index entry without payment bucket"))
             return
         if isinstance(entry, DuplicateEntry):
-            self.counter.hit("duplicate_index_entry_skipped")
+            if entry.matched:
+                self.counter.hit("duplicate_index_entry_skipped")
+                return
+            phash = entry.payment_hash
+            self.ctx.log("warning", f"Index entry {entry.seq} names payment {phash.hex()}, whose own sequence is "
+                                    f"{entry.own_sequence} and which has no duplicate {entry.seq}: skipped as LND "
+                                    "does, but it is not a duplicate (damaged sequence key or index entry)")
+            self.counter.hit("unmatched_index_entry_skipped")
+            self.stats.skipped += 1
+            pending.skipped.append((entry.seq, phash, "unmatched_index_entry",
+                                    f"payment's own sequence is {entry.own_sequence}; no duplicate {entry.seq}"))
             return
         assert isinstance(entry, PaymentEntry)
         phash = entry.payment_hash
@@ -253,6 +267,7 @@ class _Migration:
             run.stats["collisions"] = int(run.stats.get("collisions", 0)) + pending.collisions
         try:
             with write_txn(db):
+                crash_point("chunk.begin")
                 for table in PAYMENT_TABLES:
                     rows = pending.rows.rows[table]
                     if rows:
@@ -260,6 +275,7 @@ class _Migration:
                         writer.insert(table, TABLE_COLUMNS[table], rows)
                         stats.table_seconds[table] = stats.table_seconds.get(table, 0.0) + ctx.clock() - ts
                         stats.rows[table] = stats.rows.get(table, 0) + len(rows)
+                crash_point("chunk.rows_written")
                 for seq, ident, reason, detail in pending.skipped:
                     record_skipped(db, run, _i64(seq), ident, reason, detail, wall)
                 now = ctx.clock()
@@ -271,6 +287,7 @@ class _Migration:
                              {"payments": pending.payments, "attempts": pending.rows.attempts,
                               "hops": pending.rows.hops, "duplicates": len(pending.rows.rows["payment_duplicates"]),
                               "skipped": len(pending.skipped)}, pending.first_pid, pending.last_pid, wall)
+                crash_point("chunk.checkpoint_written")
         except Exception as e:  # noqa: BLE001 - find which payment the database refused
             (run.checkpoint_seq, run.next_ids, run.normalisations, run.stats, run.chunks_done,
              run.first_payment_id, run.payments_done, run.attempts_done, run.hops_done,
@@ -280,6 +297,7 @@ class _Migration:
             raise ChunkFailed(
                 f"the SQL target refused chunk {chunk_no} (KV sequences {pending.first_seq}..{pending.last_seq}): "
                 f"{msg}" + (f"; first failing payment {culprit.hex()}" if culprit else ""), culprit) from None
+        crash_point("chunk.committed")
         stats.chunks = chunk_no
         self.since_flush = now
         ctx.emit(ChunkCommitted(chunk_no, run.checkpoint_seq, run.payments_done))
@@ -295,6 +313,8 @@ class _Migration:
         stats_to_run(run, stats)
         with write_txn(self.db):
             run.save(self.db)
+            crash_point("migrate.finishing")
+        crash_point("migrate.finished")
         self.ctx.log("info", f"All chunks committed: {stats.payments} payments, {stats.attempts} attempts, "
                              f"{stats.hops} hops, {stats.duplicate_entries} duplicates, {stats.skipped} skipped.")
 
@@ -334,6 +354,7 @@ def _start_or_resume(ctx: Context, db, store, root, scan: KVScan, facts: dict) -
     backfill = bf.start_facts(ctx, db, scan.counts.payments, scan.switch_sequence)
     tables_before = ctx.tables()
     created_schema = "payments" not in tables_before
+    crash_point("start.before_schema")
     try:
         apply_migrations(db)
     except SchemaError as e:
@@ -365,8 +386,10 @@ def _start_or_resume(ctx: Context, db, store, root, scan: KVScan, facts: dict) -
         ctx.log("info", f"Backfill into lnd's store at migration_tracker {backfill['tracker']}: "
                         f"{backfill['lnd_payments']} lnd payments stay as they are; backfilled ids start at "
                         f"{start_ids['payments']}; remapped attempt IDs from {backfill['switch_start']}")
+    crash_point("start.schema_applied")
     with write_txn(db):
         run.insert(db)
+    crash_point("start.run_created")
     ctx.log("info", f"Started run {run.run_id[:8]} into {ctx.target} (chunks of {ctx.chunk_size} payments)")
     return run
 

@@ -15,6 +15,12 @@ NORMALISATIONS: dict[str, str] = {
         "An index entry pointing at a payment whose own sequence differs: it belongs to a legacy "
         "duplicate, migrated with its main payment into payment_duplicates (LND §4.3 step 4)."
     ),
+    "unmatched_index_entry_skipped": (
+        "An index entry whose sequence matches neither its payment's own sequence nor any of its legacy "
+        "duplicates: LND skips it like a duplicate's entry (§4.3), but it is not one - the payment's "
+        "sequence key or the index entry is damaged. Named, listed and counted apart; validation then "
+        "reports the payment that nothing migrated."
+    ),
     "missing_payment_bucket_skipped": (
         "An index entry whose payment bucket does not exist: counted as skipped, as LND does (§4.3)."
     ),

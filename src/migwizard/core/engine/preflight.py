@@ -17,7 +17,7 @@ from .checks_sql import NoTarget, absent_target_checks, mb, space_checks, sql_ch
 from .context import Context, session_lock_held
 from .events import Phase, PhaseFinished, PhaseStarted
 from .lndside import lnd_checks
-from .markers import KVScan, marker_check, scan_kv, state_from
+from .markers import KVScan, marker_check, scan_kv, state_from, unfinished_import, unmatched_check
 from .results import Check, CheckStatus, EngineError, PreflightReport, RunState, StatusCounts
 from .runs import Run, run_summary
 
@@ -37,7 +37,7 @@ def preflight(ctx: Context) -> PreflightReport:
     scan: KVScan | None = None
     if store is not None:
         with store:
-            scan = _kv_checks(ctx, store, checks)
+            scan = _kv_checks(ctx, store, checks, _resume_checkpoint(ctx))
             if scan is not None:
                 counts = scan.counts
     try:
@@ -96,15 +96,35 @@ def _open_store(ctx: Context, checks: list[Check]) -> LmdbStore | None:
     return store
 
 
-def _kv_checks(ctx: Context, store: LmdbStore, checks: list[Check]) -> KVScan | None:
+def _resume_checkpoint(ctx: Context) -> int | None:
+    """The checkpoint of the target's unfinished run, if any: a resume needs space only
+    for what remains after it (issue 9, item 13). Errors surface in the SQL checks."""
+    try:
+        if ctx.target_absent():
+            return None
+        run = ctx.run()
+    except Exception:  # noqa: BLE001
+        return None
+    if run is None or run.state == "committed" or not run.chunks_done:
+        return None
+    return run.checkpoint_seq
+
+
+def _kv_checks(ctx: Context, store: LmdbStore, checks: list[Check], resume_after: int | None = None
+               ) -> KVScan | None:
     scan = None
     checks.append(Check("kv.layout", "KV layout version", CheckStatus.PASS,
                         f"LMDB layout {store.layout_version}, LMDB {'.'.join(map(str, _lmdb_version()))}",
                         details={"layout_version": store.layout_version}))
+    why = unfinished_import(store)
+    if why is not None:
+        checks.append(Check("kv.import", "Import finished", CheckStatus.FAIL,
+                            f"the import into this store did not finish (import-state: {why})",
+                            "import again: migwizard import-bbolt CHANNEL_DB --kv NEWDIR"))
     with store.read() as root:
         ver = channeldb_version(root)
         try:
-            scan = scan_kv(root)
+            scan = scan_kv(root, resume_after=resume_after)
         except EngineError as e:
             checks.append(Check("kv.payments", "Payment buckets", CheckStatus.FAIL, str(e)))
         left_behind = quarantine.preflight_check(ctx, root)
@@ -121,6 +141,9 @@ def _kv_checks(ctx: Context, store: LmdbStore, checks: list[Check]) -> KVScan | 
             ("failed payments and their attempts can be deleted first to shrink the migration "
              "(lncli deletepayments --failed)") if counts.failed > counts.succeeded else "",
             details={"index_entries": counts.index_entries}))
+        um = unmatched_check(scan)
+        if um is not None:
+            checks.append(um)
     free_kv = shutil.disk_usage(ctx.kv_path).free
     ok = free_kv >= KV_FREE_SPACE_NEEDED
     checks.append(Check("kv.free_space", "Free space (KV side)", CheckStatus.PASS if ok else CheckStatus.FAIL,
