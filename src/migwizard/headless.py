@@ -27,7 +27,7 @@ from .core.engine import (
 )
 from .core.engine.results import CheckStatus, PreflightReport, RunState, ValidationReport
 from .core.files import UnsafePathError
-from .core.report import next_steps, render_summary, run_report_path, write_report
+from .core.report import next_steps, render_summary, run_report_path, validation_line, write_report
 from .exits import ExitCode, Outcome, exit_code_for
 
 
@@ -278,7 +278,7 @@ def _emit_summary(report: ValidationReport, out: TextIO, as_json: bool, *, commi
         doc = {"outcome": "committed" if committed else ("validated" if report.ok else "validation_mismatch"),
                "run_id": report.run_id, "ok": report.ok, "payments": report.payments_checked,
                "duplicates": report.duplicates_checked, "differences": len(report.differences),
-               "error": report.error, "stats": _stats_json(report),
+               "error": report.error, "stats": _stats_json(report), "validation": validation_line(report),
                "quarantined": report.quarantined, "kept_as_duplicates": report.kept_as_duplicates,
                "backfill": report.backfill, "report": str(report_path) if report_path else None,
                "commit": commit.message if commit is not None else None,

@@ -80,12 +80,15 @@ def test_quarantine_migrates_the_rest_lists_both_and_saves_their_bytes(generated
     assert code == 0, err.getvalue()
     text = out.getvalue()
     assert "Quarantined:   2 payments" in text and "LEFT BEHIND" in text
+    # the verdict never calls a payment left behind "compared" (attack review, finding 8)
+    assert f"Validation:    OK: {N - 2} payments and " in text and "2 quarantined (not migrated)" in text
     assert all(b.hex() in text for b in bad) and "byte offset" in text
     assert "2 payments no lnd release can read are LEFT BEHIND" in err.getvalue()
     assert _count(target_url, "SELECT COUNT(*) FROM payments") == N - 2
     rep = json.loads(report.read_text())
     assert rep["ok"] and [p["payment"] for p in rep["quarantined"]] == [b.hex() for b in bad]
     assert all("byte offset" in p["reason"] for p in rep["quarantined"])
+    assert rep["validation"].startswith(f"OK: {N - 2} payments and ") and "2 quarantined (not migrated)" in rep["validation"]
     qfile = tmp_path / "report.quarantine.json"
     assert stat.S_IMODE(qfile.stat().st_mode) == 0o600
     qdoc = json.loads(qfile.read_text())

@@ -17,7 +17,7 @@ from ..codec.keys import NEXT_PAYMENT_ID_KEY, PAYMENTS_INDEX_BUCKET, PAYMENTS_RO
 from ..codec.errors import DecodeError
 from ..codec.peek import peek_payment
 from ..kv.errors import KVError
-from ..codec.walk import DuplicateEntry, PaymentEntry, walk_payment_index
+from ..codec.walk import DuplicateEntry, MissingBucket, PaymentEntry, walk_payment_index
 from ..kv.importer import META_IMPORT_SOURCE, META_IMPORT_STATE
 from .context import Context, is_lnd_target
 from .results import Check, CheckStatus, EngineError, EngineStatus, ExitCode, RunState, StatusCounts, tally
@@ -39,6 +39,9 @@ class KVScan:
     resume_after: int | None = None  # a resumed run's checkpoint: what remains is counted apart
     remaining_value_bytes: int = 0  # value bytes of the entries after resume_after
     remaining_payments: int = 0
+    missing: list = None  # type: ignore[assignment]  # (index seq, payment hash), first 100
+    missing_total: int = 0  # index entries whose payment bucket is absent
+    root_absent: bool = False  # payments-root-bucket itself is absent (while the index exists)
 
 
 def tombstoned(root_bucket) -> bool:
@@ -63,7 +66,7 @@ def _scan_kv(root, resume_after: int | None = None) -> KVScan:
     ib = root.bucket(PAYMENTS_INDEX_BUCKET)
     sb = root.bucket(NEXT_PAYMENT_ID_KEY)
     scan = KVScan("", counts, sb.sequence() if sb else None, tombstoned(rb), unmatched=[],
-                  resume_after=resume_after)
+                  resume_after=resume_after, missing=[], root_absent=rb is None and ib is not None)
     if rb is not None and ib is None:
         raise EngineError("index bucket does not exist (payments-root-bucket without payments-index-bucket)",
                           exit_code=ExitCode.PREFLIGHT_REFUSED)
@@ -93,7 +96,11 @@ def _scan_kv(root, resume_after: int | None = None) -> KVScan:
                 scan.unmatched_total += 1
                 if len(scan.unmatched) < 100:
                     scan.unmatched.append((entry.seq, entry.payment_hash, entry.own_sequence))
-        # MissingBucket / BadEntry: counted as index entries; the migration reports them
+        elif isinstance(entry, MissingBucket):
+            scan.missing_total += 1
+            if len(scan.missing) < 100:
+                scan.missing.append((entry.seq, entry.payment_hash))
+        # BadEntry: counted as an index entry; the migration reports it
     scan.fingerprint = h.hexdigest()
     scan.root_payments = count_root_payments(rb)
     return scan
@@ -150,6 +157,54 @@ def unmatched_check(scan: KVScan) -> "Check | None":
                  "by validation; restore the store from a backup or re-import it",
                  {"total": scan.unmatched_total,
                   "entries": [{"index_seq": s, "payment": h.hex(), "own_sequence": o} for s, h, o in scan.unmatched]})
+
+
+def missing_limit(index_entries: int) -> int:
+    """How many index entries without a payment bucket still count as LND's rare skip.
+
+    LND's migration skips such an entry silently; a handful happen (a payment deleted
+    while its index entry stayed). Many of them are damage - a lost branch of the
+    B-tree, a flipped bit in the page holding ``payments-root-bucket`` - and migrating
+    "0 payments" then tombstoning the store would lose the history. The rule: more than
+    max(10, 1% of the index entries) is damage."""
+    return max(10, index_entries // 100)
+
+
+def missing_damage(scan: KVScan) -> str | None:
+    """Why the missing payment buckets are damage rather than skips, or None."""
+    if not scan.missing_total:
+        return None
+    first = ", ".join(f"index {q} -> {h.hex()[:16]}…" for q, h in scan.missing[:5])
+    n = scan.missing_total
+    if scan.root_absent:
+        return (f"payments-root-bucket is absent while payments-index-bucket lists {n} payment"
+                f"{'' if n == 1 else 's'} (first: {first})")
+    limit = missing_limit(scan.counts.index_entries)
+    if n > limit:
+        return (f"{n} of {scan.counts.index_entries} index entries name a payment whose bucket is absent "
+                f"(more than {limit}, max(10, 1%): damage, not LND's rare skip; first: {first})")
+    return None
+
+
+def missing_check(scan: KVScan) -> "Check | None":
+    """Preflight's verdict on index entries without a payment bucket: a warning for a few
+    (LND skips them too), a refusal when they are many or the root bucket is gone."""
+    if not scan.missing_total:
+        return None
+    details = {"total": scan.missing_total, "limit": missing_limit(scan.counts.index_entries),
+               "root_bucket_absent": scan.root_absent,
+               "entries": [{"index_seq": q, "payment": h.hex()} for q, h in scan.missing]}
+    damage = missing_damage(scan)
+    if damage is not None:
+        return Check("kv.missing", "Missing payment buckets", CheckStatus.FAIL,
+                     f"the KV store is damaged: {damage}",
+                     "restore the store from a backup, or import it again from channel.db", details)
+    n = scan.missing_total
+    first = ", ".join(f"index {q} -> {h.hex()[:16]}…" for q, h in scan.missing[:5])
+    return Check("kv.missing", "Missing payment buckets", CheckStatus.WARN,
+                 f"{n} index entr{'y' if n == 1 else 'ies'} name a payment with no bucket and will be skipped "
+                 f"as LND skips them: {first}",
+                 "a payment deleted while its index entry stayed; many of them would be damage", details)
 
 
 def scan_store(ctx: Context) -> KVScan:

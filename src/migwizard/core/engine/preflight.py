@@ -17,7 +17,7 @@ from .checks_sql import NoTarget, absent_target_checks, mb, space_checks, sql_ch
 from .context import Context, session_lock_held
 from .events import Phase, PhaseFinished, PhaseStarted
 from .lndside import lnd_checks
-from .markers import KVScan, marker_check, scan_kv, state_from, unfinished_import, unmatched_check
+from .markers import KVScan, marker_check, missing_check, scan_kv, state_from, unfinished_import, unmatched_check
 from .results import Check, CheckStatus, EngineError, PreflightReport, RunState, StatusCounts
 from .runs import Run, run_summary
 
@@ -141,9 +141,9 @@ def _kv_checks(ctx: Context, store: LmdbStore, checks: list[Check], resume_after
             ("failed payments and their attempts can be deleted first to shrink the migration "
              "(lncli deletepayments --failed)") if counts.failed > counts.succeeded else "",
             details={"index_entries": counts.index_entries}))
-        um = unmatched_check(scan)
-        if um is not None:
-            checks.append(um)
+        for extra in (unmatched_check(scan), missing_check(scan)):
+            if extra is not None:
+                checks.append(extra)
     free_kv = shutil.disk_usage(ctx.kv_path).free
     ok = free_kv >= KV_FREE_SPACE_NEEDED
     checks.append(Check("kv.free_space", "Free space (KV side)", CheckStatus.PASS if ok else CheckStatus.FAIL,

@@ -20,7 +20,7 @@ from . import backfill as bf
 from .crashpoints import crash_point
 from .context import PROGRESS_INTERVAL_S, Context, one_session_at_a_time
 from .events import Phase, PhaseFinished, PhaseStarted, Progress
-from .markers import digest_bucket, scan_kv
+from .markers import digest_bucket, missing_damage, scan_kv
 from .rate import RollingRate
 from .results import EngineError, ExitCode, FieldDiff, PaymentRow, TableSummary, ValidationReport
 from .rows import PAYMENT_TABLES, SwitchIdAllocator, expected_duplicates
@@ -144,6 +144,8 @@ class _Validation:
             else:
                 ctx.log("warning", f"{scan.root_payments - checked} payment(s) in payments-root-bucket have no "
                                    "index entry: not migrated, as LND's migration does not migrate them either")
+        if error is None and missing_damage(scan) is not None:
+            error = f"the KV store is damaged: {missing_damage(scan)}"
         dup_sql = self._count("payment_duplicates")
         if error is None and dup_sql != dup_checked:
             error = f"duplicate count mismatch: kv={dup_checked} sql={dup_sql}"
