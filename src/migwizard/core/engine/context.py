@@ -19,6 +19,7 @@ from ..kv.errors import KVError, LockedError
 from ..kv.lmdb_store import LmdbStore
 from ..kv.open import detect_kind
 from ..sql.connect import TargetURL, open_database
+from ..sql.sqlitefile import TargetSymlinkError
 from ..sql.schema import detect_lnd_schema
 from ..sql.values import dialect_for
 from .events import EventSink, LogRecord
@@ -61,6 +62,13 @@ class Context:
         except Exception as e:  # noqa: BLE001 - any parse problem is a usage error
             raise EngineError(f"invalid SQL URL: {e}", exit_code=ExitCode.USAGE,
                               hint="use sqlite:///path/to/lnd.sqlite or postgresql://user@host:5432/db") from None
+        if self.url.is_sqlite and str(self.url.sqlite_path) != ":memory:":
+            from ..sql.sqlitefile import refuse_symlinks
+
+            try:
+                refuse_symlinks(self.url.sqlite_path)
+            except TargetSymlinkError as e:
+                raise EngineError(str(e), exit_code=ExitCode.USAGE) from None
         self.chunk_size = chunk_size
         # The two consents a run may need (README "Backfill", "Quarantine"): never assumed.
         self.backfill = backfill
@@ -111,6 +119,8 @@ class Context:
                         f = Path(str(self.url.sqlite_path) + suffix)
                         if f.exists():
                             os.chmod(f, 0o600)
+            except TargetSymlinkError as e:
+                raise EngineError(str(e), exit_code=ExitCode.USAGE) from None
             except Exception as e:  # noqa: BLE001
                 raise EngineError(f"cannot open the SQL target {self.target}: {self.url.scrub(str(e))}",
                                   exit_code=ExitCode.PREFLIGHT_REFUSED,

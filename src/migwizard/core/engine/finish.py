@@ -223,7 +223,7 @@ def rollback(ctx: Context) -> RollbackResult:
             ctx.close()
             for suffix in ("", "-wal", "-shm", "-journal"):
                 p = Path(str(path) + suffix)
-                if p.exists():
+                if p.exists() and not p.is_symlink():  # never remove through a link (refused at open too)
                     p.unlink()
             removed_file = True
             ctx.target_removed = True

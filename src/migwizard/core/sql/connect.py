@@ -275,6 +275,10 @@ def open_database(url: "TargetURL | str", *, connect: bool = True) -> peewee.Dat
         path = target.sqlite_path
         if str(path) != ":memory:" and not path.parent.exists():
             raise TargetConnectError(f"directory of {target.redacted()} does not exist")
+        if str(path) != ":memory:":
+            from .sqlitefile import create_private, refuse_symlinks
+
+            create_private(path) if connect else refuse_symlinks(path)
         db: peewee.Database = peewee.SqliteDatabase(
             str(path),
             pragmas=list(SQLITE_PRAGMAS),
