@@ -221,3 +221,18 @@ def test_state_dir_option_holds_log_and_reports(kv, tmp_path, env):
     assert "Started run" in (chosen / "migwizard.log").read_text()
     assert len(list((chosen / "reports").glob("run-*.json"))) == 1
     assert stat.S_IMODE(chosen.stat().st_mode) == 0o700
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc (a directory no one can create files in)")
+def test_output_paths_checked_on_every_path_even_already_complete(kv, tmp_path, env):
+    """Attack review, finding 4: a bad --report/--log is a usage error before any work,
+    also when the store is already complete (nothing else to do)."""
+    db = tmp_path / "t.sqlite"
+    assert _yes(kv, db, env=env).returncode == 0
+    assert _yes(kv, db, env=env).returncode == 0  # already complete
+    for extra in (("--report", "/proc/r.json"), ("--log", "/proc/r.log")):
+        p = _yes(kv, db, *extra, env=env)
+        assert p.returncode == 64 and "usage error" in p.stderr and extra[0] in p.stderr, (extra, p.stderr)
+    for cmd in ("migrate", "verify"):
+        p = run(cmd, "--kv", kv, "--sql", f"sqlite:///{db}", "--report", "/proc/r.json", env=env)
+        assert p.returncode == 64 and "--report" in p.stderr, (cmd, p.stderr)

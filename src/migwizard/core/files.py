@@ -81,7 +81,22 @@ def check_output_path(path: Path | str, *, create_parent: bool = False) -> Path:
         raise UnsafePathError(path, f"the filesystem of {parent} is full ({free} bytes free)")
     if st is not None and not os.access(path, os.W_OK):
         raise UnsafePathError(path, "is not writable")
+    _probe(path)
     return path
+
+
+def _probe(path: Path) -> None:
+    """Create and remove a private temp file beside ``path``: ``os.access`` says yes to root
+    everywhere (``/proc``, a read-only bind, an immutable directory), so only trying proves it."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+    except OSError as e:
+        raise UnsafePathError(path, f"cannot create a file in {path.parent}: {e.strerror or e}") from None
+    os.close(fd)
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
 
 
 def write_private_atomic(path: Path | str, data: bytes, *, create_parent: bool = False) -> Path:
