@@ -33,7 +33,7 @@ except ImportError:  # pragma: no cover - a typer built on the click package
 from .core.files import UnsafePathError, check_output_path
 from .core.logsink import LOGGER_NAME
 from .core.statedir import ENV_VAR as STATE_DIR_ENV
-from .core.statedir import state_dir
+from .core.statedir import StateDirError, state_dir
 from .exits import ExitCode
 
 LOG = logging.getLogger(LOGGER_NAME)
@@ -477,6 +477,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(int(ExitCode.USAGE))
     except _ClickException as e:  # e.g. a file argument that cannot be opened
         sys.stderr.write(f"migwizard: {e.format_message()}\n")
+        sys.exit(int(ExitCode.USAGE))
+    except StateDirError as e:  # a state directory someone else owns, or a planted symlink
+        sys.stderr.write(f"migwizard: usage error: state directory: {e}\n")
         sys.exit(int(ExitCode.USAGE))
     except _Abort:  # Ctrl-C or EOF at a prompt
         sys.stderr.write("\nmigwizard: interrupted\n")

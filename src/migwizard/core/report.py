@@ -38,7 +38,7 @@ from typing import Any, Mapping
 from .engine.normalisations import NORMALISATIONS
 from .engine.results import FieldDiff, MigrationStats, PaymentDetail, PaymentRow, TableSummary, ValidationReport
 from .files import write_private_atomic
-from .statedir import state_dir
+from .statedir import private_dir, state_dir
 
 __all__ = [
     "REPORT_KIND", "REPORT_VERSION", "DETAIL_CAP", "META_KEYS", "ReportFileError", "collect_details",
@@ -119,10 +119,7 @@ def write_report(path: Path | str, report: ValidationReport, engine: Any | None 
 
 def reports_dir() -> Path:
     """``<state>/reports`` (created 0700): where reports go when no ``--report`` is named."""
-    path = state_dir() / "reports"
-    if not path.is_dir():
-        path.mkdir(parents=True, mode=0o700, exist_ok=True)
-    return path
+    return private_dir(state_dir() / "reports")
 
 
 def run_report_path(run_id: str, *, verify: bool = False, now: float | None = None) -> Path:
