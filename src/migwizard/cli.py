@@ -175,7 +175,7 @@ def _from_lnddir(kv: str | None, sql: str | None, lnddir: Path | None, network: 
     from .core.lnd.lnddir import resolve_lnddir
 
     try:
-        paths = resolve_lnddir(Path(lnddir).expanduser().absolute(), network)
+        paths = resolve_lnddir(lnddir, network)
     except LndError as e:
         raise _usage(f"--lnddir: {e}") from None
     for note in paths.notes:

@@ -66,3 +66,15 @@ def test_wizard_gets_a_postgres_kv_url_and_lnddir_unmangled(monkeypatch, tmp_pat
     assert result.exit_code == 0, result.output
     assert seen["kv"] == url and seen["kv_table"] == "other_kv"
     assert seen["lnddir"] == "/srv/lnd" and seen["network"] == "signet"
+
+
+def test_postgres_lnd_conf_needs_no_graph_dir(tmp_path):
+    """Attack review, finding 6: db.backend=postgres keeps nothing under data/graph/<net>/."""
+    root = tmp_path / "lnd"
+    root.mkdir()
+    (root / "lnd.conf").write_text("[Bitcoin]\nbitcoin.regtest=1\n[db]\ndb.backend=postgres\n"
+                                   "db.postgres.dsn=postgresql://nobody:pw@127.0.0.1:1/lnd\n")
+    p = run("preflight", "--lnddir", "lnd", cwd=tmp_path, state=tmp_path / "state", timeout=120)
+    assert "no regtest data" not in p.stderr, p.stderr
+    assert "lnddir: source postgresql://" in p.stderr
+    assert "pw@" not in p.stderr and p.stderr.endswith("\n") and "Traceback" not in p.stderr

@@ -101,3 +101,22 @@ def test_no_conf_infers_from_files(tmp_path):
     got = resolve_lnddir(root)
     assert (got.backend, got.use_native_sql, got.conf_path) == ("sqlite", True, None)
     assert "no lnd.conf" in got.notes[0]
+
+
+def test_postgres_node_needs_no_graph_dir(tmp_path):
+    """Attack review, finding 6: with db.backend=postgres the databases are not files."""
+    root = tmp_path / "lnd"
+    root.mkdir()
+    (root / "lnd.conf").write_text("[Bitcoin]\nbitcoin.regtest=1\n[db]\ndb.backend=postgres\n"
+                                   "db.postgres.dsn=postgresql://u:secret@127.0.0.1:5432/lnd\n")
+    got = resolve_lnddir(root)
+    assert (got.backend, got.network) == ("postgres", "regtest")
+    assert got.target_url == got.kv_source and "secret" not in (got.target_display or "")
+
+
+def test_relative_lnddir_is_not_joined_twice(tmp_path, monkeypatch):
+    root, graph = _node(tmp_path, "[db]\ndb.backend=sqlite\n")
+    monkeypatch.chdir(tmp_path)
+    got = resolve_lnddir("lnd")
+    assert got.graph_dir == graph and got.kv_source == str(graph / "channel.sqlite")
+    assert got.lnddir.is_absolute()

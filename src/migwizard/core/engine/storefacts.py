@@ -227,8 +227,7 @@ def resolve_node(lnddir: str, network: str | None = None):
     """``core.lnd.lnddir.resolve_lnddir`` (raises its typed ``LndDirError``)."""
     from migwizard.core.lnd.lnddir import resolve_lnddir
 
-    # Absolute first: resolve_lnddir joins a relative default datadir onto the lnddir twice.
-    return resolve_lnddir(Path(lnddir).expanduser().absolute(), network)
+    return resolve_lnddir(lnddir, network)
 
 
 def rehearsal(source: str, kv_table: str | None = None):

@@ -116,7 +116,9 @@ def resolve_lnddir(lnddir: str | os.PathLike[str], network: str | None = None) -
     Raises :class:`LndDirError` for a missing directory or network and for a
     backend lnd cannot run its payments migration on.
     """
-    root = Path(lnddir).expanduser()
+    # Absolute once, here: a relative lnddir must not be joined onto itself again below
+    # (the default datadir is built from it), and callers need not work around that.
+    root = Path(lnddir).expanduser().absolute()
     if not root.is_dir():
         raise LndDirError(f"{root}: no such lnd directory")
     conf_path = root / CONF_NAME
@@ -138,12 +140,14 @@ def resolve_lnddir(lnddir: str | os.PathLike[str], network: str | None = None) -
     if not datadir.is_absolute():
         datadir = root / datadir
     graph_dir = datadir / "graph" / net
-    if not graph_dir.is_dir():
+    conf_backend = conf.get("db.backend", "").lower()
+    # With db.backend=postgres (or etcd) the databases are not files: the graph dir is irrelevant.
+    if conf_backend not in (POSTGRES, ETCD) and not graph_dir.is_dir():
         present = sorted(p.name for p in (datadir / "graph").iterdir() if p.is_dir()) if (datadir / "graph").is_dir() else []
         hint = f"; networks present: {', '.join(present)} (use --network)" if present else ""
         raise LndDirError(f"{graph_dir}: no {net} data in this lnd directory{hint}")
 
-    backend = conf.get("db.backend", "").lower()
+    backend = conf_backend
     if not backend:
         if conf_path is None and (graph_dir / CHANNEL_SQLITE).is_file():
             backend = SQLITE
