@@ -98,9 +98,12 @@ def adjust_checks(ctx: Context, checks: list[Check], kv_payments: int) -> None:
     else:
         checks.append(Check("sql.backfill", "Backfill into lnd's store", CheckStatus.FAIL,
                             case.words() + ". This needs --backfill", HINT_FLAG, details))
-    from .lndside import _sequencer_check  # the same rule as for lnd's database at tracker 13
+    from .lndside import _identity_checks, _sequencer_check  # the same rules as for lnd's database at tracker 13
 
     checks.append(_sequencer_check(ctx, run))
+    # A backfill writes lnd's own database just as the tracker-13 migration does: the source
+    # must be this node's KV store (issue 13 item 3), with the same --allow-foreign-source override.
+    checks.extend(_identity_checks(ctx, ctx.allow_foreign_source))
 
 
 def start_facts(ctx: Context, db, kv_payments: int, switch_sequence: int | None) -> dict | None:

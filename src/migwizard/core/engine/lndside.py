@@ -349,7 +349,7 @@ def run_facts(ctx: Context, *, allow_foreign: bool) -> dict:
     m = node_markers(ctx)
     if m.lndinit_tombstone:
         facts["history_ends"] = lndinit_date(m)
-    if target_case(ctx).case.records_version_14 and allow_foreign:
+    if allow_foreign and (target_case(ctx).case.records_version_14 or ctx.backfill):
         cmp = identity_verdict(ctx)
         if cmp is not None and cmp.verdict is lnd_identity.Verdict.MISMATCH:
             facts["foreign_source_override"] = {"reasons": cmp.reasons}
