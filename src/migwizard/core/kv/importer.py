@@ -152,13 +152,21 @@ def content_digest(root: BucketBase, top) -> tuple[str, int]:
     return h.hexdigest(), n
 
 
+#: lnd's switch sequencer bucket. Its SEQUENCE is left out of the content digest: migwizard
+#: itself advances it in lnd's KV at commit, and the source must not then look "changed"
+#: (a needless re-import, a new copy, a second tombstone). Reuse compares the live sequencer
+#: with the copy's separately (:mod:`.source`), so a higher live value is never missed.
+SEQUENCER_BUCKET = b"next-payment-id-key"
+
+
 def _hash_entry(h, e: Entry) -> None:
     h.update(len(e.path).to_bytes(2, "big"))
     for part in e.path:
         h.update(len(part).to_bytes(4, "big") + part)
     h.update(len(e.key).to_bytes(4, "big") + e.key)
     if e.is_bucket:
-        h.update(b"B" + e.sequence.to_bytes(8, "big"))
+        seq = 0 if (not e.path and e.key == SEQUENCER_BUCKET) else e.sequence
+        h.update(b"B" + seq.to_bytes(8, "big"))
     else:
         h.update(b"V" + len(e.value).to_bytes(8, "big") + e.value)
 

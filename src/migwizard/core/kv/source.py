@@ -39,6 +39,7 @@ from .importer import (
     ImportResult,
     content_digest,
     import_from,
+    SEQUENCER_BUCKET,
     selected_buckets,
     source_identity,
 )
@@ -108,33 +109,52 @@ def copy_dir_for(identity: dict, *, base: Path | None = None) -> Path:
     return (base or imports_dir()) / f"{name}-{short}"
 
 
-def _read_copy_meta(path: Path) -> tuple[dict | None, str | None, bool, NodeMarkers | None]:
-    """(import-source, import-state, tombstoned, markers) of an existing copy; Nones if unreadable."""
+def _sequencer_of(root) -> int:
+    b = root.bucket(SEQUENCER_BUCKET)
+    return b.sequence() if b is not None else 0
+
+
+def _read_copy_meta(path: Path) -> tuple[dict | None, str | None, bool, NodeMarkers | None, int]:
+    """(import-source, import-state, tombstoned, markers, switch sequencer) of an existing
+    copy; Nones if unreadable."""
     try:
         with LmdbStore.open(path, readonly=True) as store, store.read() as root:
             raw = store.meta_get(META_IMPORT_SOURCE)
             state = store.meta_get(META_IMPORT_STATE)
             markers = markers_of_store(store, root)
+            seq = _sequencer_of(root)
         return (json.loads(raw) if raw else None, state.decode() if state else None,
-                markers.payments_tombstone, markers)
+                markers.payments_tombstone, markers, seq)
     except (KVError, ValueError):
-        return None, None, False, None
+        return None, None, False, None, 0
 
 
-def _unchanged(kind: str, reader, recorded: dict) -> bool:
+def _unchanged(kind: str, reader, recorded: dict, *, copy_sequencer: int, committed: bool) -> str | None:
+    """None when the copy may be reused, else why not (in words)."""
     if kind == "bbolt":
         st = Path(reader.path).stat()
-        return (recorded.get("txid") == reader.meta.txid and recorded.get("size") == st.st_size
+        same = (recorded.get("txid") == reader.meta.txid and recorded.get("size") == st.st_size
                 and recorded.get("mtime_ns") == st.st_mtime_ns)
+        return None if same else "the source changed since the earlier copy"
     want = recorded.get("content_sha256")
     if not want:
-        return False
+        return "the earlier copy records no content digest"
     top = {bytes.fromhex(k) for k in recorded.get("buckets", [])}
     with reader.read() as root:
         if set(selected_buckets(root, all_buckets=bool(recorded.get("all_buckets")))) != top:
-            return False  # a payment or marker bucket appeared or vanished
+            return "the source changed since the earlier copy"  # a payment or marker bucket appeared or vanished
         digest, _n = content_digest(root, top)
-    return digest == want
+        live = _sequencer_of(root)
+    if digest != want:
+        return "the source changed since the earlier copy"
+    # The digest leaves lnd's switch sequencer out (migwizard advances it at commit). A copy
+    # holding a committed migration is the record of that migration: our own advance is why
+    # the live value is higher. Any other copy would start a NEW run whose legacy-ID remaps
+    # begin at the copy's sequencer: if lnd's is higher now, that start is stale.
+    if not committed and live > copy_sequencer:
+        return (f"the source changed: lnd's switch sequencer moved since the earlier copy "
+                f"({copy_sequencer} -> {live}), so the copy's attempt-ID horizon is stale")
+    return None
 
 
 def prepare_source(
@@ -167,16 +187,19 @@ def prepare_source(
         note = ""
         keep_old = False
         if (dest / "data.mdb").exists():
-            recorded, state, tombstoned, markers = _read_copy_meta(dest)
+            recorded, state, tombstoned, markers, copy_seq = _read_copy_meta(dest)
             keep_old = tombstoned
             same_source = recorded is not None and all(recorded.get(k) == v for k, v in ident.items())
-            if not fresh and same_source and state == "complete" and _unchanged(kind, reader, recorded):
-                return PreparedSource(kind, origin, dest, reused=True, markers=markers, table=table,
-                                      note="the source is unchanged since this verified copy was made")
+            why = None
+            if not fresh and same_source and state == "complete":
+                why = _unchanged(kind, reader, recorded, copy_sequencer=copy_seq, committed=tombstoned)
+                if why is None:
+                    return PreparedSource(kind, origin, dest, reused=True, markers=markers, table=table,
+                                          note="the source is unchanged since this verified copy was made")
             if fresh:
                 note = "a fresh copy was asked for; imported again"
             elif state == "complete":
-                note = "the source changed since the earlier copy; imported again"
+                note = f"{why or 'the source changed since the earlier copy'}; imported again"
             else:
                 note = f"the earlier copy was not complete ({state}); imported again"
             if keep_old:
