@@ -39,47 +39,96 @@ def _fmt_eta(s: float | None) -> str:
 
 
 class StderrProgress:
-    """A one-line bar on a TTY, otherwise a plain line every few seconds (like LND's log)."""
+    """A bar redrawn in place on a TTY (never wider than the terminal), otherwise a
+    plain line every few seconds (like LND's log). Each phase's final (100%) line is
+    printed once, whatever the engine emits after it."""
 
     def __init__(self, stream: TextIO | None = None, *, interval_s: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, width: int | None = None) -> None:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() and os.environ.get("TERM") != "dumb"
         self.interval = 0.2 if self.tty else interval_s
         self.clock = clock
+        self.width = width
         self.last = -1e9
         self._bar_open = False
+        self._final_done: set[str] = set()
+        self._said: list[str] = []  # warning/error/phase texts already printed (printed once)
+
+    def _columns(self) -> int:
+        if self.width:
+            return self.width
+        import shutil
+
+        return shutil.get_terminal_size((80, 24)).columns
+
+    @staticmethod
+    def line(ev: Progress) -> str:
+        """The log-style line: validation says what it checks, not rows it never writes."""
+        pct = 100.0 * ev.fraction
+        tail = f"elapsed {_fmt_eta(ev.elapsed_s)} | ETA ~{_fmt_eta(ev.eta_s)}"
+        if ev.checking:
+            return (f"{ev.phase.value}: {ev.done:,}/{ev.total:,} payments checked (~{pct:.1f}%), "
+                    f"{ev.differences:,} differences so far | {ev.payments_per_s:,.1f} pmt/s | {tail}")
+        return (f"{ev.phase.value}: {ev.done:,}/{ev.total:,} payments (~{pct:.1f}%), {ev.attempts:,} attempts, "
+                f"{ev.hops:,} hops | {ev.payments_per_s:,.1f} pmt/s, {ev.attempts_per_s:,.1f} att/s | "
+                f"chunk {ev.chunk:,} | {tail}")
+
+    @staticmethod
+    def short(ev: Progress) -> str:
+        """The TTY bar's text: the figures that matter, short enough for 80 columns."""
+        pct = 100.0 * ev.fraction
+        if ev.checking:
+            what = f"{ev.done:,}/{ev.total:,} checked, {ev.differences:,} diff"
+        else:
+            what = f"{ev.done:,}/{ev.total:,} chunk {ev.chunk:,}"
+        return (f"{pct:5.1f}% {ev.phase.value} {what} {ev.payments_per_s:,.0f}/s "
+                f"ETA {_fmt_eta(ev.eta_s)}")
 
     def __call__(self, ev) -> None:
         if isinstance(ev, Progress):
             now = self.clock()
             final = ev.done >= ev.total
-            if now - self.last < self.interval and not final:
+            if final:
+                if ev.phase.value in self._final_done:
+                    return  # the 100% line once
+                self._final_done.add(ev.phase.value)
+            elif now - self.last < self.interval:
                 return
             self.last = now
-            pct = 100.0 * ev.fraction
-            line = (f"{ev.phase.value}: {ev.done}/{ev.total} payments (~{pct:.1f}%), {ev.attempts} attempts, "
-                    f"{ev.hops} hops | {ev.payments_per_s:.1f} pmt/s, {ev.attempts_per_s:.1f} att/s | "
-                    f"chunk {ev.chunk} | elapsed {_fmt_eta(ev.elapsed_s)} | ETA ~{_fmt_eta(ev.eta_s)}")
             if self.tty:
-                width = 24
+                cols = max(20, self._columns() - 1)  # the last column would wrap on some terminals
+                width = min(24, max(10, cols // 4))
                 filled = int(width * ev.fraction)
-                self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {line[:160]}\x1b[K")
+                text = f"[{'#' * filled}{'.' * (width - filled)}] {self.short(ev)}"
+                self.stream.write(f"\r{text[:cols]}\x1b[K")
                 self._bar_open = True
             else:
-                self.stream.write(line + "\n")
+                self.stream.write(self.line(ev) + "\n")
             self.stream.flush()
         elif isinstance(ev, LogRecord):
             if ev.level in ("warning", "error"):
                 self._end_bar()
+                self._said.append(ev.message)
                 self.stream.write(f"{ev.level}: {ev.message}\n")
                 self.stream.flush()
         elif isinstance(ev, PhaseStarted):
             self.last = -1e9
+            self._final_done.discard(ev.phase.value)
         elif isinstance(ev, PhaseFinished):
             self._end_bar()
+            self._said.append(ev.summary)
             self.stream.write(f"{ev.phase.value}: {ev.summary}\n")
             self.stream.flush()
+
+    def once(self, prefix: str, text: str) -> None:
+        """Print ``prefix: text`` unless the engine's own line already said ``text``."""
+        if any(text and text in said for said in self._said):
+            return
+        self._end_bar()
+        self._said.append(text)
+        self.stream.write(f"{prefix}: {text}\n")
+        self.stream.flush()
 
     def _end_bar(self) -> None:
         if self._bar_open:
@@ -139,14 +188,14 @@ def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | Non
             if result.outcome == "cancelled":
                 return int(exit_code_for(Outcome.INTERRUPTED))
             if result.outcome == "failed":
-                err.write(f"error: {result.error}\n")
+                progress.once("error", result.error or "the migration failed")
                 if keep_on_failure:
                     err.write("the committed chunks are kept: fix the cause and run again to resume, "
                               "or `migwizard rollback`\n")
                 else:
                     try:
                         rb = engine.rollback()
-                        err.write(f"rolled back: {rb.message}\n")
+                        progress.once("rolled back", rb.message)
                     except Exception as e:  # noqa: BLE001 - disk full, lost connection: the run stays
                         err.write(f"the automatic rollback failed too ({_one_line(e)}); the run stays in the "
                                   "target and is resumable: fix the cause and run the same command again, "

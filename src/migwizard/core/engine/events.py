@@ -45,6 +45,12 @@ class Progress:
     payments_per_s: float = 0.0  # rolling window
     attempts_per_s: float = 0.0
     eta_s: float | None = None  # None until the window has data
+    differences: int = 0  # validate/verify: differing fields found so far (payments checked = done)
+
+    @property
+    def checking(self) -> bool:
+        """A validation sample: ``done`` counts payments compared, not rows written."""
+        return self.phase in (Phase.VALIDATE, Phase.VERIFY)
 
     @property
     def fraction(self) -> float:

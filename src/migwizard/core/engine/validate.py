@@ -111,8 +111,9 @@ class _Validation:
                             last = now
                             rate.add(now, self.checked, 0)
                             pps, _ = rate.rates()
-                            ctx.emit(Progress(phase, self.checked, total, 0, 0, 0, now - t0, pps, 0.0,
-                                              rate.eta(total - self.checked)))
+                            ctx.emit(Progress(phase, self.checked, total, elapsed_s=now - t0, payments_per_s=pps,
+                                              eta_s=rate.eta(total - self.checked),
+                                              differences=self.diff_total))
                         if cancel is not None and cancel.is_set():
                             error = _CANCELLED
                             break
@@ -160,7 +161,9 @@ class _Validation:
                                   quarantined=[_skip_json(r) for r in self.left_behind.values()],
                                   kept_as_duplicates=[_skip_json(r) for r in run_skips(db, run, bf.COLLISION_REASON).values()],
                                   backfill=run.stats.get("backfill"))
-        ctx.emit(Progress(phase, checked, total, 0, 0, 0, seconds, checked / seconds if seconds else 0.0, 0.0, 0.0))
+        ctx.emit(Progress(phase, checked, total, elapsed_s=seconds,
+                          payments_per_s=checked / seconds if seconds else 0.0, eta_s=0.0,
+                          differences=self.diff_total))
         if not verify_only:
             run.state = "validated" if ok else "running"
             run.validated_at = now_text(ctx.wall()) if ok else None
