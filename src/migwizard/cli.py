@@ -37,6 +37,7 @@ from .core.statedir import StateDirError, state_dir
 from .exits import ExitCode
 
 LOG = logging.getLogger(LOGGER_NAME)
+CONFIRM_WORD = "COMMIT"  # the one confirmation word, as in the wizard's commit screen
 
 
 class _Group(TyperGroup):
@@ -226,6 +227,8 @@ def main_cmd(
     allow_foreign: bool = FOREIGN_OPT,
     backfill: bool = BACKFILL_OPT,
     quarantine: bool = QUARANTINE_OPT,
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="Headless: migrate (and tombstone) a store with "
+                                     "0 payments; without it that is refused (exit 2)."),
 ) -> None:
     if state is not None:
         os.environ[STATE_DIR_ENV] = str(state.expanduser().absolute())
@@ -243,7 +246,8 @@ def main_cmd(
         lmdb_dir, sql, kv_source = _sources(kv, sql, kv_table, lnddir, network)
         code = run_pipeline(lmdb_dir, sql, chunk_size=chunk_size, report_path=report,
                             as_json=as_json, confirm=None, keep_on_failure=keep, kv_source=kv_source,
-                            allow_foreign_source=allow_foreign, backfill=backfill, quarantine=quarantine)
+                            allow_foreign_source=allow_foreign, backfill=backfill, quarantine=quarantine,
+                            allow_empty=allow_empty)
         raise typer.Exit(code)
     # The wizard resolves --lnddir itself (its first screen shows what it found, without passwords;
     # a --kv/--sql given too prefills the manual fields, the second choice there).
@@ -276,6 +280,7 @@ def migrate_cmd(
     keep: bool = typer.Option(False, "--keep-on-failure"),
     backfill: bool = BACKFILL_OPT,
     quarantine: bool = QUARANTINE_OPT,
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="Migrate (and tombstone) a store with 0 payments."),
 ) -> None:
     """Preflight, migrate, validate; asks before the commit and tombstone."""
     from .headless import run_pipeline
@@ -289,16 +294,17 @@ def migrate_cmd(
         if not sys.stdin.isatty():
             sys.stderr.write("not a terminal: refusing to commit without --yes\n")
             return False
-        left = (f" {len(rep.quarantined)} payments no lnd release can read are LEFT BEHIND (quarantined)."
+        left = (f" {len(rep.quarantined):,} payments no lnd release can read are LEFT BEHIND (quarantined)."
                 if rep.quarantined else "")
-        sys.stderr.write(f"Validation passed for {rep.payments_checked} payments.{left} "
-                         "Commit and tombstone the KV store? Type 'commit' to proceed: ")
+        sys.stderr.write(f"Validation passed for {rep.payments_checked:,} payments.{left} "
+                         f"Commit and tombstone the KV store? Type {CONFIRM_WORD} to proceed: ")
         sys.stderr.flush()
-        return sys.stdin.readline().strip() == "commit"
+        return sys.stdin.readline().strip() == CONFIRM_WORD
 
     raise typer.Exit(run_pipeline(lmdb_dir, sql, chunk_size=chunk_size, report_path=report, as_json=as_json,
                                   confirm=confirm, keep_on_failure=keep, kv_source=kv_source,
-                                  allow_foreign_source=allow_foreign, backfill=backfill, quarantine=quarantine))
+                                  allow_foreign_source=allow_foreign, backfill=backfill, quarantine=quarantine,
+                                  allow_empty=allow_empty))
 
 
 @app.command("preflight")

@@ -31,6 +31,9 @@ from .core.report import next_steps, render_summary, run_report_path, validation
 from .exits import ExitCode, Outcome, exit_code_for
 
 
+EMPTY_CHECK = "kv.empty"  # preflight's warning for a store with 0 payments
+
+
 def _fmt_eta(s: float | None) -> str:
     if s is None:
         return "--:--"
@@ -147,8 +150,9 @@ def print_preflight(report: PreflightReport, out: TextIO) -> None:
 
 def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | None, as_json: bool,
                  confirm: Callable[[ValidationReport], bool] | None, keep_on_failure: bool = False,
-                 out: TextIO = sys.stdout, err: TextIO = sys.stderr, kv_source: str | None = None,
-                 allow_foreign_source: bool = False, backfill: bool = False, quarantine: bool = False) -> int:
+                 allow_empty: bool = False, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
+                 kv_source: str | None = None, allow_foreign_source: bool = False, backfill: bool = False,
+                 quarantine: bool = False) -> int:
     """preflight -> migrate -> validate -> commit -> tombstone; returns the exit code.
 
     Without ``report_path`` the report goes to ``<state>/reports/run-<id>.json``
@@ -180,6 +184,17 @@ def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | Non
                 return int(exit_code_for(Outcome.REFUSED))
             for w in pre.warnings:
                 err.write(f"warning: {w.title}: {w.reason}\n")
+            empty = next((w for w in pre.warnings if w.id == EMPTY_CHECK), None)
+            if empty is not None and not allow_empty:
+                msg = ("refusing to migrate an empty store without --allow-empty: migrating it would only "
+                       "tombstone it")
+                hint = "check the path and network; pass --allow-empty if this store really has no payments"
+                if as_json:
+                    json.dump({"outcome": "preflight_refused", "error": msg, "hint": hint,
+                               "preflight": pre.to_json()}, out, indent=2)
+                    out.write("\n")
+                err.write(f"error: {msg}\nhint: {hint}\n")
+                return int(exit_code_for(Outcome.REFUSED))
             try:
                 result = engine.migrate(cancel=cancel)
             except KeyboardInterrupt:

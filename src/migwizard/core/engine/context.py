@@ -122,9 +122,10 @@ class Context:
             except TargetSymlinkError as e:
                 raise EngineError(str(e), exit_code=ExitCode.USAGE) from None
             except Exception as e:  # noqa: BLE001
-                raise EngineError(f"cannot open the SQL target {self.target}: {self.url.scrub(str(e))}",
-                                  exit_code=ExitCode.PREFLIGHT_REFUSED,
-                                  hint="check the URL, that the server runs, and the credentials") from None
+                from ..sql.explain import explain_connect_error
+
+                reason, hint = explain_connect_error(self.url, self.url.scrub(str(e)))
+                raise EngineError(reason, exit_code=ExitCode.PREFLIGHT_REFUSED, hint=hint) from None
         return self._db
 
     def close(self) -> None:

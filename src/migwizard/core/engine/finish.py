@@ -170,6 +170,9 @@ def write_tombstone(ctx: Context, run: Run) -> None:
 
 @one_session_at_a_time
 def rollback(ctx: Context) -> RollbackResult:
+    if ctx.target_absent():  # looking must never create the file
+        return RollbackResult(None, {}, [], True,
+                              f"nothing to roll back: the SQLite target {ctx.url.sqlite_path} does not exist")
     db = ctx.db()
     run = ctx.run()
     if run is None:

@@ -13,8 +13,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from ..codec.keys import NEXT_PAYMENT_ID_KEY, PAYMENTS_INDEX_BUCKET, PAYMENTS_ROOT_BUCKET, PAYMENTS_TOMBSTONE_KEY
 from ..codec.errors import DecodeError
+from ..codec.keys import (
+    NEXT_PAYMENT_ID_KEY,
+    PAYMENTS_INDEX_BUCKET,
+    PAYMENTS_ROOT_BUCKET,
+    PAYMENTS_TOMBSTONE_KEY,
+    TOMBSTONE_META_KEY,
+)
 from ..codec.peek import peek_payment
 from ..kv.errors import KVError
 from ..codec.walk import DuplicateEntry, MissingBucket, PaymentEntry, walk_payment_index
@@ -230,7 +236,45 @@ def refuse_unfinished_import(store, kv_path) -> None:
                           hint="import again: migwizard import-bbolt CHANNEL_DB --kv NEWDIR (or --yes on the source)")
 
 
-def state_from(tomb: bool, run: Run | None) -> RunState:
+def tombstone_record(ctx: Context, store=None) -> dict | None:
+    """What the commit wrote into the store's metadata: the run and the target it went to.
+    ``store``: the store already open (LMDB must not be opened twice in one process)."""
+    try:
+        if store is not None:
+            raw = store.meta_get(TOMBSTONE_META_KEY)
+        else:
+            with ctx.open_kv() as opened:
+                raw = opened.meta_get(TOMBSTONE_META_KEY)
+        rec = json.loads(raw) if raw else None
+        return rec if isinstance(rec, dict) else None
+    except Exception:  # noqa: BLE001 - informational: the message falls back to the plain refusal
+        return None
+
+
+def wrong_target(ctx: Context, run: Run | None, record: dict | None = None) -> str:
+    """Which target is wrong, in the words a node runner can act on: where this store
+    went (its tombstone record) and what this target holds (its run record)."""
+    record = record if record is not None else tombstone_record(ctx)
+    if record and record.get("run_id"):
+        mine = f"this store was migrated to {record.get('target') or 'another target'}, run {str(record['run_id'])[:8]}"
+    else:
+        mine = "this store has no migration recorded"
+    if run is None:
+        theirs = "this target holds no committed migration (no migwizard run at all)"
+    else:
+        src = f" ({run.source_path})" if run.source_path else ""
+        theirs = f"this target holds run {run.run_id[:8]} ({run.state}) of a different KV store{src}"
+    return f"wrong target: {mine}; {theirs}"
+
+
+def foreign_run(ctx: Context, run: Run | None, record: dict | None) -> bool:
+    """A committed run in the target that is not the one this store's tombstone names."""
+    return bool(run is not None and record and record.get("run_id") and record["run_id"] != run.run_id)
+
+
+def state_from(tomb: bool, run: Run | None, record: dict | None = None) -> RunState:
+    if tomb and run is not None and record and record.get("run_id") and record["run_id"] != run.run_id:
+        return RunState.TOMBSTONE_WITHOUT_SQL  # this store went elsewhere: the target's run is not ours
     if run is not None and run.state == "committed":
         return RunState.COMPLETE if tomb else RunState.COMMITTED_NO_TOMBSTONE
     if tomb:
@@ -247,7 +291,8 @@ def kv_tombstoned(ctx: Context) -> bool:
 
 
 def state(ctx: Context) -> RunState:
-    return state_from(kv_tombstoned(ctx), ctx.run())
+    tomb = kv_tombstoned(ctx)
+    return state_from(tomb, ctx.run(), tombstone_record(ctx) if tomb else None)
 
 
 def reconcile(ctx: Context) -> RunState:
@@ -267,30 +312,30 @@ def reconcile(ctx: Context) -> RunState:
         assert run is not None
         if scan_store(ctx).fingerprint != run.source_fingerprint:
             raise EngineError(
-                "the target holds a committed migration of a different KV store (fingerprint mismatch); "
-                "not writing a tombstone", exit_code=ExitCode.PREFLIGHT_REFUSED,
-                hint="point --kv at the store that was migrated, or check which target you meant")
+                f"{wrong_target(ctx, run)}; not writing a tombstone", exit_code=ExitCode.PREFLIGHT_REFUSED,
+                hint="point --sql at this store's own target (or a new one), or --kv at the store that was migrated")
         ctx.log("info", "Committed migration found without a KV tombstone: writing the tombstone now.")
         finish.tombstone_after_commit(ctx, run)
         return RunState.COMPLETE
     if st is RunState.TOMBSTONE_WITHOUT_SQL:
         raise EngineError(
-            "the KV store is tombstoned (migrated) but this target holds no committed migration of it",
+            wrong_target(ctx, ctx.run()),
             exit_code=ExitCode.PREFLIGHT_REFUSED,
             hint=("point --sql at the target it was migrated to (see the tombstone details with "
                   "`migwizard inspect`), or restore the KV store from the backup taken before the migration"))
     return st
 
 
-def marker_check(state: RunState, run: Run | None, scan: KVScan) -> Check:
+def marker_check(state: RunState, run: Run | None, scan: KVScan, record: dict | None = None) -> Check:
     """The preflight line for the marker matrix cell."""
     if state is RunState.FRESH:
         return Check("markers", "Migration markers", CheckStatus.PASS, "fresh: no run, no tombstone")
     if state is RunState.IN_PROGRESS:
         assert run is not None
         if run.source_fingerprint != scan.fingerprint:
+            src = f" ({run.source_path})" if run.source_path else ""
             return Check("markers", "Migration markers", CheckStatus.FAIL,
-                         "the target holds an unfinished run of a different KV store",
+                         f"wrong target: this target holds unfinished run {run.run_id[:8]} of another KV store{src}",
                          "roll that run back (migwizard rollback with its --kv) or pick another target")
         return Check("markers", "Migration markers", CheckStatus.WARN,
                      f"interrupted run {run.run_id[:8]} at KV sequence {run.checkpoint_seq}: it will resume",
@@ -303,8 +348,11 @@ def marker_check(state: RunState, run: Run | None, scan: KVScan) -> Check:
         return Check("markers", "Migration markers", CheckStatus.FAIL,
                      "already migrated: the KV store is tombstoned and the target committed",
                      "nothing to migrate; run `migwizard verify` to re-check")
-    return Check("markers", "Migration markers", CheckStatus.FAIL,
-                 "the KV store is tombstoned but this target holds no committed migration",
+    mine = (f"this store was migrated to {record.get('target') or 'another target'}, run {str(record['run_id'])[:8]}"
+            if record and record.get("run_id") else "the KV store is tombstoned")
+    theirs = (f"this target holds run {run.run_id[:8]}" if run is not None
+              else "this target holds no committed migration (no migwizard run at all)")
+    return Check("markers", "Migration markers", CheckStatus.FAIL, f"wrong target: {mine}; {theirs}",
                  "point --sql at the original target, or restore the KV store from its backup")
 
 
@@ -324,10 +372,11 @@ def status(ctx: Context) -> EngineStatus:
     from .lndside import target_case
 
     run = ctx.run()
+    tomb = kv_tombstoned(ctx)
     lnd = target_case(ctx)
     tracker = lnd.tracker_version if lnd.state.has_migration_tracker else None
     return EngineStatus(
-        state=state_from(kv_tombstoned(ctx), run),
+        state=state_from(tomb, run, tombstone_record(ctx) if tomb else None),
         run=run_summary(run),
         target=ctx.target,
         kv_path=str(ctx.kv_path),

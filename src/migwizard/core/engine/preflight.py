@@ -6,10 +6,12 @@ The KV side is checked here; the target's checks live in :mod:`.checks_sql`.
 
 from __future__ import annotations
 
+import json
 import shutil
 
 from ..kv.channeldb import channeldb_version
 from ..kv.errors import KVError, LockedError
+from ..kv.importer import META_IMPORT_SOURCE
 from ..kv.lmdb_store import LmdbStore
 from ..kv.open import detect_kind
 from . import backfill, quarantine
@@ -17,7 +19,16 @@ from .checks_sql import NoTarget, absent_target_checks, mb, space_checks, sql_ch
 from .context import Context, session_lock_held
 from .events import Phase, PhaseFinished, PhaseStarted
 from .lndside import lnd_checks
-from .markers import KVScan, marker_check, missing_check, scan_kv, state_from, unfinished_import, unmatched_check
+from .markers import (
+    KVScan,
+    marker_check,
+    missing_check,
+    scan_kv,
+    state_from,
+    tombstone_record,
+    unfinished_import,
+    unmatched_check,
+)
 from .results import Check, CheckStatus, EngineError, PreflightReport, RunState, StatusCounts
 from .runs import Run, run_summary
 
@@ -52,8 +63,9 @@ def preflight(ctx: Context) -> PreflightReport:
         checks.append(Check("sql.open", "SQL target", CheckStatus.FAIL, str(e), e.hint))
     if scan is not None:
         backfill.adjust_checks(ctx, checks, scan.counts.payments)
-        state = state_from(scan.tombstone, run)
-        checks.append(marker_check(state, run, scan))
+        record = tombstone_record(ctx) if scan.tombstone else None  # the store is closed by now
+        state = state_from(scan.tombstone, run, record)
+        checks.append(marker_check(state, run, scan, record))
         checks.extend(space_checks(ctx, scan))
     if store is not None:
         try:
@@ -144,12 +156,45 @@ def _kv_checks(ctx: Context, store: LmdbStore, checks: list[Check], resume_after
         for extra in (unmatched_check(scan), missing_check(scan)):
             if extra is not None:
                 checks.append(extra)
+        if counts.payments == 0 and not scan.tombstone:
+            checks.append(empty_store_check(ctx, store))
     free_kv = shutil.disk_usage(ctx.kv_path).free
     ok = free_kv >= KV_FREE_SPACE_NEEDED
     checks.append(Check("kv.free_space", "Free space (KV side)", CheckStatus.PASS if ok else CheckStatus.FAIL,
                         f"{mb(free_kv)} free; the tombstone needs < {mb(KV_FREE_SPACE_NEEDED)}",
                         "" if ok else "free some space next to the KV store"))
     return scan
+
+
+def network_of(path: str | None) -> str | None:
+    """The network an lnd data path names (``.../data/graph/<net>/channel.db``), if it does."""
+    if not path:
+        return None
+    parts = [p for p in str(path).replace("\\", "/").split("/") if p]
+    for i, part in enumerate(parts[:-1]):
+        if part == "graph" and i + 1 < len(parts) and parts[i + 1] in ("mainnet", "testnet", "testnet4", "signet",
+                                                                          "regtest", "simnet"):
+            return parts[i + 1]
+    return None
+
+
+def empty_store_check(ctx: Context, store: LmdbStore) -> Check:
+    """0 payments: nothing is wrong with the store, but it is usually not the one meant
+    (another network's or another node's channel.db). A warning, and headless runs need
+    --allow-empty before they tombstone it."""
+    origin = None
+    try:
+        raw = store.meta_get(META_IMPORT_SOURCE)
+        origin = json.loads(raw)["path"] if raw else None
+    except Exception:  # noqa: BLE001 - informational only
+        origin = None
+    where = origin or str(ctx.kv_path.absolute())
+    net = network_of(origin) or network_of(str(ctx.kv_path))
+    on = f" (network {net})" if net else " (network unknown: the path names none)"
+    return Check("kv.empty", "Empty store", CheckStatus.WARN,
+                 f"0 payments in {where}{on}: usually the wrong network's or the wrong node's channel.db",
+                 "check the path and network; migrating it only tombstones an empty store "
+                 "(headless: --allow-empty)", details={"path": where, "network": net or "unknown"})
 
 
 def _channeldb_check(ver: int | None) -> Check:

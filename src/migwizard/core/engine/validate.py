@@ -20,7 +20,7 @@ from . import backfill as bf
 from .crashpoints import crash_point
 from .context import PROGRESS_INTERVAL_S, Context, one_session_at_a_time
 from .events import Phase, PhaseFinished, PhaseStarted, Progress
-from .markers import digest_bucket, missing_damage, scan_kv
+from .markers import digest_bucket, foreign_run, missing_damage, scan_kv, tombstone_record, wrong_target
 from .rate import RollingRate
 from .results import EngineError, ExitCode, FieldDiff, PaymentRow, TableSummary, ValidationReport
 from .rows import PAYMENT_TABLES, SwitchIdAllocator, expected_duplicates
@@ -39,6 +39,10 @@ _CANCELLED = "validation cancelled"
 
 @one_session_at_a_time
 def validate(ctx: Context, *, cancel: threading.Event | None, verify_only: bool = False) -> ValidationReport:
+    if ctx.target_absent():  # looking must never create the file
+        raise EngineError(f"nothing to {'verify' if verify_only else 'validate'}: the SQLite target "
+                          f"{ctx.url.sqlite_path} does not exist", exit_code=ExitCode.USAGE,
+                          hint="check --sql: it must name the file the migration wrote")
     db = ctx.db()
     run = ctx.run()
     if run is None:
@@ -88,7 +92,15 @@ class _Validation:
             ctx.emit(PhaseStarted(phase, total))
             rate = RollingRate()
             if scan.fingerprint != run.source_fingerprint:
-                error = "the KV store's payment index changed since the migration (fingerprint mismatch)"
+                record = tombstone_record(ctx, store) if scan.tombstone else None
+                if foreign_run(ctx, run, record) or (record is None and run.source_path
+                                                     and run.source_path != str(ctx.kv_path.resolve())):
+                    # Comparing another store's payments would only list every one as missing.
+                    raise EngineError(wrong_target(ctx, run, record), exit_code=ExitCode.PREFLIGHT_REFUSED,
+                                      hint="point --sql at this store's own target, or --kv at the store "
+                                           "this target was migrated from")
+                else:
+                    error = "the KV store's payment index changed since the migration (fingerprint mismatch)"
             batch: list[tuple[int, bytes, object]] = []
             last = -1e9
             try:
