@@ -36,7 +36,8 @@ def _deterministic_tui(monkeypatch, tmp_path):
 
     monkeypatch.setattr(textual.constants, "TEXTUAL_ANIMATIONS", "none")
     monkeypatch.chdir(tmp_path)
-    # Imported copies go to the state directory: the test's own, never the user's.
+    # The wizard's files (log, reports, imported copies) go to the state directory, never the
+    # current one and never the user's: a private one per test.
     monkeypatch.setenv("MIGWIZ_STATE_DIR", str(tmp_path / "state"))
     yield
 
@@ -61,8 +62,13 @@ def fixed_wall_clock() -> float:
     return 1_735_689_600.0  # 2025-01-01T00:00:00Z
 
 
-# The validation report's default name comes from the app's wall clock (fixed above).
-REPORT_NAME = "migwizard-report-20250101-000000.json"
+# One report per run: ``run-<run id>.json`` (the fake engine's run is "run-0001").
+REPORT_NAME = "run-run-0001.json"
+
+
+def results_dir(tmp_path: Path) -> Path:
+    """Where the wizard puts reports when none is named: ``<state>/reports``."""
+    return tmp_path / "state" / "reports"
 
 
 @pytest.fixture

@@ -58,6 +58,7 @@ class FakeStore:
     preflight_fail: bool = False
     preflight_warn: bool = True
     lnd_target: bool = False  # the target is lnd's own database (migration_tracker at 13)
+    validated: bool = False  # the run passed validation (resume goes straight to the commit screen)
     calls: list[str] = field(default_factory=list)
 
 
@@ -78,6 +79,8 @@ class FakeEngine:
         self.chunk_size = chunk_size
         self.emit = on_event
         self.store = store or FakeStore()
+        # (payments checked, reached, release): validation holds there until released.
+        self.validation_gate: tuple[int, threading.Event, threading.Event] | None = None
 
     # -- helpers -------------------------------------------------------
     def _counts(self) -> StatusCounts:
@@ -230,12 +233,25 @@ class FakeEngine:
         st.calls.append("verify" if verify_only else "validate")
         phase = Phase.VERIFY if verify_only else Phase.VALIDATE
         self.emit(PhaseStarted(phase, total=st.payments))
-        for done in range(0, st.payments + 1, 10):
-            self.emit(Progress(phase, done=done, total=st.payments, elapsed_s=done / 10))
-        self.emit(Progress(phase, done=st.payments, total=st.payments, elapsed_s=st.payments / 10))
-        rows = [self._row(i) for i in range(st.done)]
         diffs = [FieldDiff(p, "attempts[0].route.hops[1].amt_to_forward", 1000, 999) for p in st.diff_on]
+        for done in range(0, st.payments + 1, 10):
+            self.emit(Progress(phase, done=done, total=st.payments, elapsed_s=done / 10,
+                               payments_per_s=100.0, differences=sum(1 for i in range(done) if ident(i) in st.diff_on)))
+            if self.validation_gate is not None and done == self.validation_gate[0]:
+                self.validation_gate[1].set()  # reached: the test may now stop it
+                self.validation_gate[2].wait(30)
+            if cancel is not None and cancel.is_set() and done < st.payments:
+                self.emit(PhaseFinished(phase, ok=False, summary="validation cancelled"))
+                return ValidationReport(
+                    run_id=st.run_id or "", ok=False, payments_checked=done, duplicates_checked=0,
+                    count_kv=st.payments, count_sql=st.done, differences=[], payments=[], tables=[],
+                    stats=self._stats(st.done), seconds=done / 10, error="validation cancelled")
+        self.emit(Progress(phase, done=st.payments, total=st.payments, elapsed_s=st.payments / 10,
+                           payments_per_s=100.0, differences=len(diffs)))
+        rows = [self._row(i) for i in range(st.done)]
         stats = self._stats(st.done)
+        if not diffs and not verify_only:
+            st.validated = True
         tables = [TableSummary(t, n, len(diffs) if t == "payment_route_hops" else 0, 0.25) for t, n in stats.rows.items()]
         self.emit(PhaseFinished(phase, ok=not diffs))
         return ValidationReport(

@@ -21,7 +21,7 @@ from migwizard.tui.help import HelpScreen
 from migwizard.tui.messages import EngineProgress, StepDone
 from migwizard.core.report import load_report, report_document, report_from_json
 
-from .conftest import REPORT_NAME
+from .conftest import REPORT_NAME, results_dir
 from .fake_engine import FakeStore, fake_factory, ident
 from .helpers import fake_app, gated, settle, start_held_migration, wait_for
 
@@ -194,7 +194,7 @@ async def test_report_filters_search_and_secrets(tmp_path):
         await pilot.press("s")
         await settle(pilot)
         assert "••••" not in json.dumps(app.screen.detail.kv, ensure_ascii=False)
-    report, details = load_report(tmp_path / "migwizard-results" / REPORT_NAME)
+    report, details = load_report(results_dir(tmp_path) / REPORT_NAME)
     assert not report.ok and list(details) == [ident(5)]
 
 

@@ -20,7 +20,7 @@ from migwizard.tui.app import MigWizardApp
 from migwizard.tui.messages import EngineProgress, StepDone
 from migwizard.core.report import load_report
 
-from .conftest import REPORT_NAME, StepClock, fixed_wall_clock
+from .conftest import StepClock, fixed_wall_clock, results_dir
 from .helpers import gated, settle, wait_for
 
 PAYMENTS = 40
@@ -80,7 +80,9 @@ async def test_happy_path_real_engine_commits(kv, tmp_path):
     (commit,) = steps(messages, "commit")
     assert isinstance(commit, CommitResult) and commit.committed and commit.tombstoned
     assert any(isinstance(m, EngineProgress) for m in messages)
-    saved, _details = load_report(tmp_path / "migwizard-results" / REPORT_NAME)
+    (saved_path,) = results_dir(tmp_path).glob("run-*.json")  # one report per run
+    assert saved_path.name == f"run-{report.run_id}.json"
+    saved, _details = load_report(saved_path)
     assert saved.ok and saved.payments_checked == PAYMENTS
     with Engine(tmp_path / "kv", f"sqlite:///{tmp_path / 'lnd.sqlite'}") as engine:
         assert engine.state() is RunState.COMPLETE

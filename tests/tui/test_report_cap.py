@@ -7,7 +7,7 @@ import json
 from migwizard.core.report import DETAIL_CAP
 from migwizard.screens.report import ReportScreen
 
-from .conftest import REPORT_NAME
+from .conftest import REPORT_NAME, results_dir
 from .fake_engine import FakeEngine, FakeStore, ident
 from .helpers import fake_app, to_report
 
@@ -33,5 +33,5 @@ async def test_report_screen_loads_capped_details(tmp_path):
         assert len(app.screen.details) == DETAIL_CAP
     assert len(loaded) == DETAIL_CAP
     assert loaded == sorted(ident(i) for i in range(n))[:DETAIL_CAP]
-    doc = json.loads((tmp_path / "migwizard-results" / REPORT_NAME).read_text())
+    doc = json.loads((results_dir(tmp_path) / REPORT_NAME).read_text())
     assert len(doc["details"]) == DETAIL_CAP and len(doc["differences"]) == n

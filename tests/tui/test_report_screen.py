@@ -10,7 +10,7 @@ from migwizard.screens.detail import PaymentDetailScreen
 from migwizard.screens.report import ReportScreen
 from migwizard.tui.widgets import DiffTree
 
-from .conftest import REPORT_NAME
+from .conftest import REPORT_NAME, results_dir
 from .fake_engine import FakeStore, ident
 from .helpers import fake_app, settle, to_report
 
@@ -22,13 +22,13 @@ async def test_report_and_log_paths(tmp_path):
         await to_report(pilot)
         assert isinstance(app.screen, ReportScreen)
     assert report.exists() and log.exists()
-    assert not list((tmp_path / "migwizard-results").glob("migwizard-report*.json"))
+    assert not list(results_dir(tmp_path).glob("*.json"))
     for f in (report, log):
         assert stat.S_IMODE(f.stat().st_mode) == 0o600
     app2 = fake_app(tmp_path, FakeStore())
     async with app2.run_test(size=(80, 24)) as pilot:
         await to_report(pilot)
-    assert (tmp_path / "migwizard-results" / REPORT_NAME).exists()
+    assert (results_dir(tmp_path) / REPORT_NAME).exists()
 
 
 async def test_report_starts_on_a_difference_and_n_jumps_to_it(tmp_path):

@@ -11,7 +11,7 @@ from textual.widgets import Input, Static
 from migwizard.screens.report import ReportScreen
 from migwizard.screens.welcome import restore_secrets
 
-from .conftest import REPORT_NAME
+from .conftest import REPORT_NAME, results_dir
 from .fake_engine import FakeStore
 from .helpers import fake_app, settle, text, to_report
 
@@ -29,15 +29,17 @@ async def test_password_never_in_files_or_on_screen_and_modes_are_private(tmp_pa
         await to_report(pilot)
         assert isinstance(app.screen, ReportScreen)
         assert app.engine.sql_url == PG  # the engine still gets the real URL
-    results = tmp_path / "migwizard-results"
-    log = (results / "migwizard.log").read_text()
+    results = results_dir(tmp_path)
+    state = results.parent
+    log = (state / "migwizard.log").read_text()
     report = (results / REPORT_NAME).read_text()
     assert SECRET not in log and SECRET not in report
     assert "mig:***@db.example" in log
     assert json.loads(report)["target"] == "postgresql://mig:***@db.example/lnd"
     assert stat.S_IMODE(results.stat().st_mode) == 0o700
-    for name in ("migwizard.log", REPORT_NAME):
-        assert stat.S_IMODE((results / name).stat().st_mode) == 0o600
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    for path in (state / "migwizard.log", results / REPORT_NAME):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_restore_secrets():

@@ -28,6 +28,7 @@ def build(tmp_path, store=None, factory=None, **kw):
     store = store or FakeStore()
     results = tmp_path / "results"
     kw.setdefault("results_dir", results)
+    kw.setdefault("log_path", results / "migwizard.log")
     app = MigWizardApp("kv", "sqlite:///lnd.sqlite", engine_factory=factory or fake_factory(store),
                        chunk_size=10, wall_clock=fixed_wall_clock, **kw)
     return stable_paths(app, results, f"{SHOWN_RESULTS}/{tmp_path.name}")

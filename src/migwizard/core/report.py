@@ -270,7 +270,10 @@ def next_steps(commit: Any) -> list[str]:
             "so lnd does not pick these rows up by itself.",
             "Use it to audit or rehearse; `migwizard verify` re-checks it any time.",
         ]
-    if commit.imported_from:
+    if commit.imported_from and commit.lnd_tracker_recorded:
+        steps.append(f"The tombstone is in the LMDB copy ({commit.kv_path}); {commit.imported_from} itself is "
+                     "unchanged (lnd now reads payments from SQL, not from it).")
+    elif commit.imported_from:
         steps.append(f"The tombstone is in the LMDB copy ({commit.kv_path}); {commit.imported_from} itself is "
                      "unchanged. To migrate into lnd's own database, import it again into a new directory.")
     elif not commit.lnd_tracker_recorded:

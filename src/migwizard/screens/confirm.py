@@ -13,26 +13,35 @@ from textual.widgets import Button, Footer, Input, Static
 
 
 class QuitDuringMigration(ModalScreen[bool]):
-    """Quit while migrating: stop at the next chunk boundary (resumable) or carry on."""
+    """Quit while migrating or validating: stop at the next boundary (resumable) or carry on."""
 
     BINDINGS = [
-        Binding("escape", "keep", "Keep migrating"),
+        Binding("escape", "keep", "Keep going"),
         Binding("y", "stop", "Stop and quit"),
-        Binding("n", "keep", "Keep migrating", show=False),
+        Binding("n", "keep", "Keep going", show=False),
     ]
 
+    def __init__(self, what: str = "migration") -> None:
+        super().__init__()
+        self.what = what
+
     def compose(self) -> ComposeResult:
+        validating = self.what == "validation"
         with Vertical(classes="dialog"):
-            yield Static("Quit while the migration runs?", classes="dialog-title")
+            yield Static(f"Quit while the {self.what} runs?", classes="dialog-title")
             yield Static(
-                "The migration stops at the next chunk boundary. Every committed chunk stays "
-                "in place with its checkpoint, nothing is committed as final, and the KV store "
-                "is untouched. Run migwizard again to resume.",
+                ("The validation stops after the batch it is comparing (within about a second). The "
+                 "migrated chunks stay in the target, nothing is committed as final, and the KV store is "
+                 "untouched. Run migwizard again to validate and commit.") if validating else
+                ("The migration stops at the next chunk boundary. Every committed chunk stays "
+                 "in place with its checkpoint, nothing is committed as final, and the KV store "
+                 "is untouched. Run migwizard again to resume."),
                 classes="dialog-body",
             )
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Stop and quit (y)", id="stop", variant="warning", compact=True)
-                yield Button("Keep migrating (n)", id="keep", variant="primary", compact=True)
+                yield Button(f"Keep {'validating' if validating else 'migrating'} (n)", id="keep",
+                             variant="primary", compact=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -48,27 +57,41 @@ class QuitDuringMigration(ModalScreen[bool]):
 
 
 class CancelMigration(ModalScreen[str | None]):
-    """Cancel: "resume" (stop, keep it resumable), "rollback" (stop, then roll back) or None."""
+    """Stop: "resume" (stop, keep it resumable), "rollback" (stop, then roll back) or None.
+
+    ``what="validation"``: the same choice while validating; it stops after the batch
+    being compared (a second at most), and nothing of the migration is lost.
+    """
 
     BINDINGS = [
-        Binding("escape", "keep", "Keep migrating"),
+        Binding("escape", "keep", "Continue"),
         Binding("k", "stop_keep", "Stop, keep resumable"),
         Binding("r", "stop_rollback", "Stop and roll back"),
     ]
 
+    def __init__(self, what: str = "migration") -> None:
+        super().__init__()
+        self.what = what
+
     def compose(self) -> ComposeResult:
+        if self.what == "validation":
+            body = ("It stops after the batch it is comparing (within about a second). The migration "
+                    "is not touched: every chunk stays in the target.\n"
+                    "[b]k[/b]  Stop and keep the run: validate again later, then commit.\n"
+                    "[b]r[/b]  Stop and roll back: then confirm removing everything this run wrote.\n"
+                    "The KV store is untouched either way.")
+        else:
+            body = ("It stops at the next chunk boundary: the chunk in progress is finished and kept, "
+                    "not rolled back (only killing the process would roll that one chunk back).\n"
+                    "[b]k[/b]  Stop and keep it resumable: committed chunks stay, run it again later.\n"
+                    "[b]r[/b]  Stop and roll back: then confirm removing everything this run wrote.\n"
+                    "The KV store is untouched either way.")
         with Vertical(classes="dialog"):
-            yield Static("Stop the migration?", classes="dialog-title")
-            yield Static(
-                "It stops at the next chunk boundary: the chunk in progress is finished and kept, "
-                "not rolled back (only killing the process would roll that one chunk back).\n"
-                "[b]k[/b]  Stop and keep it resumable: committed chunks stay, run it again later.\n"
-                "[b]r[/b]  Stop and roll back: then confirm removing everything this run wrote.\n"
-                "The KV store is untouched either way.",
-                classes="dialog-body",
-            )
+            yield Static(f"Stop the {self.what}?", classes="dialog-title")
+            yield Static(body, classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Keep resumable (k)", id="stop-keep", compact=True)
+                yield Button("Keep resumable (k)" if self.what != "validation" else "Keep run (k)",
+                             id="stop-keep", compact=True)
                 yield Button("Roll back (r)", id="stop-rollback", variant="warning", compact=True)
                 yield Button("Continue (esc)", id="keep", variant="primary", compact=True)
         yield Footer()
@@ -109,6 +132,8 @@ class CheckDetail(ModalScreen[None]):
         if c.hint:
             lines.append(f"[b]Fix[/b]     {inline_markup(adapt(c.hint))}")
         for key, value in (c.details or {}).items():
+            if value is None or value == "":
+                continue  # "version None" says nothing a node runner can use
             lines.append(f"[b]{escape(str(key))}[/b]  {escape(str(value))}")
         lines.append(f"[dim]check id: {escape(c.id)}[/dim]")
         with Vertical(classes="dialog"):

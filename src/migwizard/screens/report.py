@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,18 @@ from migwizard.tui.flow import Step
 from migwizard.tui.messages import Call, EngineProgress, StepDone, StepFailed
 from rich.text import Text
 
-from migwizard.tui.widgets import EngineClock, fmt_sat, plural, short_id, short_normalisation
+from migwizard.tui.widgets import (
+    EngineClock,
+    StoppableProgressBar,
+    fmt_duration,
+    fmt_sat,
+    plural,
+    short_id,
+    short_normalisation,
+)
 
 from .base import WizardScreen
+from .confirm import CancelMigration
 
 STATUSES = ["succeeded", "failed", "in-flight", "initiated"]
 
@@ -44,6 +54,8 @@ SHORT_TABLE_NAMES = {
 class ReportScreen(WizardScreen):
     STEP = "Validate"
     BINDINGS = [
+        Binding("escape", "stop", "Stop…", id="stop"),
+        Binding("v", "revalidate", "Validate again", id="revalidate"),
         Binding("enter", "open", "Open payment", id="open", show=False),
         Binding("f", "focus_filter", "Filter", id="filter"),
         Binding("slash", "focus_search", "Search", id="search"),
@@ -65,6 +77,9 @@ class ReportScreen(WizardScreen):
         self.bar_clock = EngineClock()
         self.filter_value = "all"
         self.search = ""
+        self.validating = False
+        self.stopped: ValidationReport | None = None  # a validation stopped by the user (not a verdict)
+        self.after_stop: str | None = None  # "resume" | "rollback" once the user chose
         if viewer:
             self.STEP = None
             self.sub_title = "report viewer (read-only)"
@@ -74,7 +89,9 @@ class ReportScreen(WizardScreen):
         with Vertical(id="validating"):
             yield Static("Comparing every migrated payment with its KV original, field by field…",
                          id="val-intro")
-            yield ProgressBar(total=None, show_eta=True, clock=self.bar_clock, id="val-bar")
+            yield StoppableProgressBar(total=None, show_eta=True, clock=self.bar_clock, id="val-bar")
+            yield Static("Checked  –", id="val-stats")
+            yield Static("", id="val-outcome")
         with Vertical(id="report"):
             yield Static("", id="verdict")
             with Horizontal(id="summary"):
@@ -104,14 +121,27 @@ class ReportScreen(WizardScreen):
         if self.report is not None:
             self._show_report()
         else:
-            self.query_one("#report").display = False
-            self.start_step(Call.VALIDATE, self._validate, group="validate", description="Validating payments")
+            self.start_validation()
+
+    def start_validation(self) -> None:
+        self.query_one("#report").display = False
+        self.query_one("#validating").display = True
+        self.query_one("#val-outcome").display = False
+        self.query_one("#val-bar", StoppableProgressBar).set_stopped(False)
+        self.stopped, self.after_stop, self.validating = None, None, True
+        self.bar_clock.restart()
+        self.wizard.cancel_event = threading.Event()
+        self.refresh_bindings()
+        self.start_step(Call.VALIDATE, self._validate, group="validate", cancel=self.wizard.cancel_event,
+                        description="Validating payments")
 
     # -- the worker ------------------------------------------------------
     def _validate(self, engine: Any, cancel: Any) -> tuple[ValidationReport, dict[str, PaymentDetail], Path]:
         """Validate (or re-verify), load the first differing payments' details, save the report (worker thread)."""
         app, verify = self.wizard, self.verify
         report = engine.verify(cancel=cancel) if verify else engine.validate(cancel=cancel)
+        if cancel.is_set():  # stopped by the user: not a verdict, no report to write
+            return report, {}, None
         import time
 
         from migwizard.core.report import collect_details, write_report
@@ -119,10 +149,9 @@ class ReportScreen(WizardScreen):
         # Capped (DETAIL_CAP): the drill-down looks any other payment up when it is opened.
         details = collect_details(engine, report)
         stamp = time.gmtime(app.wall_clock())
-        # A re-verification never overwrites the report of the migration itself, and each
-        # validation gets its own timestamped file (unless the caller named one).
-        path = (app.results_dir / f"migwizard-verify-{time.strftime('%Y%m%dT%H%M%SZ', stamp)}.json" if verify
-                else app.default_report_path())
+        # One report per run (validating the run again replaces it); a re-verification never
+        # overwrites the report of the migration itself.
+        path = app.default_report_path(report.run_id, verify=verify)
         path = write_report(path, report, details=details, create_parent=True, source=app.kv_path,
                             target=app.sql_url_display, imported_from=app.imported_from,
                             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", stamp))
@@ -140,11 +169,21 @@ class ReportScreen(WizardScreen):
             return
         self.bar_clock.advance_to(ev.elapsed_s)
         self.query_one("#val-bar", ProgressBar).update(total=ev.total, progress=ev.done)
+        diffs = getattr(ev, "differences", 0)
+        self.query_one("#val-stats", Static).update(
+            f"Checked  {ev.done:,} of {plural(ev.total, 'payment')}  ·  "
+            f"{plural(diffs, 'difference')} so far  ·  {ev.payments_per_s:,.0f} payments/s  ·  "
+            f"elapsed {fmt_duration(ev.elapsed_s)}")
 
     @on(StepDone)
     def _done(self, message: StepDone) -> None:
         message.stop()
-        self.report, details, path = message.result
+        self.validating = False
+        report, details, path = message.result
+        if path is None:  # stopped by the user
+            self._show_stopped(report)
+            return
+        self.report = report
         self.details.update(details)
         self.wizard.last_report = self.report
         self.wizard.saved_report = path.resolve()
@@ -155,7 +194,31 @@ class ReportScreen(WizardScreen):
     @on(StepFailed)
     def _failed(self, message: StepFailed) -> None:
         message.stop()
+        self.validating = False
+        if self.wizard.quit_requested:
+            self.wizard.finish()
+            return
         self.wizard.show_step(Step.ERROR, message, from_="step")
+
+    def _show_stopped(self, partial: ValidationReport) -> None:
+        """Stopped at a batch boundary: what was checked, and the ways on."""
+        self.stopped = partial
+        if self.wizard.quit_requested:
+            self.wizard.finish()
+            return
+        self.query_one("#val-bar", StoppableProgressBar).set_stopped(True)
+        total = partial.stats.payments or partial.count_sql
+        outcome = self.query_one("#val-outcome", Static)
+        outcome.update(
+            f"Validation stopped after {partial.payments_checked:,} of {plural(total, 'payment')} "
+            f"({plural(partial.differences_total or len(partial.differences), 'difference')} so far). Nothing is "
+            "final: the migrated chunks stay and the KV store is untouched. Validate again (v), roll back (b), "
+            "or quit (ctrl+q) and run migwizard again later to validate and commit.")
+        outcome.set_classes("warning")
+        outcome.display = True
+        self.refresh_bindings()
+        if self.after_stop == "rollback":
+            self.wizard.push_step(Step.ROLLBACK, reason="report", pushed=True)
 
     # -- rendering -------------------------------------------------------
     def _show_report(self) -> None:
@@ -317,17 +380,40 @@ class ReportScreen(WizardScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         ready = self.report is not None
+        if action == "stop":
+            return self.validating
+        if action == "revalidate":
+            return self.stopped is not None and not self.validating
         if action in {"finish", "back"}:  # verify mode: nothing to commit, so a way out
             return ready and self.verify and not self.viewer
         if action == "commit":
             return ready and not self.viewer and self.report.ok and not self.verify
         if action == "rollback":
-            return ready and not self.viewer and not self.verify
+            return (ready or self.stopped is not None) and not self.viewer and not self.verify
         if action in {"filter", "search", "focus_filter", "focus_search", "open"}:
             return ready
         return True
 
     # -- actions ---------------------------------------------------------
+    def action_stop(self) -> None:
+        """The migration screen's stop dialog: stop after the batch being compared (a second at most)."""
+        if not self.validating:
+            return
+
+        def chosen(choice: str | None) -> None:
+            if choice is None or not self.validating:
+                return
+            self.after_stop = choice
+            if self.wizard.cancel_event is not None:
+                self.wizard.cancel_event.set()
+            self.query_one("#val-stats", Static).update("Stopping after the batch being compared…")
+
+        self.app.push_screen(CancelMigration("validation"), chosen)
+
+    def action_revalidate(self) -> None:
+        if self.check_action("revalidate", ()):
+            self.start_validation()
+
     @on(DataTable.RowSelected, "#payments")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         self.open_payment(str(event.row_key.value))

@@ -21,7 +21,7 @@ from .confirm import TypedConfirm
 WORD = "ROLLBACK"
 
 # A run record's state as the wizard says it: a run "running" in the target is not running now.
-RUN_STATES = {"running": "interrupted", "validated": "validated, not committed", "failed": "stopped by an error"}
+RUN_STATES = {"running": "interrupted", "validated": "validated, ready to commit", "failed": "stopped by an error"}
 
 REASONS = {
     "cancelled": "You stopped the migration and asked to roll it back.",
@@ -69,7 +69,7 @@ class RollbackScreen(WizardScreen):
             rows = ", ".join(f"{n:,} {t.removeprefix('payment_')}" for t, n in s.rows.items()) or "no rows"
             return [f"Run {mig.run_id[:8]}: {plural(s.payments, 'payment')} committed so far in "
                     f"{plural(s.chunks, 'chunk')} ({rows}).",
-                    f"Its checkpoint (KV sequence {mig.checkpoint_seq:,}) and its run record."]
+                    "Its checkpoint and its run record."]
         return ["Everything the uncommitted run in this target wrote (its payments, attempts, hops and "
                 "duplicates), once its details are read.",
                 "Its checkpoint and its run record."]
@@ -84,9 +84,10 @@ class RollbackScreen(WizardScreen):
             return [f"Run {status.run_id[:8]}: everything it wrote (payments, attempts, hops and duplicates).",
                     "Its checkpoint and its run record."]
         state = RUN_STATES.get(run.state, run.state)
-        lines = [f"Run {run.run_id[:8]} ({state}): {plural(run.payments_done, 'payment')} committed so far in "
+        done = getattr(run, "progress_text", None) or plural(run.payments_done, "payment")
+        lines = [f"Run {run.run_id[:8]} ({state}): {done} committed so far in "
                  f"{plural(run.chunks_done, 'chunk')}, with their attempts, hops and duplicates.",
-                 f"Its checkpoint (KV sequence {run.checkpoint_seq:,}) and its run record."]
+                 "Its checkpoint and its run record."]
         if run.created_schema:
             lines.append("The payment tables it created (the target had none before).")
         if run.created_file:

@@ -40,6 +40,8 @@ class WelcomeScreen(WizardScreen):
         Binding("ctrl+n", "start('reimport')", "Import again", id="start-reimport"),
         Binding("ctrl+r", "resume", "Resume", id="resume"),
         Binding("ctrl+b", "rollback", "Roll back…", id="rollback"),
+        # Last of the ctrl+n bindings: reached only when none of the above may run, to say why.
+        Binding("ctrl+n", "start_refused", show=False),
     ]
     START_LABELS = {"preflight": "Start preflight", "import": "Import source", "commit": "Finish the commit",
                     "verify": "Re-verify", "reimport": "Import again"}
@@ -48,6 +50,7 @@ class WelcomeScreen(WizardScreen):
     def __init__(self) -> None:
         super().__init__()
         self.run_state: RunState | None = None
+        self.run_summary = None  # the target's run (Engine.status), when the engine reports it
         self.source_kind: str | None = None
         self.target_ok = False
         self.copy: Path | None = None  # a non-LMDB source: where its verified LMDB copy is (or goes)
@@ -329,10 +332,12 @@ class WelcomeScreen(WizardScreen):
         self.probing = key
 
         def probe(engine, cancel, key=key):
-            state = engine.state()
+            status = getattr(engine, "status", None)
+            st = status() if callable(status) else None  # cheap: run record, one KV key
+            state = st.state if st is not None else engine.state()
             # A refused store: is it an imported copy (the original is unchanged)?
             facts = tuple(store_facts(key[0])) if state is RunState.TOMBSTONE_WITHOUT_SQL else (False, None)
-            return key, state, facts
+            return key, state, facts, (st.run if st is not None else None)
 
         self.start_step(Call.PROBE, probe)
 
@@ -357,6 +362,17 @@ class WelcomeScreen(WizardScreen):
         label = self.query_one("#run-state", Static)
         interrupted = state is RunState.IN_PROGRESS
         texts = dict(RUN_STATE_TEXTS)
+        run = self.run_summary
+        if run is not None and run.payments_done:
+            texts[RunState.IN_PROGRESS] = (
+                f"An interrupted run exists in the target ({run.progress_text} migrated). [b]Resume[/b] "
+                "continues from its last checkpoint; [b]Roll back[/b] removes what it wrote. The KV store is "
+                "untouched.")
+        if self.validated:
+            texts[RunState.IN_PROGRESS] = (
+                f"A run validated, ready to commit is in the target ({run.progress_text}). [b]Continue[/b] "
+                "opens the commit screen (no preflight, migration or validation again); [b]Roll back[/b] "
+                "removes what it wrote. The KV store is untouched.")
         refused = state is RunState.TOMBSTONE_WITHOUT_SQL
         reimport = refused and self.tombstoned_import
         if reimport:
@@ -379,12 +395,37 @@ class WelcomeScreen(WizardScreen):
         label.set_class(refused and not reimport and not checking, "error")
         label.set_class(reimport and not checking, "warning")
         self.query_one("#resume").display = interrupted
+        self.query_one("#resume", Button).label = "Continue to commit" if self.validated else "Resume"
         self.query_one("#rollback").display = interrupted
         start = self.query_one("#start", Button)
         start.display = not interrupted
         start.disabled = (refused and not reimport) or not self.fields_valid
         start.label = self.START_LABELS[self._start_action()]
         self.refresh_bindings()
+
+    @property
+    def validated(self) -> bool:
+        """The target's run passed validation and waits for its commit."""
+        return (self.run_state is RunState.IN_PROGRESS and self.run_summary is not None
+                and self.run_summary.state == "validated")
+
+    def action_start_refused(self) -> None:
+        """ctrl+n when nothing may start: say why instead of doing nothing."""
+        if self.run_state is RunState.IN_PROGRESS:
+            why = ("a run already exists in this target: " +
+                   ("continue to commit (ctrl+r) or roll back (ctrl+b)" if self.validated
+                    else "resume it (ctrl+r) or roll it back (ctrl+b)"))
+        elif self.source_kind is None:
+            why = "the source is not a KV store or channel.db yet (see the message under Source)"
+        elif self.copy_blocked:
+            why = self.copy_blocked.lstrip("✗ ")
+        elif not self.target_ok:
+            why = "the target is not a valid URL yet (see the message under Target)"
+        elif self.run_state is RunState.TOMBSTONE_WITHOUT_SQL:
+            why = "the store carries a tombstone and this target holds no committed run of it"
+        else:
+            why = "the source and target are being checked; try again in a moment"
+        self.notify(f"Cannot start: {why}.", severity="warning", timeout=8)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         interrupted = self.run_state is RunState.IN_PROGRESS
@@ -414,12 +455,13 @@ class WelcomeScreen(WizardScreen):
             return
         if message.step != Call.PROBE:
             return
-        key, state, (tombstoned, imported_source) = message.result
+        key, state, (tombstoned, imported_source), run = message.result
         if key == self.probing:
             self.probing = None
         if key != self._probe_key():  # the fields changed meanwhile: that probe is stale
             return
         self.run_state = state
+        self.run_summary = run
         self.probed = key
         self.imported_source = imported_source
         self.wizard.run_pending = state is RunState.IN_PROGRESS
@@ -452,6 +494,10 @@ class WelcomeScreen(WizardScreen):
         label = self.query_one("#run-state", Static)
         hint = self.wizard.adapt_hint(hint)
         label.update(escape(f"✗ Cannot open the session: {self.wizard.scrub(str(message.error))}.{hint}"))
+        # The line under Target must not keep saying "URL ok" next to a failed connection.
+        target_msg = self.query_one("#target-msg", Static)
+        target_msg.update("✗ the target could not be opened (see below).")
+        target_msg.add_class("error")
         label.display = True
         label.add_class("error")
         self._reveal(label)
@@ -485,6 +531,10 @@ class WelcomeScreen(WizardScreen):
     @on(Button.Pressed, "#resume")
     def action_resume(self) -> None:
         if not self._commit_fields() or self.run_state is not RunState.IN_PROGRESS:
+            return
+        if self.validated:  # validated, ready to commit: straight there (the commit screen reads the status)
+            self.wizard.run_pending = True
+            self.wizard.show_step(Step.COMMIT)
             return
         self.wizard.show_step(Step.PREFLIGHT, resuming=True)
 

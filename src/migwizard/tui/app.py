@@ -27,7 +27,6 @@ from .flow import Step, make_screen, screen_class
 from .help import HelpScreen
 from .messages import wrap_event
 
-DEFAULT_RESULTS_DIR = "migwizard-results"
 CSS_FILE = Path(__file__).resolve().parent.parent / "migwizard.tcss"
 
 
@@ -96,7 +95,8 @@ class MigWizardApp(App[int]):
         # validation report goes (None: a timestamped file in results_dir).
         self.view_report = Path(report) if report else None
         self.report_path = Path(report_path) if report_path else None
-        self.results_dir = Path(results_dir) if results_dir else Path(DEFAULT_RESULTS_DIR)
+        # Never the current directory, never lnd's data dir: the state directory (core.statedir).
+        self._results_dir = Path(results_dir) if results_dir else None
         self._log_path = Path(log_path) if log_path else None
         self.import_dir = Path(import_dir) if import_dir else None
         self.engine: Any = None
@@ -212,19 +212,35 @@ class MigWizardApp(App[int]):
 
     # -- artefacts -------------------------------------------------------
     @property
+    def results_dir(self) -> Path:
+        """Where reports go: the one given, else ``<state>/reports`` (created 0700 on first use)."""
+        if self._results_dir is None:
+            from migwizard.core.report import reports_dir
+
+            self._results_dir = reports_dir()
+        return self._results_dir
+
+    @property
     def log_path(self) -> Path:
-        return self._log_path or self.results_dir / "migwizard.log"
+        if self._log_path is None:
+            from migwizard.core.statedir import state_dir
+
+            self._log_path = state_dir() / "migwizard.log"
+        return self._log_path
 
     def show_path(self, path: str | Path) -> str:
         """A file path as the screens show it: absolute, so whoever helps the user can find it."""
         return str(Path(path).resolve())
 
-    def default_report_path(self) -> Path:
-        """Where the migration's validation report goes: ``report_path``, else a new timestamped file."""
-        if self.report_path is not None:
+    def default_report_path(self, run_id: str = "", *, verify: bool = False) -> Path:
+        """Where a validation report goes: ``report_path``, else one file per run
+        (``run-<id>.json``; re-validating the run replaces it), a re-verification beside it."""
+        if self.report_path is not None and not verify:
             return self.report_path
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.wall_clock()))
-        return self.results_dir / f"migwizard-report-{stamp}.json"
+        name = f"run-{run_id or 'unknown'}"
+        if verify:
+            name += "-verify-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.wall_clock()))
+        return self.results_dir / f"{name}.json"
 
     def write_log(self, level: str, message: str) -> None:
         """One line to the session log, through the one scrubbing handler (``core.logsink``)."""
@@ -337,21 +353,31 @@ class MigWizardApp(App[int]):
     def migration_running(self) -> bool:
         return any(w.group == "migrate" and w.is_running for w in self.workers)
 
+    @property
+    def validation_running(self) -> bool:
+        return any(w.group == "validate" and w.is_running for w in self.workers)
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
     async def action_quit(self) -> None:
-        if self.migration_running:
+        if self.migration_running or self.validation_running:
+            # Quitting under a running step would leave its thread holding the terminal blank
+            # until it ends: ask, then stop it at its next boundary and exit when it returns.
+            validating = not self.migration_running
+
             def answer(stop: bool | None) -> None:
                 if stop:
                     self.quit_requested = True
                     if self.cancel_event is not None:
                         self.cancel_event.set()
-                    self.notify("Stopping at the next chunk boundary…", title="Quitting")
+                    self.notify("Stopping after the batch being compared…" if validating
+                                else "Stopping at the next chunk boundary…", title="Quitting")
 
             if not isinstance(self.screen, screen_class(Step.QUIT_DURING_MIGRATION)):
-                self.push_step(Step.QUIT_DURING_MIGRATION, callback=answer)
+                self.push_step(Step.QUIT_DURING_MIGRATION, "validation" if validating else "migration",
+                               callback=answer)
             return
         code = getattr(self.screen, "quit_code", self.quit_code)()
         self.finish(code)

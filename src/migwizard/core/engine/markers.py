@@ -337,8 +337,14 @@ def marker_check(state: RunState, run: Run | None, scan: KVScan, record: dict | 
             return Check("markers", "Migration markers", CheckStatus.FAIL,
                          f"wrong target: this target holds unfinished run {run.run_id[:8]} of another KV store{src}",
                          "roll that run back (migwizard rollback with its --kv) or pick another target")
+        summary = run_summary(run)
+        assert summary is not None
+        if run.state == "validated":
+            return Check("markers", "Migration markers", CheckStatus.WARN,
+                         f"run {run.run_id[:8]} is validated, ready to commit ({summary.progress_text})",
+                         "commit it, or roll it back instead (migwizard rollback, or Roll back in the wizard)")
         return Check("markers", "Migration markers", CheckStatus.WARN,
-                     f"interrupted run {run.run_id[:8]} at KV sequence {run.checkpoint_seq}: it will resume",
+                     f"unfinished run {run.run_id[:8]} ({summary.progress_text} migrated): it will resume",
                      "or roll it back instead (migwizard rollback, or Roll back in the wizard)")
     if state is RunState.COMMITTED_NO_TOMBSTONE:
         return Check("markers", "Migration markers", CheckStatus.WARN,

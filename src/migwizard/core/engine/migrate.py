@@ -91,6 +91,7 @@ def migrate(ctx: Context, *, cancel: threading.Event | None) -> MigrationResult:
             raise EngineError("the KV store is tombstoned: it was migrated already",
                               exit_code=ExitCode.PREFLIGHT_REFUSED, hint="run `migwizard verify` to re-check")
         run = _start_or_resume(ctx, db, store, root, scan, facts)
+        run.stats["payments_total"] = scan.counts.payments  # saved with the next checkpoint ("N of M")
         return _Migration(ctx, db, run).run(root, scan.counts.index_entries, cancel)
 
 

@@ -91,6 +91,18 @@ class RunSummary:
     checkpoint_seq: int
     created_schema: bool  # rollback drops the payment tables
     created_file: bool  # rollback removes the SQLite file
+    payments_total: int | None = None  # payments in the KV store when the run last started (for "N of M")
+
+    @property
+    def progress_text(self) -> str:
+        """"9,000 of 20,000 payments" (a node runner counts payments, not KV sequences)."""
+        of = f" of {self.payments_total:,}" if self.payments_total else ""
+        return f"{self.payments_done:,}{of} payments"
+
+    @property
+    def state_text(self) -> str:
+        return {"running": "interrupted", "validated": "validated, ready to commit",
+                "failed": "stopped by an error", "committed": "committed"}.get(self.state, self.state)
 
 
 @dataclass

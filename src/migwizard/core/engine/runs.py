@@ -169,5 +169,7 @@ def stats_from_run(run: Run) -> MigrationStats:
 def run_summary(run: Run | None) -> RunSummary | None:
     if run is None:
         return None
+    total = run.stats.get("payments_total")
     return RunSummary(run.run_id, run.state, run.payments_done, run.chunks_done, run.checkpoint_seq,
-                      bool(run.created_schema), bool(run.stats.get("created_file")))
+                      bool(run.created_schema), bool(run.stats.get("created_file")),
+                      int(total) if total is not None else None)
