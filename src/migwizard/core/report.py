@@ -36,7 +36,15 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .engine.normalisations import NORMALISATIONS
-from .engine.results import FieldDiff, MigrationStats, PaymentDetail, PaymentRow, TableSummary, ValidationReport
+from .engine.results import (
+    FieldDiff,
+    MigrationStats,
+    NormalisedField,
+    PaymentDetail,
+    PaymentRow,
+    TableSummary,
+    ValidationReport,
+)
 from .files import write_private_atomic
 from .statedir import private_dir, state_dir
 
@@ -156,6 +164,7 @@ def report_from_json(doc: Mapping[str, Any]) -> tuple[ValidationReport, dict[str
                 details[key] = PaymentDetail(d.get("identifier", key), None, None, [], [], kv_error=str(d["error"]))
                 continue
             d["differences"] = [_build(FieldDiff, x) for x in d.get("differences", [])]
+            d["normalised"] = [_build(NormalisedField, x) for x in d.get("normalised", []) if isinstance(x, Mapping)]
             details[key] = _build(PaymentDetail, d)
     except (TypeError, AttributeError, ValueError) as exc:  # a required field is missing or malformed
         raise ReportFileError(f"report is incomplete: {exc}") from exc

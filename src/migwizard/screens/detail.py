@@ -9,9 +9,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Label, Static
 
-from migwizard.core.engine.results import PaymentDetail
+from migwizard.core.engine.results import NormalisedField, PaymentDetail
 from migwizard.tui.messages import Call, StepDone, StepFailed
-from migwizard.tui.widgets import DiffTree, normalisation_text, short_id
+from migwizard.tui.widgets import DiffTree, brief_value, normalisation_reason, normalisation_text, short_id
 
 from .base import WizardScreen
 
@@ -23,8 +23,9 @@ class PaymentDetailScreen(WizardScreen):
         Binding("s", "toggle_secrets('hide')", "Hide secrets", id="secrets-hide"),
         Binding("n", "difference(1)", "Next diff", id="next-diff", tooltip="n / p: next / previous difference"),
         Binding("p", "difference(-1)", "Previous difference", id="prev-diff", show=False),
-        Binding("left", "focus_kv", "KV", show=False),
-        Binding("right", "focus_sql", "SQL", show=False),
+        # Priority: the focused tree would otherwise take left/right to scroll sideways.
+        Binding("left", "focus_kv", "KV", show=False, priority=True),
+        Binding("right", "focus_sql", "SQL", show=False, priority=True),
     ]
 
     def __init__(self, identifier: str, *, detail: PaymentDetail | None = None, offline: bool = False,
@@ -41,7 +42,7 @@ class PaymentDetailScreen(WizardScreen):
             yield Static(f"Payment {short_id(self.identifier, 32)}", id="pd-title")
             with Horizontal(id="pd-trees"):
                 with Vertical(classes="pd-side"):
-                    yield Label("KV (source, read-only)", classes="pd-label")
+                    yield Label("KV (source, read-only)", classes="pd-label", id="pd-kv-label")
                     yield DiffTree("kv", id="kv")
                 with Vertical(classes="pd-side"):
                     yield Label("SQL (target)", classes="pd-label")
@@ -85,8 +86,13 @@ class PaymentDetailScreen(WizardScreen):
         d = self.detail
         assert d is not None
         paths = [x.path for x in d.differences]
-        self.query_one("#kv", DiffTree).load(d.kv, paths, missing="(missing or unreadable in KV)")
-        self.query_one("#sql", DiffTree).load(d.sql, paths, missing="(not in SQL: not migrated)")
+        normalised = {n.path: (n.raw, n.name) for n in self._normalised(d)}
+        self.query_one("#kv", DiffTree).load(d.kv, paths, missing="(missing or unreadable in KV)",
+                                             normalised=normalised, show_raw=True)
+        self.query_one("#sql", DiffTree).load(d.sql, paths, missing="(not in SQL: not migrated)",
+                                              normalised=normalised)
+        self.query_one("#pd-kv-label", Label).update(
+            "KV, read-only: stored → normalised" if normalised else "KV (source, read-only)")
         status = ""
         if isinstance(d.kv, dict):
             status = str((d.kv.get("payment") or {}).get("status", "")) if isinstance(d.kv.get("payment"), dict) \
@@ -99,6 +105,8 @@ class PaymentDetailScreen(WizardScreen):
             title += f"≠ {n} difference{'s' if n != 1 else ''}"
         elif d.sql is None:
             title += "not in SQL"
+        elif normalised:
+            title += f"✓ match after {len(normalised)} normalised field{'s' if len(normalised) != 1 else ''} (≈)"
         else:
             title += "✓ KV and SQL match"
         title += "  ·  secrets shown" if self.show_secrets else ("  ·  secrets masked" if self.offline else "  ·  secrets masked (s)")
@@ -111,6 +119,10 @@ class PaymentDetailScreen(WizardScreen):
                          "or it was rolled back).")
         for x in d.differences:
             lines.append(f"[b]≠ {escape(x.path)}[/b]  KV {escape(repr(x.kv))} → SQL {escape(repr(x.sql))}")
+        # Every normalised field in full (the tree's columns are narrow at 80): stored -> expected.
+        for n in self._normalised(d):
+            lines.append(f"≈ {escape(n.path)}: {escape(brief_value(n.raw))} → {escape(brief_value(n.value))} "
+                         f"({escape(normalisation_reason(n.name))})")
         if d.normalisations:
             lines.append("[b]Normalised (expected to differ):[/b]")
             for name in d.normalisations:
@@ -120,6 +132,32 @@ class PaymentDetailScreen(WizardScreen):
         notes.update("\n".join(lines) if lines else "No differences and no normalisations.")
         self.refresh_bindings()
         self.query_one("#kv", DiffTree).focus()
+
+    @staticmethod
+    def _normalised(d: PaymentDetail) -> list:
+        """The normalised fields (a saved report stores them as plain dicts)."""
+        out = []
+        for n in getattr(d, "normalised", None) or []:
+            out.append(NormalisedField(**n) if isinstance(n, dict) else n)
+        return out
+
+    @on(DiffTree.NodeExpanded)
+    @on(DiffTree.NodeCollapsed)
+    def _expand_together(self, event) -> None:
+        """Both trees show the same part of the payment: expanding one expands the other."""
+        source = event.node.tree
+        other = self.query_one("#sql" if source.id == "kv" else "#kv", DiffTree)
+        path = event.node.data
+        if path is None:
+            return
+        twin = _find_node(other.root, path)
+        if twin is None:
+            return
+        expanded = isinstance(event, DiffTree.NodeExpanded)
+        if expanded and not twin.is_expanded:
+            twin.expand()
+        elif not expanded and twin.is_expanded:
+            twin.collapse()
 
     def action_difference(self, step: int) -> None:
         """Jump to the next/previous differing field in the focused tree (KV unless SQL has focus)."""
@@ -155,3 +193,15 @@ class PaymentDetailScreen(WizardScreen):
 
     def action_focus_sql(self) -> None:
         self.query_one("#sql", DiffTree).focus()
+
+
+def _find_node(node, path: str):
+    """The node whose data is ``path`` under ``node`` (depth first)."""
+    for child in node.children:
+        if child.data == path:
+            return child
+        if path.startswith(str(child.data)):
+            found = _find_node(child, path)
+            if found is not None:
+                return found
+    return None

@@ -170,10 +170,11 @@ class ReportScreen(WizardScreen):
         self.bar_clock.advance_to(ev.elapsed_s)
         self.query_one("#val-bar", ProgressBar).update(total=ev.total, progress=ev.done)
         diffs = getattr(ev, "differences", 0)
-        self.query_one("#val-stats", Static).update(
-            f"Checked  {ev.done:,} of {plural(ev.total, 'payment')}  ·  "
-            f"{plural(diffs, 'difference')} so far  ·  {ev.payments_per_s:,.0f} payments/s  ·  "
-            f"elapsed {fmt_duration(ev.elapsed_s)}")
+        self.last_figures = (f"Checked  {ev.done:,} of {plural(ev.total, 'payment')}  ·  "
+                             f"{plural(diffs, 'difference')} so far  ·  {ev.payments_per_s:,.0f} payments/s  ·  "
+                             f"elapsed {fmt_duration(ev.elapsed_s)}")
+        if not (self.wizard.cancel_event is not None and self.wizard.cancel_event.is_set()):
+            self.query_one("#val-stats", Static).update(self.last_figures)
 
     @on(StepDone)
     def _done(self, message: StepDone) -> None:
@@ -207,6 +208,8 @@ class ReportScreen(WizardScreen):
             self.wizard.finish()
             return
         self.query_one("#val-bar", StoppableProgressBar).set_stopped(True)
+        if getattr(self, "last_figures", ""):
+            self.query_one("#val-stats", Static).update(self.last_figures)
         total = partial.stats.payments or partial.count_sql
         outcome = self.query_one("#val-outcome", Static)
         outcome.update(
@@ -252,7 +255,8 @@ class ReportScreen(WizardScreen):
         )
         self._count_note()
         # Only filters that can match a row (the normalisation totals may name payments not listed).
-        options: list[tuple[str, str]] = [("All payments", "all"), ("With differences", "diff")]
+        options: list[tuple[str, str]] = [("All payments", "all"), ("With differences", "diff"),
+                                          ("Normalised payments", "normalised")]
         present = {p.status for p in report.payments}
         options += [(f"Status: {st}", f"status:{st}") for st in STATUSES if st in present]
         norms = sorted({n for p in report.payments for n in p.normalisations})
@@ -312,6 +316,8 @@ class ReportScreen(WizardScreen):
         rows = report.payments
         if f == "diff":
             rows = [p for p in rows if p.differences]
+        elif f == "normalised":
+            rows = [p for p in rows if p.normalisations]
         elif f.startswith("status:"):
             rows = [p for p in rows if p.status == f[7:]]
         elif f.startswith("norm:"):
@@ -319,7 +325,8 @@ class ReportScreen(WizardScreen):
         if self.search:
             prefix = self.search.lower()
             rows = [p for p in rows if p.identifier.lower().startswith(prefix)]
-        return rows
+        # Differing payments first (a stable sort keeps KV order within each group).
+        return sorted(rows, key=lambda p: not p.differences)
 
     def _fill_payments(self) -> None:
         table = self.query_one("#payments", DataTable)

@@ -38,7 +38,8 @@ class WelcomeScreen(WizardScreen):
         Binding("ctrl+n", "start('commit')", "Finish the commit", id="start-commit"),
         Binding("ctrl+n", "start('verify')", "Re-verify", id="start-verify"),
         Binding("ctrl+n", "start('reimport')", "Import again", id="start-reimport"),
-        Binding("ctrl+r", "resume", "Resume", id="resume"),
+        Binding("ctrl+r", "resume('run')", "Resume", id="resume"),
+        Binding("ctrl+r", "resume('commit')", "Continue to commit", id="resume-commit"),
         Binding("ctrl+b", "rollback", "Roll back…", id="rollback"),
         # Last of the ctrl+n bindings: reached only when none of the above may run, to say why.
         Binding("ctrl+n", "start_refused", show=False),
@@ -51,6 +52,7 @@ class WelcomeScreen(WizardScreen):
         super().__init__()
         self.run_state: RunState | None = None
         self.run_summary = None  # the target's run (Engine.status), when the engine reports it
+        self.wrong_target: str | None = None  # Engine.status: whose run this target holds, if not ours
         self.source_kind: str | None = None
         self.target_ok = False
         self.copy: Path | None = None  # a non-LMDB source: where its verified LMDB copy is (or goes)
@@ -337,7 +339,7 @@ class WelcomeScreen(WizardScreen):
             state = st.state if st is not None else engine.state()
             # A refused store: is it an imported copy (the original is unchanged)?
             facts = tuple(store_facts(key[0])) if state is RunState.TOMBSTONE_WITHOUT_SQL else (False, None)
-            return key, state, facts, (st.run if st is not None else None)
+            return key, state, facts, st
 
         self.start_step(Call.PROBE, probe)
 
@@ -370,9 +372,13 @@ class WelcomeScreen(WizardScreen):
                 "untouched.")
         if self.validated:
             texts[RunState.IN_PROGRESS] = (
-                f"A run validated, ready to commit is in the target ({run.progress_text}). [b]Continue[/b] "
+                f"The target holds a run that is validated, ready to commit ({run.progress_text}). [b]Continue[/b] "
                 "opens the commit screen (no preflight, migration or validation again); [b]Roll back[/b] "
                 "removes what it wrote. The KV store is untouched.")
+        if self.wrong_target and state in (RunState.TOMBSTONE_WITHOUT_SQL, RunState.COMMITTED_NO_TOMBSTONE):
+            first = self.wrong_target.removeprefix("wrong target: ")
+            texts[state] = (f"[b]Wrong target?[/b] {escape(first[:1].upper() + first[1:])}. Point the target at "
+                            "this store's own target (or a new one), or the source at the store that was migrated.")
         refused = state is RunState.TOMBSTONE_WITHOUT_SQL
         reimport = refused and self.tombstoned_import
         if reimport:
@@ -429,6 +435,8 @@ class WelcomeScreen(WizardScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         interrupted = self.run_state is RunState.IN_PROGRESS
+        if action == "resume" and interrupted and parameters:  # the footer names what ctrl+r does
+            return (parameters[0] == "commit") == self.validated
         if action in {"resume", "rollback"}:
             return interrupted
         if action == "start":
@@ -455,7 +463,9 @@ class WelcomeScreen(WizardScreen):
             return
         if message.step != Call.PROBE:
             return
-        key, state, (tombstoned, imported_source), run = message.result
+        key, state, (tombstoned, imported_source), status = message.result
+        run = status.run if status is not None else None
+        self.wrong_target = getattr(status, "wrong_target", None)
         if key == self.probing:
             self.probing = None
         if key != self._probe_key():  # the fields changed meanwhile: that probe is stale
@@ -529,7 +539,7 @@ class WelcomeScreen(WizardScreen):
             self.wizard.show_step(Step.PREFLIGHT)
 
     @on(Button.Pressed, "#resume")
-    def action_resume(self) -> None:
+    def action_resume(self, which: str = "") -> None:
         if not self._commit_fields() or self.run_state is not RunState.IN_PROGRESS:
             return
         if self.validated:  # validated, ready to commit: straight there (the commit screen reads the status)

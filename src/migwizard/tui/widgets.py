@@ -48,6 +48,42 @@ def short_normalisation(name: str) -> str:
     return SHORT_NORMALISATIONS.get(name, name.replace("_", " "))
 
 
+# How the drill-down names a normalisation beside a changed value: "0 -> 6000 (legacy attempt ID remapped)".
+NORMALISATION_REASONS: dict[str, str] = {
+    "legacy_payload_dropped": "legacy payload flag dropped",
+    "orphaned_blinded_total_dropped": "orphaned blinded total dropped",
+    "nil_hash_from_payment": "nil hash: payment hash used",
+    "legacy_zero_attempt_id_remapped": "legacy attempt ID remapped",
+    "legacy_zero_attempt_terminalised": "legacy ID-0 attempt marked failed",
+    "legacy_zero_payment_failed": "legacy ID-0 payment marked failed",
+    "settle_and_fail_settle_wins": "settle wins over fail",
+    "failure_message_reencoded": "failure re-encoded as LND does",
+    "failure_message_dropped": "unreadable failure TLV: dropped",
+    "duplicate_unresolved_marked_failed": "unresolved duplicate marked failed",
+    "blinding_point_recompressed": "blinding point compressed",
+    "route_key_resized": "public key resized to 33 bytes",
+    "session_key_reduced": "session key reduced mod N",
+    "legacy_time_wrapped": "legacy time wrapped as Go does",
+    "timestamps_truncated_to_microseconds": "truncated to µs",
+}
+
+
+def normalisation_reason(name: str) -> str:
+    return NORMALISATION_REASONS.get(name, short_normalisation(name))
+
+
+def brief_value(value: Any) -> str:
+    """A raw value as one short token (a whole sub-tree would not fit beside the new value)."""
+    if value is None:
+        return "∅"
+    if isinstance(value, dict):
+        return "{…}"
+    if isinstance(value, list):
+        return f"[{len(value)}]"
+    text = str(value)
+    return text if len(text) <= 18 else text[:16] + "…"
+
+
 def fmt_sat(msat: int) -> str:
     """An amount in satoshis with thousands separators; sub-satoshi amounts keep 3 decimals."""
     sat, rest = divmod(int(msat), 1000)
@@ -169,7 +205,7 @@ class LogTail(Log):
 class DiffTree(Tree[str]):
     """A payment as a tree; nodes on a differing path are marked and highlighted."""
 
-    COMPONENT_CLASSES = {"difftree--diff", "difftree--secret"}
+    COMPONENT_CLASSES = {"difftree--diff", "difftree--secret", "difftree--norm"}
 
     def __init__(self, title: str, **kwargs: Any) -> None:
         super().__init__(title, **kwargs)
@@ -234,12 +270,19 @@ class DiffTree(Tree[str]):
         """Rebuild the line map at once (expanding nodes only marks it stale)."""
         _ = self._tree_lines  # Tree rebuilds its (invalidated) line cache on access
 
-    def load(self, data: dict[str, Any] | None, diff_paths: Iterable[str], *, missing: str = "(not present)") -> None:
+    def load(self, data: dict[str, Any] | None, diff_paths: Iterable[str], *, missing: str = "(not present)",
+             normalised: dict[str, tuple[Any, str]] | None = None, show_raw: bool = False) -> None:
+        """``normalised``: path -> (raw KV value, normalisation name) of every field LND's
+        migration changes on purpose; each is marked ≈, and with ``show_raw`` (the KV pane)
+        its stored value is shown beside the normalised one."""
         self.clear()
         diffs = set(diff_paths)
         self.diff_paths = diffs
+        norm = dict(normalised or {})
+        self.normalised_paths = set(norm)
         diff_style = self.get_component_rich_style("difftree--diff", partial=True)
         secret_style = self.get_component_rich_style("difftree--secret", partial=True)
+        norm_style = self.get_component_rich_style("difftree--norm", partial=True)
         if data is None:
             self.root.add_leaf(missing)
             self.root.expand()
@@ -248,30 +291,55 @@ class DiffTree(Tree[str]):
         def touched(path: str) -> bool:
             return any(d == path or d.startswith(path + ".") or d.startswith(path + "[") for d in diffs)
 
+        def near(path: str) -> bool:  # a normalised field at or under this node
+            return any(n == path or n.startswith(path + ".") or n.startswith(path + "[") for n in norm)
+
         def label(key: str, value: Any, path: str, leaf: bool) -> Text:
             text = Text()
             mark = touched(path)
-            text.append("≠ " if mark else "  ", style=diff_style if mark else "")
+            normed = path in norm
+            if mark:
+                text.append("≠ ", style=diff_style)
+            elif normed:
+                text.append("≈ ", style=norm_style)
+            else:
+                text.append("  ")
             if leaf:
                 text.append(f"{key}: ", style="bold")
                 sval = "∅" if value is None else str(value)
                 style = diff_style if path in diffs else (secret_style if sval and set(sval) == {"•"} else "")
-                text.append(sval, style=style)
+                if normed and show_raw:
+                    raw, name = norm[path]
+                    text.append(brief_value(raw), style=norm_style)
+                    text.append(" → ", style="dim")
+                    text.append(sval, style=style)
+                    text.append(f" ({normalisation_reason(name)})", style=norm_style)  # cut at 80 columns;
+                    # the notes below list every normalised field in full
+                else:
+                    text.append(sval, style=style)
+                    if normed:
+                        text.append(f" ({normalisation_reason(norm[path][1])})", style=norm_style)
             else:
                 n = len(value)
                 text.append(f"{key}", style=diff_style if mark else "bold")
                 text.append(f" ({n})" if isinstance(value, list) else "", style="dim")
+                if normed:
+                    raw, name = norm[path]
+                    was = f"was {brief_value(raw)}: " if show_raw else ""
+                    text.append(f" ({was}{normalisation_reason(name)})", style=norm_style)
             return text
 
         def add(node: TreeNode[str], key: str, value: Any, path: str, depth: int) -> None:
             if isinstance(value, dict):
-                child = node.add(label(key, value, path, False), data=path, expand=depth < 3 or touched(path))
+                child = node.add(label(key, value, path, False), data=path,
+                                 expand=depth < 3 or touched(path) or near(path))
                 for k, v in value.items():
                     add(child, str(k), v, f"{path}.{k}" if path else str(k), depth + 1)
                 if not value:
                     child.allow_expand = False
             elif isinstance(value, list):
-                child = node.add(label(key, value, path, False), data=path, expand=depth < 3 or touched(path))
+                child = node.add(label(key, value, path, False), data=path,
+                                 expand=depth < 3 or touched(path) or near(path))
                 for i, v in enumerate(value):
                     add(child, f"[{i}]", v, f"{path}[{i}]", depth + 1)
                 if not value:

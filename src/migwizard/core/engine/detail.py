@@ -11,8 +11,9 @@ from ..codec import DecodeError, fetch_payment, normalize_session_key, render_ke
 from ..codec.keys import PAYMENTS_ROOT_BUCKET
 from ..codec.walk import find_payments
 from .context import Context
-from .results import EngineError, ExitCode, FieldDiff, PaymentDetail
-from .rows import expected_duplicates
+from .normalised import normalised_fields
+from .results import EngineError, ExitCode, FieldDiff, NormalisedField, PaymentDetail
+from .rows import expected_duplicates, raw_duplicates
 from .sqlread import read_payments, sql_ids_by_identifier
 from .transform import MigrationReject, expected_sql_payment
 from .tree import diff_trees, mask, payment_tree
@@ -39,6 +40,7 @@ def payment_detail(ctx: Context, identifier_hex: str, *, show_secrets: bool) -> 
         except DecodeError as e:
             kv_error = str(e)
     names: list[str] = []
+    normalised: list = []
     kv_tree = None
     sql_tree = None
     diffs: list[FieldDiff] = []
@@ -52,11 +54,15 @@ def payment_detail(ctx: Context, identifier_hex: str, *, show_secrets: bool) -> 
     if kvp is not None:
         zero_map = ({normalize_session_key(h.session_key): h.attempt_id for h in sp.payment.htlcs}
                     if sp is not None else {})
+        # The stored record as `inspect` decodes it, before any normalisation.
+        raw_tree = payment_tree(kvp, raw_duplicates(kvp))
         try:
             t = expected_sql_payment(kvp, phash, allocate_zero_id=None, zero_id_by_session_key=zero_map,
                                      truncate_us=not ctx.url.is_sqlite, sort_remapped=True)
             names = sorted(set(t.names) - {"timestamps_truncated_to_microseconds"})
             kv_tree = payment_tree(t.payment, expected_duplicates(kvp))
+            normalised = normalised_fields(raw_tree, kv_tree, sorted(set(t.names)))
+            names = sorted(set(names) | {n.name for n in normalised} - {"timestamps_truncated_to_microseconds"})
         except MigrationReject as e:
             kv_tree = payment_tree(kvp, expected_duplicates(kvp))
             diffs.append(FieldDiff(phash.hex(), "payment", str(e), None))
@@ -67,4 +73,12 @@ def payment_detail(ctx: Context, identifier_hex: str, *, show_secrets: bool) -> 
     if not show_secrets:
         kv_tree = mask(kv_tree) if kv_tree else kv_tree
         sql_tree = mask(sql_tree) if sql_tree else sql_tree
-    return PaymentDetail(phash.hex(), kv_tree, sql_tree, diffs, names, kv_error)
+        normalised = [NormalisedField(n.path, _masked(n.raw, n.path), _masked(n.value, n.path), n.name)
+                      for n in normalised]
+    return PaymentDetail(phash.hex(), kv_tree, sql_tree, diffs, names, kv_error, normalised)
+
+
+def _masked(value, path: str):
+    from .tree import _show
+
+    return _show(value, path)

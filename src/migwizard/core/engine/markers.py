@@ -381,8 +381,16 @@ def status(ctx: Context) -> EngineStatus:
     tomb = kv_tombstoned(ctx)
     lnd = target_case(ctx)
     tracker = lnd.tracker_version if lnd.state.has_migration_tracker else None
+    record = tombstone_record(ctx) if tomb else None
+    st = state_from(tomb, run, record)
+    wrong = None
+    if st is RunState.TOMBSTONE_WITHOUT_SQL or (
+            st is RunState.COMMITTED_NO_TOMBSTONE and run is not None and run.source_path
+            and run.source_path != str(ctx.kv_path.resolve())):
+        # The second case is a hint only (a moved store looks the same): reconcile decides by fingerprint.
+        wrong = wrong_target(ctx, run, record)
     return EngineStatus(
-        state=state_from(tomb, run, tombstone_record(ctx) if tomb else None),
+        state=st,
         run=run_summary(run),
         target=ctx.target,
         kv_path=str(ctx.kv_path),
@@ -391,4 +399,5 @@ def status(ctx: Context) -> EngineStatus:
         lnd_target=is_lnd_target(lnd),
         lnd_tracker_recorded=bool(run is not None and run.state == "committed" and run.stats.get("lnd_tracker")),
         imported_from=imported_from(ctx),
+        wrong_target=wrong,
     )

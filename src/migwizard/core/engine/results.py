@@ -223,8 +223,23 @@ class ValidationReport:
 
 
 @dataclass
+class NormalisedField:
+    """One field LND's migration changes on purpose: the value stored in KV (as ``inspect``
+    shows it), the value expected in SQL, and the named normalisation that explains it."""
+
+    path: str  # e.g. "htlcs[0].attempt_id"
+    raw: Any  # as decoded from KV
+    value: Any  # after the normalisation (what SQL must hold)
+    name: str  # a key of NORMALISATIONS
+
+
+@dataclass
 class PaymentDetail:
-    """KV and SQL side by side for the drill-down (trees of plain dicts/lists)."""
+    """KV and SQL side by side for the drill-down (trees of plain dicts/lists).
+
+    ``kv`` is the KV record after LND's normalisations (what validation compares with
+    ``sql``); ``normalised`` lists every field where that differs from the raw decode.
+    """
 
     identifier: str
     kv: dict[str, Any] | None
@@ -232,6 +247,7 @@ class PaymentDetail:
     differences: list[FieldDiff]
     normalisations: list[str]  # names applied to this payment, with explanations in NORMALISATIONS
     kv_error: str | None = None  # the KV record does not decode: payment, key and byte offset
+    normalised: list[NormalisedField] = field(default_factory=list)
 
 
 @dataclass
@@ -270,6 +286,9 @@ class EngineStatus:
     lnd_target: bool  # lnd's own database standing right before its payments migration (tracker at 13)
     lnd_tracker_recorded: bool  # the committed run recorded version 14 (lnd picks the rows up)
     imported_from: str | None = None  # the bbolt channel.db the KV store was imported from
+    # Set when the target is not this store's: "this store was migrated to <target>, run <id>;
+    # this target holds run <other>" (from the store's tombstone record and the target's run).
+    wrong_target: str | None = None
 
     @property
     def standalone_copy(self) -> bool:

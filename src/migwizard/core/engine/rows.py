@@ -67,6 +67,20 @@ def expected_duplicates(p: Payment, counter: NormalisationCounter | None = None)
     return out
 
 
+def raw_duplicates(p: Payment) -> list[DuplicateRow]:
+    """The legacy duplicates as stored (no failed-marking, no time wrapping): the drill-down's
+    raw side, so each normalised duplicate field shows its stored value beside the migrated one."""
+    out = []
+    for d in sorted(p.duplicates, key=lambda d: d.sequence_num):
+        preimage = settle_time = fail_reason = None
+        if d.settle_raw is not None:
+            preimage, settle_time = parse_duplicate_settle(d.settle_raw)
+        elif d.fail_raw:
+            fail_reason = d.fail_raw[0]
+        out.append(DuplicateRow(d.value, d.creation_time, fail_reason, preimage, settle_time))
+    return out
+
+
 def duplicate_row(d: DuplicatePayment, counter: NormalisationCounter | None = None) -> DuplicateRow:
     preimage = None
     settle_time = None
