@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-DEMO_DIR := demo
+# The demo's store, target, log and reports live in one state directory outside the repo.
+DEMO_STATE ?= $(or $(XDG_STATE_HOME),$(HOME)/.local/state)/migwizard-demo
+DEMO_DIR := $(DEMO_STATE)/demo
 DEMO_PAYMENTS ?= 20000
 
 .PHONY: demo test stress bench setup clean snapshot-update
@@ -19,7 +21,7 @@ setup: $(STAMP)
 # Runs the wizard on a generated demo store (mixed profile) against a SQLite file.
 demo: $(STAMP)
 	@test -d $(DEMO_DIR)/kv || $(VENV)/bin/migwizard generate --kv $(DEMO_DIR)/kv --payments $(DEMO_PAYMENTS) --profile mixed --seed 1
-	$(VENV)/bin/migwizard --kv $(DEMO_DIR)/kv --sql sqlite:///$(DEMO_DIR)/lnd.sqlite
+	$(VENV)/bin/migwizard --state-dir $(DEMO_STATE) --kv $(DEMO_DIR)/kv --sql sqlite:///$(DEMO_DIR)/lnd.sqlite
 
 # The import contracts (pyproject.toml [tool.importlinter]) first: a layering break fails fast.
 test: $(STAMP)
@@ -40,4 +42,4 @@ snapshot-update: $(STAMP)
 	$(PY) -m pytest tests/tui --snapshot-update
 
 clean:
-	rm -rf $(DEMO_DIR) .bench .stress .pytest_cache
+	rm -rf $(DEMO_STATE) .bench .stress .pytest_cache

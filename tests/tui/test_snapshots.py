@@ -265,6 +265,10 @@ def test_rollback_done(snap_compare, tmp_path):
         # the rollback's result arrives as a message from its worker: wait for the table it fills
         await wait_for(pilot, lambda: _removed_rows_drawn(pilot))
         await settle(pilot)
+        # The result table sizes itself a refresh after its rows arrive: wait for that
+        # (on a loaded machine the screenshot could otherwise catch it empty).
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#rb-result").size.height > 0)
+        await pilot.pause()
 
     assert snap_compare(build(tmp_path, store), run_before=run_before, terminal_size=SMALL)
 

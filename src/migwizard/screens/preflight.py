@@ -159,9 +159,15 @@ class PreflightScreen(WizardScreen):
         self.wizard.last_preflight = report
         if report.state is RunState.IN_PROGRESS:
             self.wizard.run_pending = True
+        # Results wrap in their column (height=None: as many lines as the text needs) instead of
+        # being cut at the table's edge at 80 columns.
+        width = self._result_width()
+        table.columns["reason"].width = width
+        table.columns["reason"].auto_width = False
         for i, check in enumerate(report.checks):
             reason = plain_code(self.wizard.adapt_hint(check.reason))
-            table.add_row(BADGE[check.status], Text(check.title), Text(reason), key=str(i))
+            table.add_row(BADGE[check.status], Text(check.title), Text(reason, overflow="fold"), key=str(i),
+                          height=None)
         c = report.counts
         self.query_one("#pf-counts", Static).update(
             f"{c.payments:,} payments: {c.succeeded:,} succeeded · {c.failed:,} failed · {c.in_flight:,} in flight · "
@@ -181,6 +187,13 @@ class PreflightScreen(WizardScreen):
         table.focus()
         self._show_hint()
         self._rehearse()
+
+    def _result_width(self) -> int:
+        """The Result column's width: what the table leaves after Status and Check (cell padding
+        and a scrollbar included)."""
+        table = self.query_one("#checks", DataTable)
+        total = table.size.width or self.app.size.width - 2
+        return max(20, total - 6 - 28 - 3 * 2 * table.cell_padding - 2)
 
     def _ack_label(self) -> None:
         """The checkbox state in words too, so it reads without colour (NO_COLOR)."""

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.text import Text
 from textual.binding import Binding
 from textual.clock import MockClock
-from textual.widgets import Button, Log, ProgressBar, Static, Tree
+from textual.widgets import Button, ProgressBar, RichLog, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from migwizard.core.engine.events import LogRecord
@@ -190,13 +190,17 @@ def short_id(identifier: str, n: int = 16) -> str:
     return identifier if len(identifier) <= n else identifier[:n] + "…"
 
 
-class LogTail(Log):
-    """The scrolling tail of engine log lines, prefixed by level."""
+class LogTail(RichLog):
+    """The scrolling tail of engine log lines, prefixed by level; long lines wrap (at 80
+    columns an error naming a payment, key and byte offset must be readable whole)."""
 
     PREFIX = {"debug": "debug", "info": "info ", "warning": "WARN ", "error": "ERROR"}
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_lines=500, auto_scroll=True, **kwargs)
+        super().__init__(max_lines=500, auto_scroll=True, wrap=True, markup=False, highlight=False, **kwargs)
+
+    def write_line(self, line: str) -> None:
+        self.write(Text(line))
 
     def add_record(self, record: LogRecord) -> None:
         self.write_line(f"{self.PREFIX.get(record.level, record.level)} {record.message}")
