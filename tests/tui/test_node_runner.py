@@ -377,3 +377,37 @@ async def test_wrong_target_from_the_real_engine(tmp_path):
     assert f"this store was migrated to {url}, run {run_id[:8]}" in str(err.value)
     assert not (tmp_path / "new.sqlite").exists()
     assert Path(tmp_path / "a.sqlite").exists()
+
+
+# -- a failed connection is never shown next to "URL ok" ---------------------------------
+async def test_failed_connection_replaces_the_url_ok_line(tmp_path):
+    from migwizard.core.engine.results import EngineError, ExitCode
+
+    make_fake_store_dir(tmp_path)
+
+    def factory(kv, sql, **kwargs):
+        raise EngineError("nothing accepts connections on 127.0.0.1:1 (connection refused)",
+                          exit_code=ExitCode.PREFLIGHT_REFUSED,
+                          hint="start PostgreSQL there, or fix the host and port in the URL (now 127.0.0.1:1)")
+
+    app = MigWizardApp("kv", "postgresql://mig@127.0.0.1:1/lnd", engine_factory=factory, chunk_size=10,
+                       wall_clock=fixed_wall_clock)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        target_msg = text(app.screen.query_one("#target-msg", Static))
+        state = text(app.screen.query_one("#run-state", Static)).replace("\n", " ")
+    assert "URL" not in target_msg and "✓" not in target_msg and "could not be opened" in target_msg
+    assert "127.0.0.1:1 (connection refused)" in state and "fix the host and port" in state
+
+
+async def test_quitting_a_validated_run_says_ready_to_commit(tmp_path):
+    store = FakeStore()
+    make_fake_store_dir(tmp_path)
+    app = MigWizardApp("kv", "sqlite:///lnd.sqlite", engine_factory=fake_factory(store), chunk_size=10,
+                       wall_clock=fixed_wall_clock)
+    async with app.run_test(size=SMALL) as pilot:
+        await to_report(pilot)
+        assert app.screen.report.ok
+        code, hint = app.exit_status()
+    assert code == 4
+    assert "validated, ready to commit" in hint and "interrupted" not in hint and "not finished" not in hint

@@ -219,7 +219,8 @@ class DoneScreen(WizardScreen):
         if rep is not None:
             lines.append(f"  {rep.payments_checked:,} payments validated field by field, "
                          f"{plural(len(rep.differences), 'difference')}")
-        saved = app.show_path(app.saved_report) if app.saved_report else "(not written in this session)"
+        report = app.run_report(res.run_id) if hasattr(app, "run_report") else app.saved_report
+        saved = app.show_path(report) if report else "(none found for this run)"
         with VerticalScroll(id="done"):
             yield Static("\n".join(lines), id="dn-summary", classes="success" if ok else "warning")
             yield Static(

@@ -112,6 +112,19 @@ class CancelMigration(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+class CancelValidation(CancelMigration):
+    """The migration's stop dialog for the validation (its footer in the validation's words)."""
+
+    BINDINGS = [
+        Binding("escape", "keep", "Continue"),
+        Binding("k", "stop_keep", "Stop, keep the run"),
+        Binding("r", "stop_rollback", "Stop and roll back"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__("validation")
+
+
 class CheckDetail(ModalScreen[None]):
     """Everything one preflight check knows."""
 

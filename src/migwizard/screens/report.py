@@ -29,7 +29,7 @@ from migwizard.tui.widgets import (
 )
 
 from .base import WizardScreen
-from .confirm import CancelMigration
+from .confirm import CancelMigration, CancelValidation
 
 STATUSES = ["succeeded", "failed", "in-flight", "initiated"]
 
@@ -176,10 +176,16 @@ class ReportScreen(WizardScreen):
         if not (self.wizard.cancel_event is not None and self.wizard.cancel_event.is_set()):
             self.query_one("#val-stats", Static).update(self.last_figures)
 
+    def _close_stop_dialog(self) -> None:
+        """The validation ended while its stop dialog was open: the question no longer applies."""
+        if isinstance(self.app.screen, CancelMigration):
+            self.app.pop_screen()
+
     @on(StepDone)
     def _done(self, message: StepDone) -> None:
         message.stop()
         self.validating = False
+        self._close_stop_dialog()
         report, details, path = message.result
         if path is None:  # stopped by the user
             self._show_stopped(report)
@@ -415,7 +421,7 @@ class ReportScreen(WizardScreen):
                 self.wizard.cancel_event.set()
             self.query_one("#val-stats", Static).update("Stopping after the batch being compared…")
 
-        self.app.push_screen(CancelMigration("validation"), chosen)
+        self.app.push_screen(CancelValidation(), chosen)
 
     def action_revalidate(self) -> None:
         if self.check_action("revalidate", ()):

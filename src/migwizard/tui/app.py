@@ -368,6 +368,9 @@ class MigWizardApp(App[int]):
             validating = not self.migration_running
 
             def answer(stop: bool | None) -> None:
+                if stop and not (self.migration_running or self.validation_running):
+                    self.finish()  # it ended while the question was open: nothing left to stop
+                    return
                 if stop:
                     self.quit_requested = True
                     if self.cancel_event is not None:
@@ -418,6 +421,11 @@ class MigWizardApp(App[int]):
                     f"migwizard: the migration stopped on an error and nothing is final yet; fix the store (see the "
                     f"log: {self.log_path.resolve()}), then resume, or roll back.")
             return int(code), "migwizard: the migration failed and its run was rolled back; nothing is final."
+        validated = self.last_report is not None and getattr(self.last_report, "ok", False) and self.run_pending
+        if code is ExitCode.INTERRUPTED_RESUMABLE and validated and len(self.pending_targets()) <= 1:
+            return int(code), (
+                "migwizard: the run is validated, ready to commit, and nothing is final yet; run migwizard "
+                "again to commit it (it opens the commit screen), or migwizard rollback to remove it.")
         if code is ExitCode.INTERRUPTED_RESUMABLE:
             targets = self.pending_targets()
             where = f" (in {', '.join(targets)})" if len(targets) > 1 else ""
@@ -433,14 +441,28 @@ class MigWizardApp(App[int]):
             return ""
         from migwizard.core.report import next_steps
 
+        import textwrap
+
         lines = [f"migwizard: committed run {res.run_id}" + (" and tombstoned the KV store." if res.tombstoned
                                                              else "; the KV tombstone is missing (run again).")]
-        if self.saved_report is not None:
-            lines.append(f"  Report: {Path(self.saved_report).resolve()}")
+        report = self.run_report(res.run_id)
+        if report is not None:
+            lines.append(f"  Report: {report}")
         lines.append(f"  Log:    {self.log_path.resolve()}")
         lines.append("Next steps:")
-        lines += [f"  {i}. {step.replace('`', '')}" for i, step in enumerate(next_steps(res), 1)]
+        for i, step in enumerate(next_steps(res), 1):  # wrapped for an 80-column terminal
+            lines += textwrap.wrap(f"{i}. {step.replace('`', '')}", 79, initial_indent="  ",
+                                   subsequent_indent="     ")
         return "\n".join(lines)
+
+    def run_report(self, run_id: str | None) -> Path | None:
+        """This session's report, else the run's report from an earlier session (one per run)."""
+        if self.saved_report is not None:
+            return Path(self.saved_report).resolve()
+        if not run_id:
+            return None
+        candidate = self.results_dir / f"run-{run_id}.json"
+        return candidate.resolve() if candidate.is_file() else None
 
 
 RESUME_HINT = ("migwizard: a migration run is not finished and nothing is final yet; "
