@@ -319,7 +319,7 @@ def reconcile(ctx: Context) -> RunState:
         return RunState.COMPLETE
     if st is RunState.TOMBSTONE_WITHOUT_SQL:
         raise EngineError(
-            wrong_target(ctx, ctx.run()),
+            f"{wrong_target(ctx, ctx.run())}; the KV store is tombstoned, so it is not migrated again",
             exit_code=ExitCode.PREFLIGHT_REFUSED,
             hint=("point --sql at the target it was migrated to (see the tombstone details with "
                   "`migwizard inspect`), or restore the KV store from the backup taken before the migration"))
