@@ -8,8 +8,8 @@ from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, VerticalScroll
-from textual.widgets import Button, Input, Label, Static
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Input, Static
 
 from migwizard.core.engine.results import RunState
 from migwizard.core.engine.storefacts import SOURCE_WORDS, marker_lines, resolve_node, store_facts
@@ -24,7 +24,8 @@ from migwizard.tui.sources import (  # noqa: F401  (check_target, restore_secret
     redact,
     restore_secrets,
 )
-from migwizard.tui.welcome_text import INTRO, NEVER, RUN_STATE_TEXTS, WILL
+from migwizard.tui.welcome_fields import compose_fields
+from migwizard.tui.welcome_text import INTRO, NEVER, WILL, refusal_reason, run_state_texts
 
 from .base import WizardScreen
 
@@ -76,26 +77,7 @@ class WelcomeScreen(WizardScreen):
             yield Static(INTRO, id="intro")
             yield Static(WILL, id="will", classes="panel")
             yield Static(NEVER, id="never", classes="panel never")
-            yield Static("[b]1. Point me at your lnd directory[/b] (enter: fill source and target)", id="lnd-head")
-            with Grid(id="lnd-fields", classes="fields"):
-                yield Label("lnd dir", classes="field-label")
-                yield Input(app.lnddir or "~/.lnd", placeholder="~/.lnd", id="lnddir", compact=True)
-                yield Label("Network", classes="field-label")
-                yield Input(app.network or "", placeholder="mainnet, or lnd.conf's network", id="network",
-                            compact=True)
-                yield Static("", id="lnddir-msg", classes="field-msg")
-            yield Static("[b]2. Or name the source and target yourself[/b]", id="manual-head")
-            with Grid(id="fields", classes="fields"):
-                yield Label("Source", classes="field-label")
-                yield Input(app.source_display or app.kv_path or "",
-                            placeholder="LMDB dir, channel.db, channel.sqlite or postgresql://", id="source",
-                            compact=True)
-                yield Static("", id="source-msg", classes="field-msg")
-                yield Label("KV table", classes="field-label", id="kv-table-label")
-                yield Input(app.kv_table or "channeldb_kv", placeholder="channeldb_kv", id="kv-table", compact=True)
-                yield Label("Target", classes="field-label")
-                yield Input(app.sql_url_display, placeholder="sqlite:///lnd.sqlite", id="target", compact=True)
-                yield Static("", id="target-msg", classes="field-msg")
+            yield from compose_fields(app)
             yield Static("", id="markers", classes="panel")
             yield Static("", id="run-state")
             with Horizontal(id="welcome-buttons", classes="buttons"):
@@ -363,22 +345,7 @@ class WelcomeScreen(WizardScreen):
         state = self.run_state
         label = self.query_one("#run-state", Static)
         interrupted = state is RunState.IN_PROGRESS
-        texts = dict(RUN_STATE_TEXTS)
-        run = self.run_summary
-        if run is not None and run.payments_done:
-            texts[RunState.IN_PROGRESS] = (
-                f"An interrupted run exists in the target ({run.progress_text} migrated). [b]Resume[/b] "
-                "continues from its last checkpoint; [b]Roll back[/b] removes what it wrote. The KV store is "
-                "untouched.")
-        if self.validated:
-            texts[RunState.IN_PROGRESS] = (
-                f"The target holds a run that is validated, ready to commit ({run.progress_text}). [b]Continue[/b] "
-                "opens the commit screen (no preflight, migration or validation again); [b]Roll back[/b] "
-                "removes what it wrote. The KV store is untouched.")
-        if self.wrong_target and state in (RunState.TOMBSTONE_WITHOUT_SQL, RunState.COMMITTED_NO_TOMBSTONE):
-            first = self.wrong_target.removeprefix("wrong target: ")
-            texts[state] = (f"[b]Wrong target?[/b] {escape(first[:1].upper() + first[1:])}. Point the target at "
-                            "this store's own target (or a new one), or the source at the store that was migrated.")
+        texts = run_state_texts(self.run_summary, validated=self.validated, wrong_target=self.wrong_target)
         refused = state is RunState.TOMBSTONE_WITHOUT_SQL
         reimport = refused and self.tombstoned_import
         if reimport:
@@ -417,20 +384,8 @@ class WelcomeScreen(WizardScreen):
 
     def action_start_refused(self) -> None:
         """ctrl+n when nothing may start: say why instead of doing nothing."""
-        if self.run_state is RunState.IN_PROGRESS:
-            why = ("a run already exists in this target: " +
-                   ("continue to commit (ctrl+r) or roll back (ctrl+b)" if self.validated
-                    else "resume it (ctrl+r) or roll it back (ctrl+b)"))
-        elif self.source_kind is None:
-            why = "the source is not a KV store or channel.db yet (see the message under Source)"
-        elif self.copy_blocked:
-            why = self.copy_blocked.lstrip("✗ ")
-        elif not self.target_ok:
-            why = "the target is not a valid URL yet (see the message under Target)"
-        elif self.run_state is RunState.TOMBSTONE_WITHOUT_SQL:
-            why = "the store carries a tombstone and this target holds no committed run of it"
-        else:
-            why = "the source and target are being checked; try again in a moment"
+        why = refusal_reason(self.run_state, validated=self.validated, source_ok=self.source_kind is not None,
+                             copy_blocked=self.copy_blocked, target_ok=self.target_ok)
         self.notify(f"Cannot start: {why}.", severity="warning", timeout=8)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.message_pump import MessagePump
 
 from migwizard.core.logsink import LOGGER_NAME
-from migwizard.exits import ExitCode, Outcome, exit_code_for
+from migwizard.exits import ExitCode
 
 from .commands import WizardCommands
 from .flow import Step, make_screen, screen_class
@@ -398,62 +398,16 @@ class MigWizardApp(App[int]):
         return self.exit_status()[0]
 
     def exit_status(self) -> tuple[int, str]:
-        """(exit code, hint for the terminal) for quitting now.
+        """(exit code, hint for the terminal) for quitting now (see :func:`.leaving.exit_status`)."""
+        from .leaving import exit_status
 
-        For the current target: validation differences -> 1; a tombstone without a committed
-        target -> 2; a failed migration -> 4 while its chunks are kept, 3 once rolled back.
-        Otherwise 4 while any target touched in this session holds an uncommitted run.
-        """
-        outcome = self.outcome
-        code = exit_code_for(outcome, run_pending=self.run_pending, other_pending=any(self.pending.values()))
-        report = f" ({self.saved_report})" if self.saved_report else ""
-        if code is ExitCode.VALIDATION_MISMATCH:
-            return int(code), (
-                f"migwizard: validation found differences and nothing is final yet; see the report{report}; "
-                "roll back or fix and re-validate.")
-        if code is ExitCode.PREFLIGHT_REFUSED:
-            return int(code), (
-                "migwizard: the KV store carries a tombstone but the target holds no committed run; nothing was "
-                "changed. Point at the right target, or restore the store (or import channel.db again).")
-        if outcome == Outcome.FAILED:
-            if code is ExitCode.INTERRUPTED_RESUMABLE:
-                return int(code), (
-                    f"migwizard: the migration stopped on an error and nothing is final yet; fix the store (see the "
-                    f"log: {self.log_path.resolve()}), then resume, or roll back.")
-            return int(code), "migwizard: the migration failed and its run was rolled back; nothing is final."
-        validated = self.last_report is not None and getattr(self.last_report, "ok", False) and self.run_pending
-        if code is ExitCode.INTERRUPTED_RESUMABLE and validated and len(self.pending_targets()) <= 1:
-            return int(code), (
-                "migwizard: the run is validated, ready to commit, and nothing is final yet; run migwizard "
-                "again to commit it (it opens the commit screen), or migwizard rollback to remove it.")
-        if code is ExitCode.INTERRUPTED_RESUMABLE:
-            targets = self.pending_targets()
-            where = f" (in {', '.join(targets)})" if len(targets) > 1 else ""
-            return int(code), (
-                f"migwizard: a migration run is not finished{where} and nothing is final yet; "
-                "run migwizard again to resume, or migwizard rollback to remove it.")
-        return int(code), ""
+        return exit_status(self)
 
     def commit_summary(self) -> str:
         """What a successful commit leaves behind, for the terminal after the wizard exits."""
-        res = self.commit_result
-        if res is None or not res.committed:
-            return ""
-        from migwizard.core.report import next_steps
+        from .leaving import commit_summary
 
-        import textwrap
-
-        lines = [f"migwizard: committed run {res.run_id}" + (" and tombstoned the KV store." if res.tombstoned
-                                                             else "; the KV tombstone is missing (run again).")]
-        report = self.run_report(res.run_id)
-        if report is not None:
-            lines.append(f"  Report: {report}")
-        lines.append(f"  Log:    {self.log_path.resolve()}")
-        lines.append("Next steps:")
-        for i, step in enumerate(next_steps(res), 1):  # wrapped for an 80-column terminal
-            lines += textwrap.wrap(f"{i}. {step.replace('`', '')}", 79, initial_indent="  ",
-                                   subsequent_indent="     ")
-        return "\n".join(lines)
+        return commit_summary(self)
 
     def run_report(self, run_id: str | None) -> Path | None:
         """This session's report, else the run's report from an earlier session (one per run)."""
