@@ -411,3 +411,16 @@ async def test_quitting_a_validated_run_says_ready_to_commit(tmp_path):
         code, hint = app.exit_status()
     assert code == 4
     assert "validated, ready to commit" in hint and "interrupted" not in hint and "not finished" not in hint
+
+
+async def test_check_details_never_show_none_values(mount_screen):
+    from migwizard.core.engine.results import Check, CheckStatus
+    from migwizard.screens.confirm import CheckDetail
+
+    check = Check("kv.channeldb", "channeldb version", CheckStatus.WARN, "no metadata/dbp key: version unknown",
+                  "make sure the node ran LND >= 0.10", {"version": None, "path": "/srv/kv", "note": ""})
+    async with mount_screen(Step.WELCOME) as pilot:
+        pilot.app.push_screen(CheckDetail(check))
+        await pilot.pause()
+        body = " ".join(text(w) for w in pilot.app.screen.query(Static))
+    assert "None" not in body and "version" in body and "/srv/kv" in body
