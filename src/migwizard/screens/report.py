@@ -29,7 +29,7 @@ from migwizard.tui.widgets import (
 )
 
 from .base import WizardScreen
-from .confirm import CancelMigration, CancelValidation
+from .confirm import CancelMigration, CancelValidation, QuitDuringMigration
 
 STATUSES = ["succeeded", "failed", "in-flight", "initiated"]
 
@@ -178,7 +178,7 @@ class ReportScreen(WizardScreen):
 
     def _close_stop_dialog(self) -> None:
         """The validation ended while its stop dialog was open: the question no longer applies."""
-        if isinstance(self.app.screen, CancelMigration):
+        if isinstance(self.app.screen, (CancelMigration, QuitDuringMigration)):
             self.app.pop_screen()
 
     @on(StepDone)

@@ -451,7 +451,9 @@ def run_wizard(kv: str | Path | None = None, sql: str | None = None, **kwargs: A
         print(summary)
     hint = getattr(app, "exit_hint", "") or (RESUME_HINT if code == ExitCode.INTERRUPTED_RESUMABLE else "")
     if code and hint:
-        print(hint, file=sys.stderr)
+        import textwrap
+
+        print(textwrap.fill(hint, 79), file=sys.stderr)  # an 80-column terminal must not cut words
     return code
 
 

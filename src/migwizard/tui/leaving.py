@@ -61,8 +61,10 @@ def commit_summary(app: Any) -> str:
 
     import textwrap
 
-    lines = [f"migwizard: committed run {res.run_id}" + (" and tombstoned the KV store." if res.tombstoned
-                                                         else "; the KV tombstone is missing (run again).")]
+    lines = textwrap.wrap(f"migwizard: committed run {res.run_id}" + (" and tombstoned the KV store."
+                                                                      if res.tombstoned else
+                                                                      "; the KV tombstone is missing (run again)."),
+                          79, subsequent_indent="  ")
     report = app.run_report(res.run_id)
     if report is not None:
         lines.append(f"  Report: {report}")
