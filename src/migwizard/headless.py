@@ -82,7 +82,7 @@ class StderrProgress:
         """The TTY bar's text: the figures that matter, short enough for 80 columns."""
         pct = 100.0 * ev.fraction
         if ev.checking:
-            what = f"{ev.done:,}/{ev.total:,} checked, {ev.differences:,} diff"
+            what = f"{ev.done:,}/{ev.total:,}, {ev.differences:,} diff"
         else:
             what = f"{ev.done:,}/{ev.total:,} chunk {ev.chunk:,}"
         return (f"{pct:5.1f}% {ev.phase.value} {what} {ev.payments_per_s:,.0f}/s "
@@ -101,7 +101,7 @@ class StderrProgress:
             self.last = now
             if self.tty:
                 cols = max(20, self._columns() - 1)  # the last column would wrap on some terminals
-                width = min(24, max(10, cols // 4))
+                width = min(20, max(8, cols // 6))
                 filled = int(width * ev.fraction)
                 text = f"[{'#' * filled}{'.' * (width - filled)}] {self.short(ev)}"
                 self.stream.write(f"\r{text[:cols]}\x1b[K")
@@ -113,7 +113,7 @@ class StderrProgress:
             if ev.level in ("warning", "error"):
                 self._end_bar()
                 self._said.append(ev.message)
-                self.stream.write(f"{ev.level}: {ev.message}\n")
+                self.stream.write(self._fit(f"{ev.level}: {ev.message}"))
                 self.stream.flush()
         elif isinstance(ev, PhaseStarted):
             self.last = -1e9
@@ -130,8 +130,17 @@ class StderrProgress:
             return
         self._end_bar()
         self._said.append(text)
-        self.stream.write(f"{prefix}: {text}\n")
+        self.stream.write(self._fit(f"{prefix}: {text}"))
         self.stream.flush()
+
+    def _fit(self, line: str) -> str:
+        """A line as printed: on a terminal wrapped at word boundaries to its width (the
+        terminal itself would cut words), elsewhere as is (logs, pipes)."""
+        if not self.tty:
+            return line + "\n"
+        import textwrap
+
+        return "\n".join(textwrap.wrap(line, max(20, self._columns() - 1), subsequent_indent="  ")) + "\n"
 
     def _end_bar(self) -> None:
         if self._bar_open:
@@ -183,7 +192,7 @@ def run_pipeline(kv: Path, sql: str, *, chunk_size: int, report_path: Path | Non
                     print_preflight(pre, err)
                 return int(exit_code_for(Outcome.REFUSED))
             for w in pre.warnings:
-                err.write(f"warning: {w.title}: {w.reason}\n")
+                progress.once("warning", f"{w.title}: {w.reason}")
             empty = next((w for w in pre.warnings if w.id == EMPTY_CHECK), None)
             if empty is not None and not allow_empty:
                 msg = ("refusing to migrate an empty store without --allow-empty: migrating it would only "

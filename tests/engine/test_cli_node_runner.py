@@ -70,7 +70,7 @@ def test_tty_bar_redraws_in_place_within_80_columns(monkeypatch):
         assert len(drawn) <= 79, drawn  # never wraps at 80 columns
         assert "\n" not in drawn
     assert text.count("100.0% migrate") == 1  # the 100% frame once
-    assert "61,000/123,456 checked, 3 diff" in text
+    assert "validate 61,000/123,456, 3 diff" in text
     assert text.count("error: something broke\n") == 1
     # no new line per update: only the bar's end before each printed line, and those lines
     assert text.count("\n") == 4 and text.count("migrate: complete\n") == 1
