@@ -36,6 +36,10 @@ from .core.statedir import ENV_VAR as STATE_DIR_ENV
 from .core.statedir import StateDirError, state_dir
 from .exits import ExitCode
 
+# engine.api.DEFAULT_CHUNK_SIZE, not imported: the CLI starts without the engine.
+_CHUNK_DEFAULT = 5000
+_CHUNK_HELP = "At most this many payments per SQL transaction; a chunk also closes at ~50,000 rows."
+
 LOG = logging.getLogger(LOGGER_NAME)
 CONFIRM_WORD = "COMMIT"  # the one confirmation word, as in the wizard's commit screen
 
@@ -212,7 +216,7 @@ def main_cmd(
     kv_table: Optional[str] = KV_TABLE_OPT,
     yes: bool = typer.Option(False, "--yes", "-y", help="Headless: preflight, migrate, validate, commit, no questions."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the JSON report here (mode 0600)."),
-    chunk_size: int = typer.Option(500, "--chunk-size", min=1, help="Payments per SQL transaction."),
+    chunk_size: int = typer.Option(_CHUNK_DEFAULT, "--chunk-size", min=1, help=_CHUNK_HELP),
     as_json: bool = typer.Option(False, "--json", help="Summary as JSON on stdout."),
     keep: bool = typer.Option(False, "--keep-on-failure", help="On failure keep committed chunks for resume "
                                                                "instead of rolling back."),
@@ -274,7 +278,7 @@ def migrate_cmd(
     network: Optional[str] = NETWORK_OPT,
     allow_foreign: bool = FOREIGN_OPT,
     report: Optional[Path] = typer.Option(None, "--report"),
-    chunk_size: int = typer.Option(500, "--chunk-size", min=1),
+    chunk_size: int = typer.Option(_CHUNK_DEFAULT, "--chunk-size", min=1, help=_CHUNK_HELP),
     as_json: bool = typer.Option(False, "--json"),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before the commit."),
     keep: bool = typer.Option(False, "--keep-on-failure"),

@@ -3,6 +3,8 @@ migrations, and the same differences (payment, path, values) on every planted co
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from migwizard.core.codec import fetch_payment, render_key
@@ -31,8 +33,17 @@ def _fast_verdicts(kv, url, **kw):
 
 
 def _current(kv, url):
-    with Engine(kv, url) as e:
-        return e.validate()
+    """The engine's validation on the full decoder and tree diff (the reference)."""
+    old = os.environ.get("MIGWIZ_FASTPATH")
+    os.environ["MIGWIZ_FASTPATH"] = "0"
+    try:
+        with Engine(kv, url) as e:
+            return e.validate()
+    finally:
+        if old is None:
+            os.environ.pop("MIGWIZ_FASTPATH", None)
+        else:
+            os.environ["MIGWIZ_FASTPATH"] = old
 
 
 def _same_verdicts(kv, url, batch_size=40):

@@ -15,6 +15,8 @@ INDEX_HASH_MAX_LEN = 66000  # wire.ReadVarBytes limit used by deserializePayment
 
 def decode_index_entry(raw: bytes) -> bytes:
     """deserializePaymentIndex: type byte 0, then VarBytes that must be a 32-byte hash."""
+    if len(raw) == 34 and raw[0] == PAYMENT_INDEX_TYPE_HASH and raw[1] == 32:
+        return bytes(raw[2:])  # the one well-formed shape, without a Reader (a million times per pass)
     r = Reader(raw)
     typ = r.u8("index type")
     if typ != PAYMENT_INDEX_TYPE_HASH:
@@ -32,7 +34,9 @@ def encode_index_entry(payment_hash: bytes) -> bytes:
 
 def decode_sequence(raw: bytes) -> int:
     """A u64 BE sequence number. Go reads the first 8 bytes and ignores any more."""
-    return Reader(raw).u64("sequence number")
+    if len(raw) >= 8:
+        return int.from_bytes(raw[:8], "big")
+    return Reader(raw).u64("sequence number")  # raises, located
 
 
 def encode_sequence(seq: int) -> bytes:

@@ -85,28 +85,30 @@ def walk_payment_index(root: Any, *, after: int | None = None) -> Iterator[Index
     for key, value in ib.items():
         if after is not None and int.from_bytes(key, "big") <= after:
             continue
-        ikey = render_key(PAYMENTS_INDEX_BUCKET, key)
+        # Key paths are rendered only for an error: on a million entries the text costs seconds.
         if value is None:
-            yield BadEntry(key, None, DecodeError("index entry is a bucket, not a value", key=ikey), "index")
+            yield BadEntry(key, None, DecodeError("index entry is a bucket, not a value",
+                                                  key=render_key(PAYMENTS_INDEX_BUCKET, key)), "index")
             continue
         try:
             phash = decode_index_entry(value)
         except DecodeError as e:
-            yield BadEntry(key, value, e.with_context(key=ikey), "index")
+            yield BadEntry(key, value, e.with_context(key=render_key(PAYMENTS_INDEX_BUCKET, key)), "index")
             continue
         pb = rb.bucket(phash) if rb is not None else None
         if pb is None:
             yield MissingBucket(key, value, phash)
             continue
         raw_seq = pb.get(PAYMENT_SEQUENCE_KEY)
-        pkey = render_key(PAYMENTS_ROOT_BUCKET, phash, PAYMENT_SEQUENCE_KEY)
         if raw_seq is None:
+            pkey = render_key(PAYMENTS_ROOT_BUCKET, phash, PAYMENT_SEQUENCE_KEY)
             yield BadEntry(key, value, DecodeError("sequence number not found", payment=phash, key=pkey,
                                                    code="no_sequence"), "sequence", phash)
             continue
         try:
             own = decode_sequence(raw_seq)
         except DecodeError as e:
+            pkey = render_key(PAYMENTS_ROOT_BUCKET, phash, PAYMENT_SEQUENCE_KEY)
             yield BadEntry(key, value, e.with_context(payment=phash, key=pkey), "sequence", phash, raw_seq)
             continue
         if own != int.from_bytes(key, "big"):

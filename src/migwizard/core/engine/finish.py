@@ -26,7 +26,8 @@ from . import lndseq, lndside
 from .crashpoints import crash_point
 from .context import Context, is_lnd_target, one_session_at_a_time
 from .events import Phase, PhaseFinished, PhaseStarted
-from .markers import content_digest, imported_from, kv_tombstoned, reconcile, scan_store
+from .indexes import build_deferred_indexes
+from .markers import content_digest, fingerprint_store, imported_from, kv_tombstoned, reconcile
 from .results import CommitResult, EngineError, ExitCode, RollbackResult, RunState
 from .runs import Run, now_text, q
 
@@ -51,7 +52,8 @@ def commit(ctx: Context) -> CommitResult:
         raise EngineError("the run has not passed validation; refusing to commit",
                           exit_code=ExitCode.VALIDATION_MISMATCH, hint="validate it first and fix differences")
     ctx.emit(PhaseStarted(Phase.COMMIT))
-    scan = scan_store(ctx)
+    build_deferred_indexes(ctx, run)  # validation built them; a no-op unless something skipped it
+    scan = fingerprint_store(ctx)
     if scan.fingerprint != run.source_fingerprint:
         raise EngineError("the KV store changed since validation (fingerprint mismatch); refusing to commit",
                           exit_code=ExitCode.PREFLIGHT_REFUSED, hint="roll back and migrate again")
@@ -252,7 +254,7 @@ def _check_owner(ctx: Context, run: Run) -> None:
     source fingerprint; a store at the run's own path whose payments changed since
     (lnd ran) may still undo its run. Anything else (another store, a path that does
     not exist) is refused and nothing is deleted (issue 9, item 2)."""
-    scan = scan_store(ctx)
+    scan = fingerprint_store(ctx)
     if scan.fingerprint == run.source_fingerprint:
         return
     try:

@@ -213,9 +213,44 @@ def missing_check(scan: KVScan) -> "Check | None":
                  "a payment deleted while its index entry stayed; many of them would be damage", details)
 
 
+def fingerprint_kv(root) -> KVScan:
+    """What migrate, validate and commit need from the source, without decoding a
+    payment: the fingerprint (the same bytes :func:`scan_kv` hashes), the number of
+    index entries (the migration's progress total), the switch sequencer and the
+    tombstone. Payment counts by status are preflight's alone (``counts`` holds only
+    ``index_entries`` here)."""
+    h = hashlib.sha256()
+    counts = StatusCounts()
+    rb = root.bucket(PAYMENTS_ROOT_BUCKET)
+    ib = root.bucket(PAYMENTS_INDEX_BUCKET)
+    sb = root.bucket(NEXT_PAYMENT_ID_KEY)
+    scan = KVScan("", counts, sb.sequence() if sb else None, tombstoned(rb))
+    if rb is not None and ib is None:
+        raise EngineError("index bucket does not exist (payments-root-bucket without payments-index-bucket)",
+                          exit_code=ExitCode.PREFLIGHT_REFUSED)
+    n = 0
+    if ib is not None:
+        update = h.update
+        for key, value in ib.items():
+            if value is None:
+                continue  # as scan_kv: a sub-bucket is not part of the fingerprint
+            update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value)
+            n += 1
+    counts.index_entries = n
+    scan.fingerprint = h.hexdigest()
+    return scan
+
+
 def scan_store(ctx: Context) -> KVScan:
     with ctx.open_kv() as store, store.read() as root:
         return scan_kv(root)
+
+
+def fingerprint_store(ctx: Context) -> KVScan:
+    """The fingerprint pass (no payment decoded), for steps that read only the
+    fingerprint and the switch sequencer (commit, rollback's owner check)."""
+    with ctx.open_kv() as store, store.read() as root:
+        return fingerprint_kv(root)
 
 
 def unfinished_import(store) -> str | None:

@@ -23,6 +23,10 @@ from ..codec.keys import PAYMENTS_ROOT_BUCKET
 from ..codec.walk import BadEntry, DuplicateEntry, IndexEntry, MissingBucket, PaymentEntry, walk_payment_index
 from ..kv.channeldb import channeldb_version
 from ..kv.errors import KVError
+from ..fast.rows import FALLBACK, append_rows, decode_payment
+from ..fast.rows import tally as fast_tally
+from ..fast.timefmt import ts_for
+from ..sql import deferred
 from ..sql.bulk import BulkWriter, next_id
 from ..sql.connect import server_version
 from ..sql.schema import SchemaError, apply_migrations
@@ -40,6 +44,7 @@ from .rows import ID_TABLES, PAYMENT_TABLES, TABLE_COLUMNS, ChunkRows, IdCounter
     add_payment_rows, expected_duplicates
 from .runs import Run, now_text, record_chunk, record_skipped, stats_from_run, stats_to_run
 from .transform import MigrationReject, expected_sql_payment
+from .tuning import chunk_rows, fastpath_enabled
 
 log = logging.getLogger("migwizard")
 
@@ -73,6 +78,7 @@ class _Pending:
     skipped: list[tuple[int, bytes | None, str, str]] = field(default_factory=list)
     first_pid: int | None = None
     last_pid: int | None = None
+    row_count: int = 0  # all tables: a chunk closes at tuning.chunk_rows()
     quarantined: int = 0
     collisions: int = 0
 
@@ -111,6 +117,10 @@ class _Migration:
         # Backfill: lnd's own payments by identifier (a KV payment reusing one becomes its duplicate).
         self.taken = (bf.taken_identifiers(db, int(run.stats["start_ids"].get("payments", 1)))
                       if run.stats.get("backfill") else None)
+        # core/fast for every payment it accepts (never in a backfill: collisions need the model).
+        self.fast = fastpath_enabled() and self.taken is None
+        self.ts = ts_for(self.dialect)
+        self.max_rows = chunk_rows()
 
     def run(self, root, total: int, cancel: threading.Event | None) -> MigrationResult:
         ctx, run, stats = self.ctx, self.run_, self.stats
@@ -135,7 +145,7 @@ class _Migration:
                 pending.last_seq = entry.seq
                 done += 1
                 self._add(entry, pending)
-                if pending.payments >= ctx.chunk_size:
+                if pending.payments >= ctx.chunk_size or pending.row_count >= self.max_rows:
                     self._flush(pending, done)
                     pending = _Pending()
                     now = ctx.clock()
@@ -208,6 +218,16 @@ class _Migration:
             return
         assert isinstance(entry, PaymentEntry)
         phash = entry.payment_hash
+        if self.fast:
+            fp = decode_payment(entry.bucket)
+            if fp is not FALLBACK:  # no normalisation ever applies to an accepted payment
+                before = {tb: len(r) for tb, r in pending.rows.rows.items()}
+                pid = append_rows(pending.rows, fp, phash, self.ids, self.ts)
+                pending.per_payment.append((phash, {tb: r[before[tb]:] for tb, r in pending.rows.rows.items()
+                                                    if len(r) > before[tb]}))
+                fast_tally(self.stats, fp)
+                self._placed(pending, pid)
+                return
         try:
             payment = fetch_payment(entry.bucket, payment_id=phash, key_prefix=render_key(PAYMENTS_ROOT_BUCKET))
         except DecodeError as e:
@@ -239,11 +259,15 @@ class _Migration:
         pid = add_payment_rows(pending.rows, t.payment, phash, dups, self.ids, self.dialect.ts)
         pending.per_payment.append((phash, {tb: r[before[tb]:] for tb, r in pending.rows.rows.items()
                                             if len(r) > before[tb]}))
+        _count_payment(self.stats, t.payment, len(dups))
+        self._placed(pending, pid)
+
+    def _placed(self, pending: _Pending, pid: int) -> None:
         if pending.first_pid is None:
             pending.first_pid = pid
         pending.last_pid = pid
         pending.payments += 1
-        _count_payment(self.stats, t.payment, len(dups))
+        pending.row_count = sum(map(len, pending.rows.rows.values()))
 
     def _flush(self, pending: _Pending, done: int) -> None:
         ctx, db, run, stats = self.ctx, self.db, self.run_, self.stats
@@ -312,7 +336,12 @@ class _Migration:
         run.stats["switch_next"] = self.switch.next
         run.updated_at = now_text(self.ctx.wall())
         stats_to_run(run, stats)
+        late = list(run.stats.get("deferred_indexes") or [])
         with write_txn(self.db):
+            if late:
+                deferred.build(self.db, late)  # in the same transaction that records them built
+                run.stats["deferred_indexes"] = []
+            deferred.analyze(self.db)  # PostgreSQL only: statistics for validation's plans
             run.save(self.db)
             crash_point("migrate.finishing")
         crash_point("migrate.finished")
@@ -367,6 +396,8 @@ def _start_or_resume(ctx: Context, db, store, root, scan: KVScan, facts: dict) -
                           exit_code=ExitCode.PREFLIGHT_REFUSED,
                           hint="use an empty target; LND's own migration refuses a non-empty one too")
     start_ids = {t: next_id(db, t) for t in ID_TABLES}
+    # Only on tables this run created: an existing LND table keeps its indexes.
+    late = deferred.deferrable(db) if created_schema else []
     wall = ctx.wall()
     run = Run(
         run_id=uuid.uuid4().hex, source_path=str(ctx.kv_path.resolve()), source_fingerprint=scan.fingerprint,
@@ -379,7 +410,7 @@ def _start_or_resume(ctx: Context, db, store, root, scan: KVScan, facts: dict) -
                "switch_bucket_existed": scan.switch_sequence is not None,
                "created_file": not bool(ctx.sqlite_existed) if ctx.url.is_sqlite else False,
                "tables_before": sorted(tables_before), "entries_done": 0, "seconds": 0.0,
-               "lnd": facts},
+               "lnd": facts, "deferred_indexes": late},
     )
     if backfill is not None:
         run.stats["backfill"] = backfill
@@ -389,9 +420,11 @@ def _start_or_resume(ctx: Context, db, store, root, scan: KVScan, facts: dict) -
                         f"{start_ids['payments']}; remapped attempt IDs from {backfill['switch_start']}")
     crash_point("start.schema_applied")
     with write_txn(db):
+        deferred.drop(db, late)  # with the run record that says so, or not at all
         run.insert(db)
     crash_point("start.run_created")
-    ctx.log("info", f"Started run {run.run_id[:8]} into {ctx.target} (chunks of {ctx.chunk_size} payments)")
+    ctx.log("info", f"Started run {run.run_id[:8]} into {ctx.target} "
+                    f"(chunks of up to {ctx.chunk_size} payments or {chunk_rows()} rows)")
     return run
 
 

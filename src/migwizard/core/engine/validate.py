@@ -20,7 +20,9 @@ from . import backfill as bf
 from .crashpoints import crash_point
 from .context import PROGRESS_INTERVAL_S, Context, one_session_at_a_time
 from .events import Phase, PhaseFinished, PhaseStarted, Progress
+from .indexes import build_deferred_indexes
 from .markers import digest_bucket, foreign_run, missing_damage, scan_kv, tombstone_record, wrong_target
+from .tuning import fastpath_enabled
 from .rate import RollingRate
 from .results import EngineError, ExitCode, FieldDiff, PaymentRow, TableSummary, ValidationReport
 from .rows import PAYMENT_TABLES, SwitchIdAllocator, expected_duplicates
@@ -54,6 +56,7 @@ def validate(ctx: Context, *, cancel: threading.Event | None, verify_only: bool 
     if not verify_only and not run.stats.get("migrated") and run.state != "validated":
         raise EngineError("the migration has not finished all chunks yet", exit_code=ExitCode.USAGE,
                           hint="resume the migration first")
+    build_deferred_indexes(ctx, run)
     return _Validation(ctx, db, run, Phase.VERIFY if verify_only else Phase.VALIDATE).run(cancel, verify_only)
 
 
@@ -81,6 +84,7 @@ class _Validation:
         self.placed = 0  # payments given a payments row by this run
         self.quarantined = 0
         self.content = hashlib.sha256()  # what was compared, re-checked at commit
+        self.canon = None  # a fast.canon.CanonValidator unless MIGWIZ_FASTPATH=0, a backfill or a quarantine
 
     def run(self, cancel: threading.Event | None, verify_only: bool) -> ValidationReport:
         ctx, db, run, phase = self.ctx, self.db, self.run_, self.phase
@@ -90,6 +94,12 @@ class _Validation:
             scan = scan_kv(root)
             total = scan.counts.payments
             ctx.emit(PhaseStarted(phase, total))
+            if fastpath_enabled() and not run.stats.get("backfill") and not self.left_behind:
+                # Imported here: fast.canon builds on this package's modules (a cycle at import time).
+                from ..fast.canon import CanonValidator
+
+                self.canon = CanonValidator(db, ctx.dialect(), root.bucket(PAYMENTS_ROOT_BUCKET),
+                                            first_payment_id=run.first_payment_id, alloc=self.switch)
             rate = RollingRate()
             if scan.fingerprint != run.source_fingerprint:
                 record = tombstone_record(ctx, store) if scan.tombstone else None
@@ -192,6 +202,30 @@ class _Validation:
         return report
 
     def _batch(self, batch: list) -> None:
+        if self.canon is not None:
+            self._canon_batch(batch)
+        else:
+            self._tree_batch(batch)
+
+    def _canon_batch(self, batch: list) -> None:
+        """Compare one batch by canonical tuples (fast.canon), tree diff where they differ
+        (never a backfill or a quarantine: those take the tree path)."""
+        diffs, rows = self.diffs, self.rows
+        for v in self.canon.check(batch, self.placed):
+            pdiffs = v.differences
+            self.diff_total += len(pdiffs)
+            diffs.extend(pdiffs[: max(0, MAX_REPORTED_DIFFS - len(diffs))])
+            if not v.counted:
+                continue  # LND's migration refuses it: reported, neither checked nor in id order
+            self.checked += 1
+            self.placed += 1
+            self.dup_checked += v.duplicates
+            if (pdiffs and len(rows) < REPORT_ROW_LIMIT + MAX_REPORTED_DIFFS) or len(rows) < REPORT_ROW_LIMIT:
+                rows.append(PaymentRow(v.identifier.hex(), v.sequence, v.sql_id, v.status, v.amount_msat,
+                                       v.attempts, v.created_ns, v.normalisations, len(pdiffs)))
+        batch.clear()
+
+    def _tree_batch(self, batch: list) -> None:
         """Compare one batch: one SQL read for all of it, then payment by payment."""
         run, diffs, rows = self.run_, self.diffs, self.rows
         idmap = sql_ids_by_identifier(self.db, [h for _, h, _ in batch])

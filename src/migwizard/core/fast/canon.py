@@ -139,9 +139,11 @@ _HOPS = ("SELECT h.htlc_attempt_index, h.id, h.hop_index, h.pub_key, h.scid, h.o
          "LEFT JOIN payment_route_hop_amp p ON p.hop_id = h.id "
          "LEFT JOIN payment_route_hop_blinded b ON b.hop_id = h.id "
          + _JOIN_A.format(col="h.htlc_attempt_index") + " ORDER BY h.htlc_attempt_index, h.hop_index")
-_HOP_RECORDS = ("SELECT c.hop_id, c.key, c.value FROM payment_hop_custom_records c "
-                "JOIN payment_route_hops h ON h.id = c.hop_id "
-                + _JOIN_A.format(col="h.htlc_attempt_index") + " ORDER BY c.id")
+# An IN subquery, not a join: without table statistics SQLite drove the join from a
+# full scan of the custom records, once per batch (quadratic in the store's size).
+_HOP_RECORDS = ("SELECT c.hop_id, c.key, c.value FROM payment_hop_custom_records c WHERE c.hop_id IN "
+                "(SELECT h.id FROM payment_route_hops h JOIN payment_htlc_attempts a "
+                "ON a.attempt_index = h.htlc_attempt_index WHERE a.payment_id BETWEEN ? AND ?) ORDER BY c.id")
 _RESOLUTIONS = ("SELECT r.attempt_index, r.resolution_time, r.resolution_type, r.settle_preimage, "
                 "r.failure_source_index, r.htlc_fail_reason, r.failure_msg FROM payment_htlc_attempt_resolutions r "
                 + _JOIN_A.format(col="r.attempt_index"))
