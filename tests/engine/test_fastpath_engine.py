@@ -189,9 +189,9 @@ def test_existing_lnd_tables_keep_their_indexes(generated, target_url, monkeypat
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "full"])
-def test_refused_chunk_is_rebuilt_from_kv_to_name_the_payment(generated, sqlite_url, monkeypatch, fast):
-    """No per-payment row copies are kept: the failure search rebuilds the chunk from the
-    KV store and names the payment the target really refuses (a trigger here)."""
+def test_refused_chunk_names_the_payment(generated, sqlite_url, monkeypatch, fast):
+    """The failure search names the payment the target really refuses (a trigger here),
+    on the fast path as on the full one."""
     from migwizard.core.kv.lmdb_store import LmdbStore
 
     kv = generated("mixed", 60)
