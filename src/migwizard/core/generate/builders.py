@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from migwizard.core.codec.model import (
     ChannelUpdate,
@@ -45,10 +45,11 @@ from migwizard.core.codec.model import (
 )
 
 from . import _secp, bolt11
+from .allocators import BLOCK_SIZE, AttemptIdAllocator, PaymentSeqAllocator  # noqa: F401 - re-exported
+from .generated import Generated, htlc_key  # noqa: F401 - re-exported
 
 NS = 1_000_000_000
 MS = 1_000_000
-BLOCK_SIZE = 1000  # paymentSeqBlockSize and the switch sequencer batch
 
 #: Bitcoin mainnet genesis hash as it appears in a ChannelUpdate (internal byte order).
 MAINNET_CHAIN_HASH = bytes.fromhex("6fe28c0ab6f1b372c1a6a246ae63f74f931e8365e15a089c68d6190000000000")
@@ -74,85 +75,6 @@ def scid(block: int, tx: int, out: int) -> int:
 
 def scid_parts(chan_id: int) -> tuple[int, int, int]:
     return chan_id >> 40, (chan_id >> 16) & 0xFFFFFF, chan_id & 0xFFFF
-
-
-# ---------------------------------------------------------------------------
-# allocators
-# ---------------------------------------------------------------------------
-
-
-class PaymentSeqAllocator:
-    """payments-root-bucket sequence: blocks of 1000, handed out from S+1."""
-
-    def __init__(self, horizon: int = 0) -> None:
-        self.horizon = horizon  # the bucket sequence as stored
-        self._next = horizon
-        self._end = horizon  # exhausted: the next call fetches a block
-        self.blocks = 0
-
-    def restart(self) -> None:
-        self._next = self._end = self.horizon
-
-    def next(self) -> int:
-        if self._next >= self._end:
-            start = self.horizon
-            self.horizon = start + BLOCK_SIZE
-            self._next, self._end = start, self.horizon
-            self.blocks += 1
-        self._next += 1
-        return self._next
-
-
-class AttemptIdAllocator:
-    """htlcswitch persistentSequencer: blocks of 1000, never 0."""
-
-    def __init__(self, horizon: int = 0) -> None:
-        self.horizon = horizon  # next-payment-id-key bucket sequence
-        self._next = horizon
-        self._end = horizon
-        self.blocks = 0
-
-    def restart(self) -> None:
-        self._next = self._end = self.horizon
-
-    def next(self) -> int:
-        if self._next >= self._end:
-            start = self.horizon
-            self.horizon = start + BLOCK_SIZE
-            self._next, self._end = max(start, 1), self.horizon
-            self.blocks += 1
-        n = self._next
-        self._next += 1
-        return n
-
-
-# ---------------------------------------------------------------------------
-# generated payment wrapper
-# ---------------------------------------------------------------------------
-
-
-@dataclass
-class Generated:
-    """One payment to write, plus what the writer needs beyond the model.
-
-    ``overrides`` maps a key path inside the payment's bucket (e.g.
-    ``(b"payment-htlcs-bucket", b"fi" + id8)``) to the exact bytes to store
-    instead of the codec's canonical encoding (``None``: leave the key out). ``cases`` names the edge cases
-    this payment was built for (informational; tests check the decoded data).
-    """
-
-    payment: Payment
-    cases: tuple[str, ...] = ()
-    overrides: dict[tuple[bytes, ...], bytes | None] = field(default_factory=dict)
-    #: attempt id -> the exact failure-message bytes to store in its ``fi`` value
-    #: (non-canonical encodings that decode to ``failure.message``).
-    raw_fail_messages: dict[int, bytes] = field(default_factory=dict)
-    #: Write the payment bucket but not its index entries (reject cases only).
-    skip_index: bool = False
-
-
-def htlc_key(prefix: bytes, attempt_id: int) -> bytes:
-    return prefix + attempt_id.to_bytes(8, "big")
 
 
 # ---------------------------------------------------------------------------

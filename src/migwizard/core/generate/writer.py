@@ -33,7 +33,8 @@ from migwizard.core.codec.model import PaymentStatus
 from migwizard.core.codec.primitives import w_time, w_u8, w_u32, w_var_bytes
 from migwizard.core.kv import LmdbStore, TargetNotEmptyError
 
-from .builders import Builder, Generated, htlc_key
+from .builders import Builder
+from .generated import Generated, htlc_key
 from .profiles import PROFILES, corrupt_cases, edge_payments, legacy_zero_id_payments, mixed_stream
 
 DEFAULT_BATCH = 2000
