@@ -12,7 +12,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Static
 
 from migwizard.core.engine.results import RunState
-from migwizard.core.engine.storefacts import SOURCE_WORDS, marker_lines, resolve_node, store_facts
+from migwizard.core.engine.storefacts import SOURCE_WORDS, marker_lines, store_facts
 from migwizard.tui.flow import Step
 from migwizard.tui.messages import Call, StepDone, StepFailed
 from migwizard.tui.sources import (  # noqa: F401  (check_target, restore_secrets: re-exported for tests)
@@ -24,7 +24,7 @@ from migwizard.tui.sources import (  # noqa: F401  (check_target, restore_secret
     redact,
     restore_secrets,
 )
-from migwizard.tui.welcome_fields import compose_fields
+from migwizard.tui.welcome_fields import compose_fields, fill_from_lnddir
 from migwizard.tui.welcome_text import INTRO, NEVER, WILL, refusal_reason, run_state_texts
 
 from .base import WizardScreen
@@ -108,34 +108,9 @@ class WelcomeScreen(WizardScreen):
         self._use_lnddir()
 
     def _use_lnddir(self) -> None:
-        """Fill source and target from ``resolve_lnddir`` (display forms only; a password stays hidden)."""
-        app = self.wizard
-        lnddir = self.query_one("#lnddir", Input).value.strip() or "~/.lnd"
-        network = self.query_one("#network", Input).value.strip() or None
-        msg = self.query_one("#lnddir-msg", Static)
-        try:
-            paths = resolve_node(lnddir, network)
-        except Exception as exc:  # LndDirError / LndConfError: display-safe by design
-            msg.update(escape(f"✗ {exc}"))
-            msg.add_class("error")
+        """Fill source and target from the lnd directory, then check them as if typed."""
+        if not fill_from_lnddir(self):
             return
-        msg.remove_class("error")
-        app.lnddir, app.network = lnddir, network
-        app.source_secret = paths.kv_source
-        app.kv_table = None
-        # lnd's files are shown as every path is (``app.show_path``); a DSN without its password.
-        files = paths.backend != "postgres"
-        app.source_shown = app.show_path(paths.kv_source) if files and paths.kv_source else paths.kv_display
-        self.query_one("#kv-table", Input).value = "channeldb_kv"
-        if paths.target_url:
-            app.sql_url = paths.target_url
-            app.target_shown = (f"sqlite:///{app.show_path(paths.graph_dir / 'lnd.sqlite')}"
-                                if paths.backend == "sqlite" else app.sql_url_display)
-            self.query_one("#target", Input).value = app.target_shown
-        self.query_one("#source", Input).value = app.source_shown or ""
-        words = f"{paths.network}, db.backend={paths.backend}"
-        notes = "".join(f"\n  ! {n}" for n in paths.notes)
-        msg.update(escape(f"✓ {words}: source and target filled in below.{notes}"))
         self._fields_changed()
         self.query_one("#start", Button).focus(scroll_visible=False)
         self._reveal(self.query_one("#welcome-buttons"))

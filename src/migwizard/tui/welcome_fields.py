@@ -1,17 +1,21 @@
 """The welcome screen's two ways to name source and target: an lnd directory, or both by hand.
 
-The fields themselves, composed inside the screen's scroll area; the screen keeps the logic.
+The fields themselves, composed inside the screen's scroll area, and the filling of source and
+target from an lnd directory; the screen keeps the checks and the run state.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.widgets import Input, Label, Static
 
-__all__ = ["compose_fields"]
+from migwizard.core.engine.storefacts import resolve_node
+
+__all__ = ["compose_fields", "fill_from_lnddir"]
 
 
 def compose_fields(app: Any) -> ComposeResult:
@@ -36,3 +40,38 @@ def compose_fields(app: Any) -> ComposeResult:
         yield Label("Target", classes="field-label")
         yield Input(app.sql_url_display, placeholder="sqlite:///lnd.sqlite", id="target", compact=True)
         yield Static("", id="target-msg", classes="field-msg")
+
+
+def fill_from_lnddir(screen: Any) -> bool:
+    """Fill source and target from the lnd directory (display forms only; a password stays hidden).
+
+    False when the directory does not resolve: its message line then says why.
+    """
+    app = screen.wizard
+    lnddir = screen.query_one("#lnddir", Input).value.strip() or "~/.lnd"
+    network = screen.query_one("#network", Input).value.strip() or None
+    msg = screen.query_one("#lnddir-msg", Static)
+    try:
+        paths = resolve_node(lnddir, network)
+    except Exception as exc:  # LndDirError / LndConfError: display-safe by design
+        msg.update(escape(f"✗ {exc}"))
+        msg.add_class("error")
+        return False
+    msg.remove_class("error")
+    app.lnddir, app.network = lnddir, network
+    app.source_secret = paths.kv_source
+    app.kv_table = None
+    # lnd's files are shown as every path is (``app.show_path``); a DSN without its password.
+    files = paths.backend != "postgres"
+    app.source_shown = app.show_path(paths.kv_source) if files and paths.kv_source else paths.kv_display
+    screen.query_one("#kv-table", Input).value = "channeldb_kv"
+    if paths.target_url:
+        app.sql_url = paths.target_url
+        app.target_shown = (f"sqlite:///{app.show_path(paths.graph_dir / 'lnd.sqlite')}"
+                            if paths.backend == "sqlite" else app.sql_url_display)
+        screen.query_one("#target", Input).value = app.target_shown
+    screen.query_one("#source", Input).value = app.source_shown or ""
+    words = f"{paths.network}, db.backend={paths.backend}"
+    notes = "".join(f"\n  ! {n}" for n in paths.notes)
+    msg.update(escape(f"✓ {words}: source and target filled in below.{notes}"))
+    return True
