@@ -4,12 +4,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from migwizard.core.codec import DecodeError, decide_status, decode_index_entry, decode_sequence, fetch_payment, render_key
 from migwizard.core.engine.normalisations import NormalisationCounter
 from migwizard.core.engine.results import MigrationStats
-from migwizard.core.engine.rows import ChunkRows, IdCounters, add_payment_rows, expected_duplicates
+from migwizard.core.engine.rows import ChunkRows, IdCounters, SwitchIdAllocator, add_payment_rows, expected_duplicates
 from migwizard.core.engine.transform import MigrationReject, expected_sql_payment
 from migwizard.core.fast import FALLBACK, append_rows, decode_payment, tally
 from migwizard.core.fast.timefmt import ts_for
@@ -17,19 +17,6 @@ from migwizard.core.kv.open import open_kv
 
 ROOT = b"payments-root-bucket"
 INDEX = b"payments-index-bucket"
-
-
-def allocator(start: int) -> Callable[[], int]:
-    state = [start]
-
-    def alloc() -> int:
-        if state[0] == 0:
-            state[0] = 1
-        v = state[0]
-        state[0] += 1
-        return v
-
-    return alloc
 
 
 def count_reference(stats: MigrationStats, p, dups: int) -> None:
@@ -59,7 +46,7 @@ class Side:
         self.ids = IdCounters({})
         self.counter = NormalisationCounter()
         self.stats = MigrationStats()
-        self.alloc = allocator(switch_start)
+        self.alloc = SwitchIdAllocator(switch_start)  # the engine's sequencer replay
 
     def full(self, pb, phash: bytes, ts) -> None:
         payment = fetch_payment(pb, payment_id=phash, key_prefix=render_key(ROOT))

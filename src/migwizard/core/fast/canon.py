@@ -27,7 +27,7 @@ from typing import Any, Callable
 from ..codec import decide_status, fetch_payment, render_key
 from ..codec.keys import PAYMENTS_ROOT_BUCKET as ROOT_BUCKET
 from ..engine.results import FieldDiff
-from ..engine.rows import ChunkRows, IdCounters, add_payment_rows, expected_duplicates
+from ..engine.rows import ChunkRows, IdCounters, SwitchIdAllocator, add_payment_rows, expected_duplicates
 from ..engine.sqlread import _query, read_payments, sql_ids_by_identifier
 from ..engine.transform import MigrationReject, expected_sql_payment, truncate_ns_to_us
 from ..engine.tree import diff_trees, payment_tree
@@ -339,16 +339,7 @@ def _verdict(seq: int, phash: bytes, sid: int | None, t, edups, route: str) -> V
 
 def replay_allocator(switch_seq_before: int) -> Callable[[], int]:
     """The engine's validation allocator: the switch sequencer replayed from the run's start."""
-    state = [switch_seq_before or 0]
-
-    def alloc() -> int:
-        if state[0] == 0:
-            state[0] = 1
-        v = state[0]
-        state[0] += 1
-        return v
-
-    return alloc
+    return SwitchIdAllocator(switch_seq_before or 0)
 
 
 def iter_main_payments(root):

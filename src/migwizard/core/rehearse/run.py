@@ -26,7 +26,7 @@ from ..codec.keys import PAYMENTS_INDEX_BUCKET as INDEX_BUCKET
 from ..codec.keys import PAYMENTS_ROOT_BUCKET as ROOT_BUCKET
 from ..codec.walk import BadEntry, MissingBucket, PaymentEntry, walk_payment_index
 from ..engine.normalisations import NormalisationCounter
-from ..engine.rows import expected_duplicates
+from ..engine.rows import SwitchIdAllocator, expected_duplicates
 from ..engine.space import single_transaction_wal_bytes, sql_rows_bytes
 from ..engine.transform import MigrationReject, expected_sql_payment
 from ..kv.channeldb import DB_VERSION_KEY, METADATA_BUCKET, channeldb_version
@@ -162,13 +162,7 @@ class _Walk:
     # -- the payments step -------------------------------------------------------
     def _walk(self, order: InsertOrder) -> None:
         switch = order.runs[0].next_id if order.runs else 0
-        state = {"next": switch}
-
-        def alloc() -> int:  # the newest rules' allocator (spec §4.6), for expected_sql_payment
-            state["next"] = max(state["next"], 1)
-            v = state["next"]
-            state["next"] += 1
-            return v
+        alloc = SwitchIdAllocator(switch)  # the newest rules' allocator (spec §4.6), for expected_sql_payment
 
         for entry in walk_payment_index(self.root):
             key = bytes(entry.key)
