@@ -153,6 +153,14 @@ _DUPLICATES = ("SELECT payment_id, amount_msat, created_at, fail_reason, settle_
 _TWICE = object()  # a second resolution row for one attempt: never equal to anything
 
 
+def _grouped(db, sql: str, span: tuple[int, int]) -> dict[int, list]:
+    """``(owner, a, b)`` rows as ``{owner: [(a, b), ...]}`` in query order (custom records, intents)."""
+    out: dict[int, list] = defaultdict(list)
+    for owner, a, b in _query(db, sql, span):
+        out[owner].append((a, b))
+    return out
+
+
 def read_canonical(db, lo: int, hi: int) -> dict[int, tuple[bytes, tuple]]:
     """``{payments.id: (payment_identifier, canonical tuple)}`` for ids ``lo..hi``.
 
@@ -165,12 +173,8 @@ def read_canonical(db, lo: int, hi: int) -> dict[int, tuple[bytes, tuple]]:
     res: dict[int, Any] = {}
     for aidx, *r in _query(db, _RESOLUTIONS, span):
         res[aidx] = tuple(r) if aidx not in res else _TWICE
-    acr: dict[int, list] = defaultdict(list)
-    for aidx, k, v in _query(db, _ATTEMPT_RECORDS, span):
-        acr[aidx].append((k, v))
-    hcr: dict[int, list] = defaultdict(list)
-    for hid, k, v in _query(db, _HOP_RECORDS, span):
-        hcr[hid].append((k, v))
+    acr = _grouped(db, _ATTEMPT_RECORDS, span)
+    hcr = _grouped(db, _HOP_RECORDS, span)
     hops: dict[int, list] = defaultdict(list)
     for (aidx, hid, idx, pub, scid, otl, amt, meta, m_id, addr, total, p_id, root, set_id, child,
          b_id, ed, bp, btotal) in _query(db, _HOPS, span):
@@ -184,12 +188,8 @@ def read_canonical(db, lo: int, hi: int) -> dict[int, tuple[bytes, tuple]]:
         attempts[pid].append((aidx, skey, atime, phash, fha, ttl, tamt, src,
                               tuple(acr[aidx]) if aidx in acr else (),
                               tuple(hops[aidx]) if aidx in hops else (), res.get(aidx)))
-    intents: dict[int, list] = defaultdict(list)
-    for pid, itype, payload in _query(db, _INTENTS, span):
-        intents[pid].append((itype, payload))
-    first_hop: dict[int, list] = defaultdict(list)
-    for pid, k, v in _query(db, _FIRST_HOP, span):
-        first_hop[pid].append((k, v))
+    intents = _grouped(db, _INTENTS, span)
+    first_hop = _grouped(db, _FIRST_HOP, span)
     dups: dict[int, list] = defaultdict(list)
     for pid, *dup in _query(db, _DUPLICATES, span):
         dups[pid].append(tuple(dup))

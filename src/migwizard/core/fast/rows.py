@@ -353,6 +353,16 @@ def _i32(u: int) -> int:
     return u - _U32 if u > _MAX_I32 else u
 
 
+def _add_custom_records(r: dict, nxt: dict, table: str, owner: int, records) -> None:
+    """Rows of one of the three custom-record tables, ids from that table's counter."""
+    rows = r[table]
+    cid = nxt.get(table, 1)
+    for k, val in records:
+        rows.append((cid, owner, k, val))
+        cid += 1
+    nxt[table] = cid
+
+
 def append_rows(chunk, fp: FastPayment, identifier: bytes, ids, ts: Callable[[int | None], Any]) -> int:
     """Append ``fp``'s rows to ``chunk`` (an ``engine.rows.ChunkRows``) exactly as
     ``add_payment_rows`` does for the transformed payment, taking ids from ``ids``
@@ -368,12 +378,7 @@ def append_rows(chunk, fp: FastPayment, identifier: bytes, ids, ts: Callable[[in
         nxt["payment_intents"] = iid + 1
         r["payment_intents"].append((iid, pid, 0, fp.payment_request))
     if fp.first_hop_records:
-        rows = r["payment_first_hop_custom_records"]
-        cid = nxt.get("payment_first_hop_custom_records", 1)
-        for k, val in fp.first_hop_records:
-            rows.append((cid, pid, k, val))
-            cid += 1
-        nxt["payment_first_hop_custom_records"] = cid
+        _add_custom_records(r, nxt, "payment_first_hop_custom_records", pid, fp.first_hop_records)
     if not fp.attempts:
         return pid
     attempts_rows = r["payment_htlc_attempts"]
@@ -387,23 +392,13 @@ def append_rows(chunk, fp: FastPayment, identifier: bytes, ids, ts: Callable[[in
         aid_row += 1
         chunk.attempts += 1
         if wire:
-            rows = r["payment_attempt_first_hop_custom_records"]
-            cid = nxt.get("payment_attempt_first_hop_custom_records", 1)
-            for k, val in wire:
-                rows.append((cid, aidx, k, val))
-                cid += 1
-            nxt["payment_attempt_first_hop_custom_records"] = cid
+            _add_custom_records(r, nxt, "payment_attempt_first_hop_custom_records", aidx, wire)
         for i, (pub, chan, otl, amt, meta, mpp, custom) in enumerate(hops):
             hop_rows.append((hid, aidx, i, pub, str(chan), _i32(otl), _i64(amt), meta))
             if mpp is not None:
                 mpp_rows.append((hid, mpp[0], _i64(mpp[1])))
             if custom:
-                rows = r["payment_hop_custom_records"]
-                cid = nxt.get("payment_hop_custom_records", 1)
-                for k, val in custom:
-                    rows.append((cid, hid, k, val))
-                    cid += 1
-                nxt["payment_hop_custom_records"] = cid
+                _add_custom_records(r, nxt, "payment_hop_custom_records", hid, custom)
             hid += 1
         chunk.hops += len(hops)
         if res is not None:
