@@ -428,6 +428,20 @@ class Builder:
             route.hops[-1].mpp = MPPRecord(payment_addr=payment_addr, total_msat=value)
         return route
 
+    def settled_mpp_payment(self, value: int = 3_000_000, n_hops: int = 3, *,
+                            payment_addr: bytes | None = None) -> tuple[Payment, bytes, HTLCAttempt]:
+        """A payment settled by one MPP attempt for the whole value; returns (payment, preimage, attempt).
+
+        ``payment_addr``: drawn here when not given (a caller that reuses it draws it first).
+        """
+        addr = self.bytes32() if payment_addr is None else payment_addr
+        p, pre = self.new_payment(value, payment_addr=addr)
+        h = self.attempt(self.shard_route(value, value, addr, n_hops=n_hops), payment_hash=sha256(pre),
+                         start_ns=p.info.creation_time)
+        self.settle(h, pre)
+        p.htlcs.append(h)
+        return p, pre, h
+
     def failed_attempts(self, p: Payment, payment_hash: bytes, count: int, *, value: int,
                         payment_addr: bytes | None, dest: bytes | None, rebalance: bool,
                         start: int, final_hop_records: dict[int, bytes] | None = None,

@@ -136,11 +136,7 @@ def case_duplicates_modern(b: Builder) -> list[Generated]:
     """§5 tests 5/8: modern main payment; duplicates with a 40-byte settle info, a fail
     info, no resolution, all without attempt info, plus one created at Unix 0."""
     value = 2_000_000
-    addr = b.bytes32()
-    p, pre = b.new_payment(value, payment_addr=addr)
-    h = b.attempt(b.shard_route(value, value, addr, n_hops=2), payment_hash=sha256(pre), start_ns=p.info.creation_time)
-    b.settle(h, pre)
-    p.htlcs.append(h)
+    p, pre, h = b.settled_mpp_payment(value, n_hops=2)
     base = p.info.creation_time // NS
     settle40 = pre + (base * NS + 5 * NS + 123).to_bytes(8, "big")
     p.duplicates = [
@@ -411,10 +407,7 @@ def case_payreq_and_encodings(b: Builder) -> list[Generated]:
     out = []
     value = 1_000_000
     addr = b.bytes32()
-    p, pre = b.new_payment(value, payment_addr=addr)
-    h = b.attempt(b.shard_route(value, value, addr, n_hops=2), payment_hash=sha256(pre), start_ns=p.info.creation_time)
-    b.settle(h, pre)
-    p.htlcs.append(h)
+    p, pre, h = b.settled_mpp_payment(value, n_hops=2, payment_addr=addr)
     h.tlv_absent = True  # codec writes hash and no TLV stream (LND < 0.18)
     out.append(Generated(p, cases=("payreq_present", "pre018_attempt_no_tlv")))
     p, pre = b.new_payment(1_001_000, payment_addr=addr)

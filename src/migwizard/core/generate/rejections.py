@@ -13,9 +13,7 @@ from migwizard.core.codec.keys import (
 )
 from migwizard.core.codec.model import (
     FailureReason,
-    HTLCAttempt,
     HTLCFailReason,
-    Payment,
 )
 
 from .builders import (
@@ -31,15 +29,6 @@ from .edge_cases import _dup
 # ---------------------------------------------------------------------------
 # cases LND's migration rejects (never part of ``edge``)
 # ---------------------------------------------------------------------------
-
-
-def _settled_simple(b: Builder, value: int = 3_000_000, n_hops: int = 3) -> tuple[Payment, bytes, HTLCAttempt]:
-    addr = b.bytes32()
-    p, pre = b.new_payment(value, payment_addr=addr)
-    h = b.attempt(b.shard_route(value, value, addr, n_hops=n_hops), payment_hash=sha256(pre), start_ns=p.info.creation_time)
-    b.settle(h, pre)
-    p.htlcs.append(h)
-    return p, pre, h
 
 
 def reject_blinding(b: Builder) -> list[Generated]:
@@ -67,27 +56,28 @@ def reject_sent_exceeds(b: Builder) -> list[Generated]:
     return [Generated(p, cases=("reject:sent_exceeds_total",))]
 
 
-def reject_undecodable_failure(b: Builder) -> list[Generated]:
-    """A fail info whose message has an unknown failure code (0x9999)."""
-    p, pre, h = _settled_simple(b)
+def _failed_with_raw_message(b: Builder, case: str, raw: bytes) -> list[Generated]:
+    """A failed payment whose one fail info stores ``raw`` as its failure message."""
+    p, _pre, h = b.settled_mpp_payment()
     h.settle = None
     b.fail(h, FailSpec(None, 1, HTLCFailReason.MESSAGE))
     p.failure_reason = int(FailureReason.NO_ROUTE)
-    return [Generated(p, cases=("reject:unknown_failure_code",), raw_fail_messages={h.attempt_id: b"\x99\x99\x00\x00"})]
+    return [Generated(p, cases=(case,), raw_fail_messages={h.attempt_id: raw})]
+
+
+def reject_undecodable_failure(b: Builder) -> list[Generated]:
+    """A fail info whose message has an unknown failure code (0x9999)."""
+    return _failed_with_raw_message(b, "reject:unknown_failure_code", b"\x99\x99\x00\x00")
 
 
 def reject_truncated_failure(b: Builder) -> list[Generated]:
     """FeeInsufficient whose payload stops inside the htlc amount."""
-    p, pre, h = _settled_simple(b)
-    h.settle = None
-    b.fail(h, FailSpec(None, 1, HTLCFailReason.MESSAGE))
-    p.failure_reason = int(FailureReason.NO_ROUTE)
-    return [Generated(p, cases=("reject:truncated_failure",), raw_fail_messages={h.attempt_id: b"\x10\x0c\x00\x00\x01"})]
+    return _failed_with_raw_message(b, "reject:truncated_failure", b"\x10\x0c\x00\x00\x01")
 
 
 def reject_zero_hops(b: Builder) -> list[Generated]:
     """A settled HTLC whose route has no hops (Go panics reading Hops[len-1])."""
-    p, pre, h = _settled_simple(b)
+    p, pre, h = b.settled_mpp_payment()
     h.route.hops = []
     return [Generated(p, cases=("reject:non_failed_htlc_without_hops",))]
 
@@ -95,31 +85,31 @@ def reject_zero_hops(b: Builder) -> list[Generated]:
 def reject_hop_custom_below_min(b: Builder) -> list[Generated]:
     """A per-hop record of unknown type < 65536: decodes into custom records, then
     violates SQL ``CHECK (key >= 65536)``."""
-    p, pre, h = _settled_simple(b)
+    p, pre, h = b.settled_mpp_payment()
     h.route.hops[-1].custom_records = {65535: b"x"}
     return [Generated(p, cases=("reject:hop_custom_record_below_min",))]
 
 
 def reject_duplicate_settle_and_fail(b: Builder) -> list[Generated]:
-    p, pre, h = _settled_simple(b)
+    p, pre, h = b.settled_mpp_payment()
     p.duplicates = [_dup(b, p, value=p.info.value + 1, secs=p.info.creation_time // NS - 10,
                          settle=pre, fail=bytes([FailureReason.NO_ROUTE]))]
     return [Generated(p, cases=("reject:duplicate_settle_and_fail",))]
 
 
 def reject_missing_sequence(b: Builder) -> list[Generated]:
-    p, pre, h = _settled_simple(b)
+    p, pre, h = b.settled_mpp_payment()
     return [Generated(p, cases=("reject:missing_sequence",), overrides={(PAYMENT_SEQUENCE_KEY,): None})]
 
 
 def reject_settle_without_attempt(b: Builder) -> list[Generated]:
-    p, pre, h = _settled_simple(b)
+    p, pre, h = b.settled_mpp_payment()
     return [Generated(p, cases=("reject:settle_without_attempt_info",),
                       overrides={(PAYMENT_HTLCS_BUCKET, htlc_key(HTLC_ATTEMPT_INFO_PREFIX, h.attempt_id)): None})]
 
 
 def reject_duplicate_missing_creation(b: Builder) -> list[Generated]:
-    p, pre, h = _settled_simple(b)
+    p, pre, h = b.settled_mpp_payment()
     d = _dup(b, p, value=p.info.value + 1, secs=p.info.creation_time // NS - 10, settle=pre)
     p.duplicates = [d]
     key = (PAYMENT_DUPLICATE_BUCKET, d.sequence_num.to_bytes(8, "big"), PAYMENT_CREATION_INFO_KEY)
@@ -128,7 +118,7 @@ def reject_duplicate_missing_creation(b: Builder) -> list[Generated]:
 
 def reject_custom_record_below_min_creation(b: Builder) -> list[Generated]:
     """Payment-level first-hop custom record with a type below 65536."""
-    p, pre, h = _settled_simple(b)
+    p, pre, h = b.settled_mpp_payment()
     p.info.first_hop_custom_records = {100: b"x"}
     return [Generated(p, cases=("reject:creation_custom_record_below_min",))]
 
@@ -137,7 +127,7 @@ def unindexed_payment(b: Builder) -> list[Generated]:
     """A valid payment bucket without its index entry. LND does not abort: it
     reaches payments only through the index, so this one is silently never
     migrated (and the count check cannot notice, spec §4.3)."""
-    p, pre, h = _settled_simple(b)
+    p, pre, h = b.settled_mpp_payment()
     return [Generated(p, cases=("reject:unindexed_payment",), skip_index=True)]
 
 
