@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 from typer import Abort as _Abort
@@ -128,6 +128,24 @@ def _need(value, name: str):
     return value
 
 
+def _throttled(line: Callable[..., str], every: float = 2.0) -> Callable[..., None]:
+    """A progress callback writing ``line(*args)`` to stderr at most every ``every`` seconds:
+    long copies show they are alive without flooding the terminal (stdout stays for reports)."""
+    last = [time.monotonic()]
+
+    def progress(*args) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every:
+            last[0] = now
+            sys.stderr.write(line(*args) + "\n")
+
+    return progress
+
+
+def _import_line(n: int) -> str:
+    return f"import: {n} entries copied"
+
+
 def _prepared_kv(kv: str, kv_table: str | None) -> Path:
     """The LMDB store the engine runs on: ``--kv`` as is, or a verified (reused) copy of a
     bbolt / channel.sqlite / PostgreSQL source under the state directory."""
@@ -135,16 +153,8 @@ def _prepared_kv(kv: str, kv_table: str | None) -> Path:
     from .core.kv.markers import describe_markers
     from .core.kv.source import prepare_source
 
-    last = [time.monotonic()]
-
-    def progress(n: int) -> None:
-        now = time.monotonic()
-        if now - last[0] >= 2:
-            last[0] = now
-            sys.stderr.write(f"import: {n} entries copied\n")
-
     try:
-        ps = prepare_source(kv, kv_table=kv_table, on_progress=progress)
+        ps = prepare_source(kv, kv_table=kv_table, on_progress=_throttled(_import_line))
     except KVError as e:
         sys.stderr.write(f"error: {e}\n")
         raise typer.Exit(int(ExitCode.PREFLIGHT_REFUSED))
@@ -403,17 +413,8 @@ def import_cmd(channel_db: Path = typer.Argument(..., exists=True, dir_okay=Fals
     from .core.kv.errors import KVError
     from .core.kv.importer import format_import_summary, import_bbolt
 
-    t = time.monotonic()
-    last = [t]
-
-    def progress(n: int) -> None:
-        now = time.monotonic()
-        if now - last[0] >= 2:
-            last[0] = now
-            sys.stderr.write(f"import: {n} entries copied\n")
-
     try:
-        res = import_bbolt(channel_db, kv, all_buckets=all_buckets, progress=progress)
+        res = import_bbolt(channel_db, kv, all_buckets=all_buckets, progress=_throttled(_import_line))
     except KVError as e:
         sys.stderr.write(f"error: {e}\n")
         raise typer.Exit(int(ExitCode.PREFLIGHT_REFUSED))
@@ -429,16 +430,9 @@ def generate_cmd(kv: Path = typer.Option(..., "--kv"), payments: int = typer.Opt
 
     if profile not in PROFILES:
         raise _usage(f"--profile must be one of {', '.join(sorted(PROFILES))}")
-    last = [time.monotonic()]
-
-    def progress(done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - last[0] >= 2:
-            last[0] = now
-            sys.stderr.write(f"generate: {done}/{total}\n")
-
     try:
-        res = generate_store(kv, payments=payments, seed=seed, profile=profile, progress=progress)
+        res = generate_store(kv, payments=payments, seed=seed, profile=profile,
+                             progress=_throttled(lambda done, total: f"generate: {done}/{total}"))
     except Exception as e:  # noqa: BLE001 - report any refusal plainly
         sys.stderr.write(f"error: {e}\n")
         raise typer.Exit(int(ExitCode.USAGE))
