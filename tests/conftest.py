@@ -9,6 +9,7 @@ dropped at the end of the session).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -21,6 +22,16 @@ from tests.support.genstores import SharedUse, StoreCache
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
+
+#: LND's real files (``../shared/fixtures``); tests that need them skip when it is absent.
+FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.skip(f"LND fixtures not found at {FIXTURES} (the shared/ folder is absent)")
+    return FIXTURES
 
 
 @pytest.fixture

@@ -10,17 +10,6 @@ import pytest
 from migwizard.core.kv.bucket import walk
 from migwizard.core.kv.lmdb_store import LmdbStore
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO.parent / "shared" / "fixtures"
-
-
-@pytest.fixture
-def fixtures_dir() -> Path:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"LND fixtures not found at {FIXTURES} (the shared/ folder is absent)")
-    return FIXTURES
-
-
 @pytest.fixture
 def import_fixture(fixtures_dir, tmp_path):
     """import_fixture("carol") -> LMDB store dir holding that channel.db's payment buckets."""

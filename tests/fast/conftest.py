@@ -1,3 +1,3 @@
 """Fixtures for the fast-path differential tests: the engine suite's stores."""
 
-from tests.engine.conftest import fixtures_dir, generated, generated_ro, import_fixture  # noqa: F401
+from tests.engine.conftest import generated, generated_ro, import_fixture  # noqa: F401

@@ -10,17 +10,6 @@ from migwizard.core.codec import decode_index_entry, fetch_payment
 from migwizard.core.codec.keys import PAYMENT_SEQUENCE_KEY, PAYMENTS_INDEX_BUCKET, PAYMENTS_ROOT_BUCKET
 from migwizard.core.kv.lmdb_store import LmdbStore
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO.parent / "shared" / "fixtures"
-
-
-@pytest.fixture
-def fixtures_dir() -> Path:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"LND fixtures not found at {FIXTURES} (the shared/ folder is absent)")
-    return FIXTURES
-
-
 @pytest.fixture
 def generated(generated_use):
     """generated("edge", payments=0, **kw) -> (store dir, GenerateResult): the session's shared

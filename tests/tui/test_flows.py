@@ -23,7 +23,7 @@ from migwizard.core.report import load_report, report_document, report_from_json
 
 from .conftest import REPORT_NAME, results_dir
 from .fake_engine import FakeStore, fake_factory, ident
-from .helpers import fake_app, gated, settle, start_held_migration, wait_for
+from .helpers import fake_app, gated, settle, start_held_migration, to_report, wait_for
 
 
 def done_steps(messages, step):
@@ -165,13 +165,7 @@ async def test_report_filters_search_and_secrets(tmp_path):
     store = FakeStore(diff_on=(ident(5),))
     app = fake_app(tmp_path, store)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await settle(pilot)
-        await pilot.press("a", "c")
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await to_report(pilot)
         screen = app.screen
         assert isinstance(screen, ReportScreen) and not screen.report.ok
         assert not screen.check_action("commit", ())  # differences block the commit
