@@ -10,8 +10,10 @@ from __future__ import annotations
 BLOCK_SIZE = 1000  # paymentSeqBlockSize and the switch sequencer batch
 
 
-class PaymentSeqAllocator:
-    """payments-root-bucket sequence: blocks of 1000, handed out from S+1."""
+class _BlockAllocator:
+    """A sequence lnd reserves in blocks: on the first call after a (simulated)
+    restart it reads the stored horizon ``S``, stores ``S + 1000`` and hands out
+    from that block until it is used up."""
 
     def __init__(self, horizon: int = 0) -> None:
         self.horizon = horizon  # the bucket sequence as stored
@@ -22,34 +24,35 @@ class PaymentSeqAllocator:
     def restart(self) -> None:
         self._next = self._end = self.horizon
 
-    def next(self) -> int:
+    def _first(self, start: int) -> int:
+        return start
+
+    def _reserve(self) -> None:
+        """Fetch a new block when the current one is used up."""
         if self._next >= self._end:
             start = self.horizon
             self.horizon = start + BLOCK_SIZE
-            self._next, self._end = start, self.horizon
+            self._next, self._end = self._first(start), self.horizon
             self.blocks += 1
+
+
+class PaymentSeqAllocator(_BlockAllocator):
+    """payments-root-bucket sequence: blocks of 1000, handed out from S+1."""
+
+    def next(self) -> int:
+        self._reserve()
         self._next += 1
         return self._next
 
 
-class AttemptIdAllocator:
-    """htlcswitch persistentSequencer: blocks of 1000, never 0."""
+class AttemptIdAllocator(_BlockAllocator):
+    """htlcswitch persistentSequencer: blocks of 1000 handed out from S, never 0."""
 
-    def __init__(self, horizon: int = 0) -> None:
-        self.horizon = horizon  # next-payment-id-key bucket sequence
-        self._next = horizon
-        self._end = horizon
-        self.blocks = 0
-
-    def restart(self) -> None:
-        self._next = self._end = self.horizon
+    def _first(self, start: int) -> int:
+        return max(start, 1)
 
     def next(self) -> int:
-        if self._next >= self._end:
-            start = self.horizon
-            self.horizon = start + BLOCK_SIZE
-            self._next, self._end = max(start, 1), self.horizon
-            self.blocks += 1
+        self._reserve()
         n = self._next
         self._next += 1
         return n
