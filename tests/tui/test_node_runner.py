@@ -182,6 +182,12 @@ async def _to_held_validation(pilot, reached) -> None:
     await settle(pilot)
     await pilot.press("enter")
     await wait_for(pilot, reached.is_set)
+    # The gate holds the worker right after its progress event; wait until the screen has
+    # drawn it, so what the screen shows does not depend on the machine's speed.
+    from textual.widgets import ProgressBar
+
+    await wait_for(pilot, lambda: bool(pilot.app.screen.query("#val-bar"))
+                   and (pilot.app.screen.query_one("#val-bar", ProgressBar).progress or 0) > 0)
     await pilot.pause()
 
 
