@@ -25,6 +25,7 @@ from ..lnd.target import record_payments_migration
 from . import lndseq, lndside
 from .crashpoints import crash_point
 from .context import Context, is_lnd_target, one_session_at_a_time
+from .kvusers import ensure_no_other_writer
 from .events import Phase, PhaseFinished, PhaseStarted
 from .indexes import build_deferred_indexes
 from .markers import content_digest, fingerprint_store, imported_from, kv_tombstoned, reconcile
@@ -162,6 +163,7 @@ def write_tombstone(ctx: Context, run: Run) -> None:
         crash_point("tombstone.written")
 
     crash_point("tombstone.before")
+    ensure_no_other_writer(ctx, doing="write the tombstone")  # bounded: LMDB's own wait is not
     with ctx.open_kv(readonly=False) as store:
         store.update(write)
     crash_point("tombstone.committed")

@@ -18,6 +18,7 @@ from . import backfill, quarantine
 from .checks_sql import NoTarget, absent_target_checks, mb, space_checks, sql_checks
 from .context import Context, session_lock_held
 from .events import Phase, PhaseFinished, PhaseStarted
+from .kvusers import by_process, describe_users, store_users
 from .lndside import lnd_checks
 from .markers import (
     KVScan,
@@ -103,7 +104,18 @@ def _open_store(ctx: Context, checks: list[Check]) -> LmdbStore | None:
                             "another migwizard session is working on this store right now",
                             "wait for it to finish, or stop it (Ctrl-C) first"))
         return None
-    checks.append(Check("kv.open", "KV store", CheckStatus.PASS, "opens read-only; no other process holds it",
+    users = store_users(ctx)
+    if users:
+        store.close()
+        checks.append(Check("kv.open", "KV store", CheckStatus.FAIL,
+                            f"the KV store is in use by another process: {describe_users(users)}",
+                            "stop that process (a reader or a writer of the LMDB files), then run again",
+                            details={"path": str(ctx.kv_path),
+                                     "holders": by_process(users)}))
+        return None
+    checks.append(Check("kv.open", "KV store", CheckStatus.PASS,
+                        "opens read-only; no other process has its data.mdb or lock.mdb open"
+                        + (f" ({users.unreadable} processes of other users not checked)" if users.unreadable else ""),
                         details={"path": str(ctx.kv_path)}))
     return store
 
