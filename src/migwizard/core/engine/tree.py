@@ -174,6 +174,24 @@ def diff_trees(kv: Any, sql: Any, payment: str, path: str = "", *, mask_secrets:
     return out
 
 
+def compare_payment(identifier: str, kv_tree: dict[str, Any], sql_payment, sql_id: int | None,
+                    expected_id: int | None) -> list[FieldDiff]:
+    """Every difference between a payment's KV tree and what SQL holds for it.
+
+    One rule for both validators (the engine's and the fast path's detailed leg), so
+    they cannot drift: a missing row, ``payments.id`` out of KV index order (it is
+    LND's sequence number), every field of the trees, and the SQL reader's problems.
+    """
+    if sql_payment is None:
+        return [FieldDiff(identifier, "payment", "present", "missing in SQL")]
+    diffs: list[FieldDiff] = []
+    if expected_id is not None and sql_id != expected_id:
+        diffs.append(FieldDiff(identifier, "sql_id", expected_id, sql_id))
+    diffs.extend(diff_trees(kv_tree, payment_tree(sql_payment.payment, sql_payment.duplicates), identifier))
+    diffs.extend(FieldDiff(identifier, p, "", prob) for p, prob in sql_payment.problems)
+    return diffs
+
+
 def _show(v: Any, path: str) -> Any:
     if v is not None and _is_secret(path):
         return MASK if not isinstance(v, (dict, list)) else mask(v, path)

@@ -31,7 +31,7 @@ from .sqlread import read_payments, sql_ids_by_identifier
 from .migrate import QUARANTINE_REASON
 from .sqlread import uint64
 from .transform import MigrationReject, expected_sql_payment, truncate_ns_to_us
-from .tree import diff_trees, payment_tree
+from .tree import compare_payment, payment_tree
 
 VALIDATION_BATCH = 250
 REPORT_ROW_LIMIT = 50_000
@@ -257,17 +257,9 @@ class _Validation:
                     d.created_ns = truncate_ns_to_us(d.created_ns)
                     d.settle_time = truncate_ns_to_us(d.settle_time)
             kv_tree = payment_tree(t.payment, edups)
-            pdiffs: list[FieldDiff] = []
             expected_id = (run.first_payment_id + self.placed) if run.first_payment_id is not None else None
             self.placed += 1
-            if sp is None:
-                pdiffs.append(FieldDiff(phash.hex(), "payment", "present", "missing in SQL"))
-            else:
-                if expected_id is not None and sid != expected_id:
-                    # payments.id is LND's sequence number: it must follow KV index order.
-                    pdiffs.append(FieldDiff(phash.hex(), "sql_id", expected_id, sid))
-                pdiffs.extend(diff_trees(kv_tree, payment_tree(sp.payment, sp.duplicates), phash.hex()))
-                pdiffs.extend(FieldDiff(phash.hex(), p, "", prob) for p, prob in sp.problems)
+            pdiffs = compare_payment(phash.hex(), kv_tree, sp, sid, expected_id)
             self.diff_total += len(pdiffs)
             diffs.extend(pdiffs[: max(0, MAX_REPORTED_DIFFS - len(diffs))])
             self.checked += 1

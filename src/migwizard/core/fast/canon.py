@@ -30,7 +30,7 @@ from ..engine.results import FieldDiff
 from ..engine.rows import ChunkRows, IdCounters, SwitchIdAllocator, add_payment_rows, expected_duplicates
 from ..engine.sqlread import _query, read_payments, sql_ids_by_identifier
 from ..engine.transform import MigrationReject, expected_sql_payment, truncate_ns_to_us
-from ..engine.tree import diff_trees, payment_tree
+from ..engine.tree import compare_payment, payment_tree
 from .rows import FALLBACK, FastPayment, decode_payment
 from .timefmt import ts_for
 
@@ -315,14 +315,7 @@ class CanonValidator:
             sid = idmap.get(phash)
             sp = loaded.get(sid) if sid is not None else None
             kv_tree = payment_tree(t.payment, edups)
-            diffs: list[FieldDiff] = []
-            if sp is None:
-                diffs.append(FieldDiff(phash.hex(), "payment", "present", "missing in SQL"))
-            else:
-                if expected is not None and sid != expected:
-                    diffs.append(FieldDiff(phash.hex(), "sql_id", expected, sid))
-                diffs.extend(diff_trees(kv_tree, payment_tree(sp.payment, sp.duplicates), phash.hex()))
-                diffs.extend(FieldDiff(phash.hex(), p, "", prob) for p, prob in sp.problems)
+            diffs = compare_payment(phash.hex(), kv_tree, sp, sid, expected)
             v = _verdict(seq, phash, sid, t, edups, "sample" if in_sample(phash, self.sample_percent) else "diff")
             v.differences = diffs
             out[slot] = v
