@@ -1,0 +1,271 @@
+"""The KV half of a phase in a second process, when two cores are free.
+
+Migration and validation each have a KV half (walk the index, decode every
+payment) that needs no SQL, and an SQL half (write the rows, read them back)
+that needs no decoding. On one core they take turns; on two, a child process
+runs the KV half of chunk N+1 while this process does the SQL half of chunk N
+(issue 11 item 4). The child only *reads*: it opens the LMDB store read-only and
+yields picklable items (row chunks, canonical tuples) through a bounded queue,
+so it never holds more than ``lookahead`` items ahead of the parent and memory
+stays flat.
+
+The same generator runs in this process when there is one core, when
+``MIGWIZ_WORKERS=1``, or when the child cannot be started, so the pipeline is a
+speed-up and never a second behaviour: the parent consumes the same items either
+way (``tests/engine/test_workers.py`` and the pipeline differential tests).
+
+Failure rules, because a child is one more thing that can go wrong:
+
+- An exception in the child reaches the parent as the *same type* with the same
+  attributes (a ``DecodeError`` still names payment, key and offset), raised from
+  the iteration, so callers handle it exactly as the in-process one.
+- A child that dies without a word (killed, out of memory) is a typed
+  :class:`WorkerDied`, never a hang: the parent polls its liveness.
+- The parent's cancel event stops the child at its next item; closing the
+  stream (``with`` block, garbage, an exception in the parent) stops and reaps it.
+- If the parent is killed (SIGKILL mid-migration), the child dies with it
+  (``PR_SET_PDEATHSIG``, plus a parent-pid check for other kernels): no orphan
+  keeps an LMDB reader slot or the store's shared lock.
+- The child's stdout/stderr go to /dev/null: the wizard owns the terminal and
+  stdout belongs to reports.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import multiprocessing as mp
+import os
+import pickle
+import queue
+import signal
+import threading
+from typing import Any, Callable, Iterator
+
+log = logging.getLogger("migwizard")
+
+WORKERS_ENV = "MIGWIZ_WORKERS"
+_POLL_S = 0.2
+_JOIN_S = 5.0
+
+
+class WorkerDied(Exception):
+    """The child process ended without finishing or reporting an error."""
+
+
+class WorkerFailed(Exception):
+    """The child raised an exception that cannot cross the process boundary as itself."""
+
+
+def worker_count() -> int:
+    """2 when two cores are ours to use, else 1; ``MIGWIZ_WORKERS=1|2`` decides instead.
+
+    "Ours" is the CPU affinity mask (a container or ``taskset`` limit counts), not the
+    machine's core count."""
+    raw = os.environ.get(WORKERS_ENV, "").strip().lower()
+    if raw in ("1", "2"):
+        return int(raw)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return 2 if cpus >= 2 else 1
+
+
+def stream(target: str, args: dict, *, cancel: threading.Event | None = None, lookahead: int = 2,
+           workers: int | None = None) -> "ItemStream":
+    """Items of the generator ``target`` ("package.module:function", called as ``fn(args)``),
+    from a child process when ``workers`` (default :func:`worker_count`) is 2, else in-process."""
+    n = worker_count() if workers is None else workers
+    if n >= 2:
+        try:
+            return _ChildStream(target, args, cancel, lookahead)
+        except (OSError, RuntimeError) as e:  # no fork/spawn here (limits, sandbox): one process
+            log.warning("could not start a second process (%s); continuing in one", e)
+    return _LocalStream(target, args, cancel)
+
+
+class ItemStream:
+    """Iterate for the items; use as a context manager so the child is always reaped."""
+
+    in_child = False
+
+    def __iter__(self) -> Iterator[Any]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "ItemStream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _resolve(target: str) -> Callable[[dict], Iterator[Any]]:
+    mod, _, name = target.partition(":")
+    return getattr(importlib.import_module(mod), name)
+
+
+class _LocalStream(ItemStream):
+    def __init__(self, target: str, args: dict, cancel: threading.Event | None) -> None:
+        self._gen = _resolve(target)(args)
+        self._cancel = cancel
+
+    def __iter__(self) -> Iterator[Any]:
+        yield from self._gen
+
+    def close(self) -> None:
+        self._gen.close()
+
+
+class _ChildStream(ItemStream):
+    in_child = True
+
+    def __init__(self, target: str, args: dict, cancel: threading.Event | None, lookahead: int) -> None:
+        ctx = mp.get_context("spawn")  # never fork: the parent holds LMDB/SQLite handles and threads
+        self._q = ctx.Queue(maxsize=max(1, lookahead))
+        self._stop = ctx.Event()
+        self._cancel = cancel
+        self._proc = ctx.Process(target=_child_main, args=(target, args, self._q, self._stop, os.getpid()),
+                                 name="migwizard-kv", daemon=True)
+        self._proc.start()
+        self._done = False
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            if self._cancel is not None and self._cancel.is_set():
+                self._stop.set()  # the child stops at its next item; the parent decides when to leave
+            try:
+                kind, payload = self._q.get(timeout=_POLL_S)
+            except queue.Empty:
+                if not self._proc.is_alive():
+                    # A last message may still be in the pipe after the process ended.
+                    try:
+                        kind, payload = self._q.get(timeout=_POLL_S)
+                    except queue.Empty:
+                        self._done = True
+                        if self._stop.is_set():
+                            return  # stopped on cancel: the stream simply ends
+                        raise WorkerDied(f"the second process (pid {self._proc.pid}) ended with exit code "
+                                         f"{self._proc.exitcode} before finishing") from None
+                else:
+                    continue
+            if kind == "item":
+                yield payload
+            elif kind == "done":
+                self._done = True
+                return
+            else:
+                self._done = True
+                raise _rebuild(payload)
+
+    def close(self) -> None:
+        self._stop.set()
+        proc = self._proc
+        # Drain so a child blocked on a full queue sees the stop flag.
+        deadline = _JOIN_S
+        while proc.is_alive() and deadline > 0:
+            try:
+                while True:
+                    self._q.get_nowait()
+            except (queue.Empty, OSError, EOFError, ValueError):
+                pass
+            proc.join(_POLL_S)
+            deadline -= _POLL_S
+        if proc.is_alive():
+            proc.kill()
+            proc.join(_JOIN_S)
+        try:
+            self._q.close()
+            self._q.join_thread()
+        except (OSError, ValueError, AssertionError):
+            pass
+
+
+def _portable(e: BaseException) -> tuple:
+    """An exception as (class, args, attributes): rebuilt without calling ``__init__``, so
+    exceptions with keyword-only constructors (DecodeError) cross intact."""
+    return (type(e), e.args, dict(getattr(e, "__dict__", {})), str(e))
+
+
+def _rebuild(payload: tuple) -> BaseException:
+    cls, args, attrs, text = payload
+    try:
+        e = cls.__new__(cls)
+        e.args = args
+        e.__dict__.update(attrs)
+        str(e)  # a class whose __str__ needs state we could not carry fails here
+        return e
+    except Exception:  # noqa: BLE001
+        return WorkerFailed(f"{getattr(cls, '__name__', cls)}: {text}")
+
+
+def _die_with_parent(parent: int) -> None:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: the parent-pid check below still holds
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _quiet() -> None:
+    fd = os.open(os.devnull, os.O_RDWR)
+    for std in (1, 2):
+        os.dup2(fd, std)
+    os.close(fd)
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _child_main(target: str, args: dict, q, stop, parent: int) -> None:
+    _die_with_parent(parent)
+    _quiet()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (chunk boundary)
+
+    def put(msg: tuple) -> None:
+        while True:
+            if stop.is_set():
+                raise _Stopped()
+            if os.getppid() != parent:
+                os._exit(1)
+            try:
+                q.put(msg, timeout=_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    gen = None
+    try:
+        gen = _resolve(target)(args)
+        for item in gen:
+            put(("item", item))
+        put(("done", None))
+    except _Stopped:
+        pass
+    except BaseException as e:  # noqa: BLE001 - every failure crosses to the parent, typed
+        payload = _portable(e)
+        try:
+            pickle.dumps(payload)  # the queue pickles later, in a thread, where a failure would be lost
+        except Exception:  # noqa: BLE001 - unpicklable attributes: the text still crosses
+            payload = (WorkerFailed, (f"{type(e).__name__}: {e}",), {}, str(e))
+        try:
+            put(("error", payload))
+        except _Stopped:
+            pass
+    finally:
+        if gen is not None:
+            gen.close()
+    q.close()
+    q.join_thread()

@@ -1,0 +1,122 @@
+"""The second process (core.engine.workers): same items as in one process, typed errors,
+no hang on a dead child, stop on cancel, no orphan when the parent is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from migwizard.core.codec import DecodeError
+from migwizard.core.engine import workers
+
+T = "tests.engine.workers_targets"
+
+
+def test_child_and_local_give_the_same_items():
+    with workers.stream(f"{T}:count", {"n": 50}, workers=2) as s:
+        assert s.in_child
+        child = list(s)
+    with workers.stream(f"{T}:count", {"n": 50}, workers=1) as s:
+        assert not s.in_child
+        local = list(s)
+    assert [i for i, _ in child] == [i for i, _ in local] == list(range(50))
+    assert {p for _, p in child} != {os.getpid()}  # really another process
+    assert {p for _, p in local} == {os.getpid()}
+
+
+def test_typed_error_crosses_with_its_fields():
+    got = []
+    with pytest.raises(DecodeError) as ei, workers.stream(f"{T}:fail_typed", {}, workers=2) as s:
+        for x in s:
+            got.append(x)
+    assert got == [1]
+    e = ei.value
+    assert (e.offset, e.payment, e.key) == (17, b"\x01" * 32, "payments-root-bucket/01")
+    assert "bad varint" in str(e)
+
+
+def test_dead_child_is_a_typed_error_not_a_hang():
+    with pytest.raises(workers.WorkerDied, match="exit code 7"), \
+            workers.stream(f"{T}:die", {}, workers=2) as s:
+        for _ in s:
+            pass
+
+
+def test_cancel_stops_the_child():
+    cancel = threading.Event()
+    n = 0
+    with workers.stream(f"{T}:endless", {}, workers=2, cancel=cancel) as s:
+        for _ in s:
+            n += 1
+            if n == 5:
+                cancel.set()
+            if n > 5000:
+                break
+        proc = s._proc
+    assert n < 5000  # the child stopped producing after the cancel
+    assert not proc.is_alive()
+
+
+def test_close_reaps_a_child_blocked_on_a_full_queue():
+    s = workers.stream(f"{T}:endless", {}, workers=2, lookahead=1)
+    it = iter(s)
+    next(it)
+    time.sleep(0.3)  # the child is now blocked on the full queue
+    s.close()
+    assert not s._proc.is_alive()
+
+
+def test_env_decides_the_worker_count(monkeypatch):
+    monkeypatch.setenv(workers.WORKERS_ENV, "1")
+    assert workers.worker_count() == 1
+    monkeypatch.setenv(workers.WORKERS_ENV, "2")
+    assert workers.worker_count() == 2
+    monkeypatch.delenv(workers.WORKERS_ENV)
+    assert workers.worker_count() == (2 if len(os.sched_getaffinity(0)) >= 2 else 1)
+
+
+_PARENT = r"""
+import sys, time
+sys.path[:0] = sys.argv[2:]
+from migwizard.core.engine import workers
+s = workers.stream("tests.engine.workers_targets:pidfile", {"path": sys.argv[1]}, workers=2)
+for _ in s:
+    time.sleep(0.05)
+"""
+
+
+def test_child_dies_with_a_killed_parent(tmp_path: Path):
+    pidfile = tmp_path / "child.pid"
+    root = Path(__file__).resolve().parents[2]
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, str(pidfile), str(root / "src"), str(root)],
+                              stderr=subprocess.DEVNULL)  # its resource tracker reports the leak we cause
+    try:
+        deadline = time.monotonic() + 30
+        while not (pidfile.exists() and pidfile.read_text()):
+            assert time.monotonic() < deadline, "the child never started"
+            time.sleep(0.05)
+        child = int(pidfile.read_text())
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while _alive(child):
+            assert time.monotonic() < deadline, "the child outlived its killed parent"
+            time.sleep(0.05)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
