@@ -20,6 +20,7 @@ from migwizard.core.codec.keys import (
     PAYMENT_CREATION_INFO_KEY,
     PAYMENT_DUPLICATE_BUCKET,
     PAYMENT_HTLCS_BUCKET,
+    PAYMENTS_INDEX_BUCKET,
     PAYMENTS_ROOT_BUCKET,
 )
 from migwizard.core.codec.walk import walk_payment_index
@@ -28,8 +29,9 @@ from migwizard.core.engine import digest as digest_mod
 from migwizard.core.engine import markers
 from migwizard.core.engine.events import ChunkCommitted, Phase, PhaseStarted, Progress
 from migwizard.core.kv.bucket import BucketBase
+from migwizard.core.kv.errors import CorruptError
 from migwizard.core.kv.lmdb_store import LmdbStore
-from migwizard.core.kv.rawpass import sub_bucket_count, tree_digest
+from migwizard.core.kv.rawpass import sub_bucket_count, tree_digest, values_digest
 from migwizard.core.sql.transactions import write_txn
 
 from ..reliability.common import flip_sequence_bit, payment_hashes
@@ -137,12 +139,16 @@ def test_tree_digest_changes_with_every_kind_of_edit(generated, edit, plain):
     assert n2 == n + (edit == "unindexed payment")
 
 
-def test_sub_bucket_count_both_ways_and_tombstone_not_counted(generated):
-    kv = generated("mixed", 30)
+def test_raw_counts_and_fingerprint_equal_the_bucket_interface(generated):
+    kv = generated("edge", 60)
     _update(kv, lambda root: root.bucket(PAYMENTS_ROOT_BUCKET).put(b"payments-tombstone", b"0"))
     with LmdbStore.open(kv, readonly=True) as store, store.read() as root:
         rb = root.bucket(PAYMENTS_ROOT_BUCKET)
-        assert sub_bucket_count(rb) == sub_bucket_count(_Plain(rb)) == 30
+        assert sub_bucket_count(rb) == sub_bucket_count(_Plain(rb)) == 60  # the tombstone is a value
+        ib = root.bucket(PAYMENTS_INDEX_BUCKET)
+        raw, plain = hashlib.sha256(), hashlib.sha256()
+        assert values_digest(raw, ib) == values_digest(plain, _Plain(ib)) == 67  # 7 duplicates' entries
+        assert raw.hexdigest() == plain.hexdigest() == markers.fingerprint_kv(root).fingerprint
 
 
 def test_validation_walk_gives_the_scan_facts(generated):
@@ -312,3 +318,41 @@ def test_quarantined_payments_count_toward_progress(generated, sqlite_url):
         assert e.validate().ok
         last = sink.progress(Phase.VALIDATE)[-1]
         assert (last.done, last.total) == (N, N)
+
+
+def _bad_tag(kv, where: str) -> bytes:
+    """Give one record an unknown tag byte, as a damaged page would: under the root bucket
+    (a payment's own entry) or two buckets down (an attempt's value)."""
+    import lmdb
+
+    with LmdbStore.open(kv, readonly=True) as store, store.read() as root:
+        if where == "root":
+            rb = root.bucket(PAYMENTS_ROOT_BUCKET)
+            key = next(k for k, v in rb.items() if v is None)
+            full = rb._full(key)
+        else:
+            hb = _with_htlcs(root)
+            key = next(k for k, v in hb.items() if v is not None)
+            full = hb._full(key)
+    env = lmdb.open(str(kv), max_dbs=2)
+    with env.begin(write=True) as txn:
+        txn.put(full, b"\x09junk", db=env.open_db(b"kv", txn=txn))
+    env.close()
+    return key
+
+
+@pytest.mark.parametrize("where", ["root", "nested"])
+def test_a_damaged_record_is_a_typed_refusal_naming_it(generated, sqlite_url, where):
+    kv = generated("mixed", 20)
+    with Engine(kv, sqlite_url) as e:
+        assert e.migrate().outcome == "complete"
+    key = _bad_tag(kv, where)
+    with LmdbStore.open(kv, readonly=True) as store, store.read() as root:
+        with pytest.raises(CorruptError, match="unknown tag 9") as ei:
+            tree_digest(hashlib.sha256(), root.bucket(PAYMENTS_ROOT_BUCKET))
+        assert str(ei.value).endswith(f"{key.hex() if where == 'root' else 'ai' + key[2:].hex()} has unknown tag 9")
+        assert "payments-root-bucket/" in str(ei.value)
+    with Engine(kv, sqlite_url) as e:
+        with pytest.raises(EngineError, match="damaged.*unknown tag 9") as ei:
+            e.validate()
+        assert ei.value.exit_code == 2

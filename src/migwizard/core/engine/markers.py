@@ -23,7 +23,7 @@ from ..codec.keys import (
 )
 from ..codec.peek import peek_payment
 from ..kv.errors import KVError
-from ..kv.rawpass import sub_bucket_count
+from ..kv.rawpass import sub_bucket_count, values_digest
 from ..codec.walk import DuplicateEntry, MissingBucket, PaymentEntry, walk_payment_index
 from ..kv.importer import META_IMPORT_SOURCE, META_IMPORT_STATE
 from .context import Context, is_lnd_target
@@ -242,8 +242,9 @@ def missing_check(scan: KVScan) -> "Check | None":
 
 
 def fingerprint_kv(root) -> KVScan:
-    """What commit and rollback need from the source, without decoding a payment:
-    the fingerprint (the same bytes :func:`scan_kv` hashes), the number of index
+    """What commit, rollback's owner check and reconcile need from the source (and
+    migrate, with :func:`migration_facts`), without decoding a payment: the
+    fingerprint (the same bytes :func:`scan_kv` hashes), the number of index
     entries, the switch sequencer and the tombstone. Payment counts by status are
     preflight's alone (``counts`` holds only ``index_entries`` here)."""
     h = hashlib.sha256()
@@ -253,15 +254,8 @@ def fingerprint_kv(root) -> KVScan:
     sb = root.bucket(NEXT_PAYMENT_ID_KEY)
     scan = KVScan("", counts, sb.sequence() if sb else None, tombstoned(rb))
     require_index(rb, ib)
-    n = 0
-    if ib is not None:
-        update = h.update
-        for key, value in ib.items():
-            if value is None:
-                continue  # as scan_kv: a sub-bucket is not part of the fingerprint
-            update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value)
-            n += 1
-    counts.index_entries = n
+    # As scan_kv: every index entry with a value (a sub-bucket is not part of it), raw records.
+    counts.index_entries = values_digest(h, ib) if ib is not None else 0
     scan.fingerprint = h.hexdigest()
     return scan
 

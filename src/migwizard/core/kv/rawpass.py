@@ -23,7 +23,7 @@ from .bucket import BucketBase, walk
 from .errors import CorruptError
 from .lmdb_bucket import TAG_BUCKET, TAG_VALUE, LmdbBucket
 
-__all__ = ["sub_bucket_count", "tree_digest"]
+__all__ = ["sub_bucket_count", "tree_digest", "values_digest"]
 
 _FRAME = struct.Struct(">HI")  # key length (<= 511), value length
 
@@ -43,6 +43,33 @@ def sub_bucket_count(bucket: BucketBase) -> int:
             if tag == TAG_BUCKET and len(v) == 17:
                 n += 1
             elif tag != TAG_VALUE:
+                _damaged(bucket, k, v)
+    return n
+
+
+def values_digest(h, bucket: BucketBase) -> int:
+    """Feed every value directly under ``bucket`` into ``h`` as ``len(key) key len(value)
+    value`` (4-byte big-endian lengths; sub-buckets skipped), in key order; returns how
+    many. The same bytes either way: the run's fingerprint of the payment index."""
+    update = h.update
+    n = 0
+    if not isinstance(bucket, LmdbBucket):
+        for key, value in bucket.items():
+            if value is not None:
+                update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value)
+                n += 1
+        return n
+    txn, db, prefix = bucket._txn, bucket._store._kv, bucket._prefix
+    cur = txn.cursor(db=db)
+    if cur.set_range(prefix):
+        for k, v in cur.iternext():
+            if not k.startswith(prefix):
+                break
+            tag = v[0] if v else None
+            if tag == TAG_VALUE:
+                update((len(k) - 8).to_bytes(4, "big") + k[8:] + (len(v) - 1).to_bytes(4, "big") + v[1:])
+                n += 1
+            elif tag != TAG_BUCKET or len(v) != 17:
                 _damaged(bucket, k, v)
     return n
 
