@@ -27,6 +27,7 @@ from migwizard.core.codec.walk import walk_payment_index
 from migwizard.core.engine import Engine, EngineError
 from migwizard.core.engine import digest as digest_mod
 from migwizard.core.engine import markers
+from migwizard.core.engine import migrate as migrate_mod
 from migwizard.core.engine.events import ChunkCommitted, Phase, PhaseStarted, Progress
 from migwizard.core.kv.bucket import BucketBase
 from migwizard.core.kv.errors import CorruptError
@@ -187,13 +188,16 @@ def test_validation_walk_gives_the_scan_facts(generated):
 
 def _no_scans(monkeypatch):
     """Preflight's scan (peeks every payment) and the first digest (bucket by bucket)
-    must not run in migrate, validate or commit."""
+    must not run in migrate, validate or commit; nor the backfill case's payment count."""
     def refuse(*a, **k):
         raise AssertionError("a full scan ran outside preflight")
 
     monkeypatch.setattr(markers, "peek_payment", refuse)
     monkeypatch.setattr(markers, "scan_kv", refuse)
     monkeypatch.setattr(digest_mod, "digest_bucket", refuse)
+    # The index walk that counts payments runs only when the target may be a backfill case.
+    monkeypatch.setattr(markers, "index_payment_count", refuse)
+    monkeypatch.setattr(migrate_mod, "index_payment_count", refuse)
 
 
 @pytest.mark.parametrize("edit", list(EDITS))

@@ -56,7 +56,7 @@ class BackfillCase:
                 "migration_tracker as it is")
 
 
-def detect(ctx: Context, kv_payments: "int | Callable[[], int]", run: Run | None = None) -> BackfillCase | None:
+def detect(ctx: Context, kv_payments: int | Callable[[], int], run: Run | None = None) -> BackfillCase | None:
     """The backfill case, or None. Read-only; a run in progress counts only lnd's rows.
     ``kv_payments`` may be a function: it is then called (a pass over the KV index)
     only when the target is lnd's store past its payments migration."""
@@ -111,7 +111,7 @@ def adjust_checks(ctx: Context, checks: list[Check], kv_payments: int) -> None:
     checks.extend(_identity_checks(ctx, ctx.allow_foreign_source))
 
 
-def start_facts(ctx: Context, db, kv_payments: "int | Callable[[], int]", switch_sequence: int | None
+def start_facts(ctx: Context, db, kv_payments: int | Callable[[], int], switch_sequence: int | None
                 ) -> dict | None:
     """At the start of a new run: None for a normal migration, else what the run
     record keeps for a backfill. Refuses (exit 2) the case without ``--backfill``."""

@@ -18,6 +18,7 @@ from ..codec.keys import PAYMENTS_ROOT_BUCKET
 from ..codec.walk import PaymentEntry, walk_payment_index
 from ..kv.errors import KVError
 from ..kv.rawpass import tree_digest
+from .markers import damaged
 from .results import EngineError, ExitCode
 
 
@@ -40,8 +41,7 @@ def payment_tree_digest(root) -> tuple[str, int]:
         rb = root.bucket(PAYMENTS_ROOT_BUCKET)
         n = tree_digest(h, rb) if rb is not None else 0
     except (KVError, DecodeError) as e:
-        raise EngineError(f"the KV store is damaged: {e}", exit_code=ExitCode.PREFLIGHT_REFUSED,
-                          hint="restore the store from a backup, or import it again from channel.db") from None
+        raise damaged(e) from None
     return h.hexdigest(), n
 
 
@@ -82,5 +82,5 @@ def content_digest_v1(root) -> str:
                 h.update(entry.key)
                 digest_bucket(h, entry.bucket)
     except (KVError, DecodeError) as e:
-        raise EngineError(f"the KV store is damaged: {e}", exit_code=ExitCode.PREFLIGHT_REFUSED) from None
+        raise damaged(e) from None
     return h.hexdigest()

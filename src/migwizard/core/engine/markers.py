@@ -55,6 +55,12 @@ def tombstoned(root_bucket) -> bool:
     return bool(root_bucket is not None and root_bucket.get(PAYMENTS_TOMBSTONE_KEY) == b"1")
 
 
+def damaged(e: Exception) -> EngineError:
+    """A damaged store entry met by a pass over the store: a typed refusal naming it (exit 2)."""
+    return EngineError(f"the KV store is damaged: {e}", exit_code=ExitCode.PREFLIGHT_REFUSED,
+                       hint="restore the store from a backup, or import it again from channel.db")
+
+
 def require_index(rb, ib) -> None:
     """Payments without their index cannot be migrated in LND's order: a refusal (exit 2)."""
     if rb is not None and ib is None:
@@ -69,8 +75,7 @@ def scan_kv(root, *, resume_after: int | None = None) -> KVScan:
     try:
         return _scan_kv(root, resume_after)
     except (KVError, DecodeError) as e:
-        raise EngineError(f"the KV store is damaged: {e}", exit_code=ExitCode.PREFLIGHT_REFUSED,
-                          hint="restore the store from a backup, or import it again from channel.db") from None
+        raise damaged(e) from None
 
 
 def _scan_kv(root, resume_after: int | None = None) -> KVScan:
@@ -174,8 +179,7 @@ def index_payment_count(root) -> int:
     try:
         return sum(isinstance(e, PaymentEntry) for e in walk_payment_index(root))
     except (KVError, DecodeError) as e:
-        raise EngineError(f"the KV store is damaged: {e}", exit_code=ExitCode.PREFLIGHT_REFUSED,
-                          hint="restore the store from a backup, or import it again from channel.db") from None
+        raise damaged(e) from None
 
 
 def unmatched_check(scan: KVScan) -> "Check | None":
@@ -269,21 +273,19 @@ def migration_facts(root) -> KVScan:
         scan = fingerprint_kv(root)
         scan.root_payments = count_root_payments(root.bucket(PAYMENTS_ROOT_BUCKET))
     except (KVError, DecodeError) as e:
-        raise EngineError(f"the KV store is damaged: {e}", exit_code=ExitCode.PREFLIGHT_REFUSED,
-                          hint="restore the store from a backup, or import it again from channel.db") from None
+        raise damaged(e) from None
     return scan
-
-
-def scan_store(ctx: Context) -> KVScan:
-    with ctx.open_kv() as store, store.read() as root:
-        return scan_kv(root)
 
 
 def fingerprint_store(ctx: Context) -> KVScan:
     """The fingerprint pass (no payment decoded), for steps that read only the
-    fingerprint and the switch sequencer (commit, rollback's owner check)."""
-    with ctx.open_kv() as store, store.read() as root:
-        return fingerprint_kv(root)
+    fingerprint and the switch sequencer (commit, rollback's owner check, reconcile).
+    A damaged index is a typed refusal (exit 2), as in :func:`scan_kv`."""
+    try:
+        with ctx.open_kv() as store, store.read() as root:
+            return fingerprint_kv(root)
+    except (KVError, DecodeError) as e:
+        raise damaged(e) from None
 
 
 def unfinished_import(store) -> str | None:
