@@ -360,3 +360,31 @@ def test_a_damaged_record_is_a_typed_refusal_naming_it(generated, sqlite_url, wh
         with pytest.raises(EngineError, match="damaged.*unknown tag 9") as ei:
             e.validate()
         assert ei.value.exit_code == 2
+
+
+@pytest.mark.parametrize("target", ["payment", "itself"])
+def test_buckets_pointing_back_do_not_loop(generated, target):
+    """A damaged store whose nested bucket points back at its payment (or at itself):
+    the digest still ends, and differs from the undamaged one."""
+    import lmdb
+
+    kv = generated("mixed", 20)
+    before, _ = _digest(kv)
+    with LmdbStore.open(kv, readonly=True) as store, store.read() as root:
+        rb = root.bucket(PAYMENTS_ROOT_BUCKET)
+        for k, v in rb.items():
+            hb = rb.bucket(k).bucket(PAYMENT_HTLCS_BUCKET) if v is None else None
+            if hb is not None:
+                break
+        full = hb._full(b"zz-loop")
+        pointee = rb.bucket(k)._prefix if target == "payment" else hb._prefix
+    env = lmdb.open(str(kv), max_dbs=2)
+    with env.begin(write=True) as txn:
+        txn.put(full, b"\x01" + pointee + bytes(8), db=env.open_db(b"kv", txn=txn))
+    env.close()
+    out: list = []
+    t = threading.Thread(target=lambda: out.append(_digest(kv)), daemon=True)
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "the digest did not end"
+    assert out[0][0] != before and out[0][1] == 20

@@ -79,25 +79,45 @@ def tree_digest(h, bucket: BucketBase) -> int:
     their contents, at any depth) into the hash ``h``; returns the number of
     sub-buckets directly under ``bucket`` (for the payment root: its payments).
 
-    LMDB: every record of every bucket id reachable from ``bucket``, ids in
-    ascending order (one cursor range each, the cursor usually already there), each
-    record's raw key (bucket id + key) and raw value (tag + value, or tag + child
-    id + sequence) framed by their lengths. A changed, added or removed value or
-    key, or a changed sequence, at any depth, changes the digest; so does a bucket
-    re-created with a new id (the store rewritten: also worth refusing a commit).
-    Ids seen once are not entered again, so a damaged store whose buckets point at
-    each other still ends."""
+    LMDB: the records of ``bucket`` in key order, each sub-bucket's record followed
+    by every record of every bucket id reachable from it (ids in ascending order, one
+    cursor range each; usually the cursor is already there), each record's raw key
+    (bucket id + key) and raw value (tag + value, or tag + child id + sequence)
+    framed by their lengths. A changed, added or removed value or key, or a changed
+    sequence, at any depth, changes the digest; so does a bucket re-created with a
+    new id (the store rewritten: also worth refusing a commit). Memory stays flat:
+    one sub-bucket's pending ids at a time. A damaged store whose buckets point back
+    at each other still ends (a pointer to a lower id is followed once)."""
     if not isinstance(bucket, LmdbBucket):
         return _generic_digest(h, bucket)
     txn, db, top = bucket._txn, bucket._store._kv, bucket._prefix
     update, frame = h.update, _FRAME.pack
     update(b"T" + top + bucket.sequence().to_bytes(8, "big"))
-    cur = txn.cursor(db=db)
-    todo, seen = [top], {top}
-    at: bytes | None = None  # the key the cursor rests on (the first past the last range read)
+    outer, inner = txn.cursor(db=db), txn.cursor(db=db)
+    at: bytes | None = None  # the key ``inner`` rests on (the first past the last range it read)
     direct = 0
+    if not outer.set_range(top):
+        return 0
+    for k, v in outer.iternext():
+        if not k.startswith(top):
+            break
+        update(frame(len(k), len(v)) + k + v)
+        tag = v[0] if v else None
+        if tag == TAG_BUCKET and len(v) == 17:
+            direct += 1
+            at = _subtree(update, frame, inner, at, v[1:9], bucket)
+        elif tag != TAG_VALUE:
+            _damaged(bucket, k, v)
+    return direct
+
+
+def _subtree(update, frame, cur, at: bytes | None, first: bytes, bucket: LmdbBucket) -> bytes | None:
+    todo, back, last = [first], set(), None
     while todo:
         prefix = heapq.heappop(todo)
+        if prefix == last:
+            continue  # two records point at this bucket: read it once
+        last = prefix
         if at is None or not at.startswith(prefix):
             if not cur.set_range(prefix):
                 at = None
@@ -111,14 +131,14 @@ def tree_digest(h, bucket: BucketBase) -> int:
             tag = v[0] if v else None
             if tag == TAG_BUCKET and len(v) == 17:
                 child = v[1:9]
-                if child not in seen:
-                    seen.add(child)
+                if child > prefix:
+                    heapq.heappush(todo, child)  # ids grow from parent to child
+                elif child not in back:
+                    back.add(child)  # only a damaged store points back: once per target
                     heapq.heappush(todo, child)
-                if prefix == top:
-                    direct += 1
             elif tag != TAG_VALUE:
                 _damaged(bucket, k, v)
-    return direct
+    return at
 
 
 def _generic_digest(h, bucket: BucketBase) -> int:
