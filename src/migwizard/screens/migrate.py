@@ -44,7 +44,7 @@ class MigrateScreen(WizardScreen):
                          "so stopping never loses work. The KV store is only read.", id="mg-intro")
             yield StoppableProgressBar(total=None, show_eta=True, show_percentage=True, clock=self.bar_clock, id="bar")
             with Grid(id="mg-stats"):
-                yield Static("Entries  –", id="st-payments")
+                yield Static("Payments  –", id="st-payments")
                 yield Static("Rate  –", id="st-rate")
                 yield Static("Chunk  –", id="st-chunk")
                 yield Static("Attempts  –", id="st-attempts")
@@ -97,8 +97,8 @@ class MigrateScreen(WizardScreen):
             return
         self.bar_clock.advance_to(ev.elapsed_s)
         self.query_one("#bar", ProgressBar).update(total=ev.total, progress=ev.done)
-        self.query_one("#st-payments", Static).update(f"Entries  {ev.done:,}/{ev.total:,}")
-        self.query_one("#st-rate", Static).update(f"Rate  {ev.payments_per_s:,.1f} entries/s")
+        self.query_one("#st-payments", Static).update(f"Payments  {ev.done:,}/{ev.total:,}")
+        self.query_one("#st-rate", Static).update(f"Rate  {ev.payments_per_s:,.1f} payments/s")
         self._total = ev.total
         self._show_chunk(ev.chunk)
         self.query_one("#st-attempts", Static).update(f"Attempts  {ev.attempts:,}")

@@ -23,6 +23,7 @@ what differs from the normal migration when they are brought back:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from ..codec.model import FailureReason, Payment
 from ..sql.values import int64
@@ -55,8 +56,10 @@ class BackfillCase:
                 "migration_tracker as it is")
 
 
-def detect(ctx: Context, kv_payments: int, run: Run | None = None) -> BackfillCase | None:
-    """The backfill case, or None. Read-only; a run in progress counts only lnd's rows."""
+def detect(ctx: Context, kv_payments: int | Callable[[], int], run: Run | None = None) -> BackfillCase | None:
+    """The backfill case, or None. Read-only; a run in progress counts only lnd's rows.
+    ``kv_payments`` may be a function: it is then called (a pass over the KV index)
+    only when the target is lnd's store past its payments migration."""
     if ctx.target_absent():
         return None
     lnd = ctx.lnd_schema()
@@ -64,12 +67,14 @@ def detect(ctx: Context, kv_payments: int, run: Run | None = None) -> BackfillCa
         return None
     if not (lnd.has_payment_tables and lnd.has_duplicates_table):
         return None
-    if run is not None and run.stats.get("backfill"):
+    if run is not None and not run.stats.get("backfill"):
+        return None
+    if callable(kv_payments):
+        kv_payments = kv_payments()
+    if run is not None:
         start = int(run.stats["start_ids"].get("payments", 1))
         (n,) = ctx.db().execute_sql(_q(ctx.db(), "SELECT COUNT(*) FROM payments WHERE id < ?"), (start,)).fetchone()
         return BackfillCase(int(lnd.tracker_version), int(n), kv_payments)
-    if run is not None:
-        return None
     (n,) = ctx.db().execute_sql("SELECT COUNT(*) FROM payments").fetchone()
     if kv_payments <= 0 or n >= kv_payments:
         return None
@@ -106,7 +111,8 @@ def adjust_checks(ctx: Context, checks: list[Check], kv_payments: int) -> None:
     checks.extend(_identity_checks(ctx, ctx.allow_foreign_source))
 
 
-def start_facts(ctx: Context, db, kv_payments: int, switch_sequence: int | None) -> dict | None:
+def start_facts(ctx: Context, db, kv_payments: int | Callable[[], int], switch_sequence: int | None
+                ) -> dict | None:
     """At the start of a new run: None for a normal migration, else what the run
     record keeps for a backfill. Refuses (exit 2) the case without ``--backfill``."""
     case = detect(ctx, kv_payments)
@@ -142,9 +148,13 @@ def may_write(ctx: Context) -> bool:
     run = ctx.run()
     if run is not None and run.state != "committed":
         return bool(run.stats.get("backfill"))
-    from .markers import scan_store
+    from .markers import index_payment_count
 
-    case = detect(ctx, scan_store(ctx).counts.payments)
+    def kv_payments() -> int:
+        with ctx.open_kv() as store, store.read() as root:
+            return index_payment_count(root)
+
+    case = detect(ctx, kv_payments)
     if case is None:
         return False
     if not ctx.backfill:

@@ -36,8 +36,9 @@ class Progress:
     """A coalescable progress sample: later samples replace earlier ones."""
 
     phase: Phase
-    done: int  # payments (index entries) processed so far, resumed ones included
-    total: int  # index entries to process (for %)
+    done: int  # payments handled (migrate) or checked (validate) so far, resumed ones included;
+    # never duplicates' or skipped index entries
+    total: int  # payments to handle: migrate, the payment buckets; validate, what the run migrated (for %)
     attempts: int = 0
     hops: int = 0
     chunk: int = 0  # chunks committed so far (migrate phase)

@@ -28,7 +28,8 @@ from .context import Context, is_lnd_target, one_session_at_a_time
 from .kvusers import ensure_no_other_writer
 from .events import Phase, PhaseFinished, PhaseStarted
 from .indexes import build_deferred_indexes
-from .markers import content_digest, fingerprint_store, imported_from, kv_tombstoned, reconcile
+from .digest import content_digest
+from .markers import fingerprint_store, imported_from, kv_tombstoned, reconcile
 from .results import CommitResult, EngineError, ExitCode, RollbackResult, RunState
 from .runs import Run, now_text, q
 
@@ -61,7 +62,8 @@ def commit(ctx: Context) -> CommitResult:
     validated = run.stats.get("content_digest")
     if validated:
         with ctx.open_kv() as store, store.read() as root:
-            now = content_digest(root)
+            # Computed the way validation computed it (no version: an older migwizard's digest).
+            now = content_digest(root, run.stats.get("content_digest_version"))
         if now != validated:
             raise EngineError("a payment in the KV store changed since validation (content digest mismatch); "
                               "refusing to commit", exit_code=ExitCode.PREFLIGHT_REFUSED,

@@ -23,6 +23,7 @@ from ..codec.keys import (
 )
 from ..codec.peek import peek_payment
 from ..kv.errors import KVError
+from ..kv.rawpass import sub_bucket_count, values_digest
 from ..codec.walk import DuplicateEntry, MissingBucket, PaymentEntry, walk_payment_index
 from ..kv.importer import META_IMPORT_SOURCE, META_IMPORT_STATE
 from .context import Context, is_lnd_target
@@ -54,6 +55,19 @@ def tombstoned(root_bucket) -> bool:
     return bool(root_bucket is not None and root_bucket.get(PAYMENTS_TOMBSTONE_KEY) == b"1")
 
 
+def damaged(e: Exception) -> EngineError:
+    """A damaged store entry met by a pass over the store: a typed refusal naming it (exit 2)."""
+    return EngineError(f"the KV store is damaged: {e}", exit_code=ExitCode.PREFLIGHT_REFUSED,
+                       hint="restore the store from a backup, or import it again from channel.db")
+
+
+def require_index(rb, ib) -> None:
+    """Payments without their index cannot be migrated in LND's order: a refusal (exit 2)."""
+    if rb is not None and ib is None:
+        raise EngineError("index bucket does not exist (payments-root-bucket without payments-index-bucket)",
+                          exit_code=ExitCode.PREFLIGHT_REFUSED)
+
+
 def scan_kv(root, *, resume_after: int | None = None) -> KVScan:
     """One pass over the index: fingerprint, totals and statuses from keys alone.
 
@@ -61,27 +75,21 @@ def scan_kv(root, *, resume_after: int | None = None) -> KVScan:
     try:
         return _scan_kv(root, resume_after)
     except (KVError, DecodeError) as e:
-        raise EngineError(f"the KV store is damaged: {e}", exit_code=ExitCode.PREFLIGHT_REFUSED,
-                          hint="restore the store from a backup, or import it again from channel.db") from None
+        raise damaged(e) from None
 
 
 def _scan_kv(root, resume_after: int | None = None) -> KVScan:
-    h = hashlib.sha256()
     counts = StatusCounts()
     rb = root.bucket(PAYMENTS_ROOT_BUCKET)
     ib = root.bucket(PAYMENTS_INDEX_BUCKET)
-    sb = root.bucket(NEXT_PAYMENT_ID_KEY)
-    scan = KVScan("", counts, sb.sequence() if sb else None, tombstoned(rb), unmatched=[],
-                  resume_after=resume_after, missing=[], root_absent=rb is None and ib is not None)
-    if rb is not None and ib is None:
-        raise EngineError("index bucket does not exist (payments-root-bucket without payments-index-bucket)",
-                          exit_code=ExitCode.PREFLIGHT_REFUSED)
+    require_index(rb, ib)
+    facts = IndexFacts()
+    value_bytes = remaining_value_bytes = remaining_payments = 0
     for entry in walk_payment_index(root):
+        facts.see(entry)
         key, value = entry.key, entry.value
         if value is None:
             continue  # not part of the fingerprint; the migration reports it precisely
-        h.update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value)
-        counts.index_entries += 1
         entry_bytes = len(key) + len(value)
         if isinstance(entry, PaymentEntry):
             peek = peek_payment(entry.bucket)
@@ -89,65 +97,89 @@ def _scan_kv(root, resume_after: int | None = None) -> KVScan:
             counts.attempts += peek.attempts
             counts.hops += peek.hops
             tally(counts, peek.status)
-        scan.value_bytes += entry_bytes
+        value_bytes += entry_bytes
         if resume_after is None or entry.seq > resume_after:
-            scan.remaining_value_bytes += entry_bytes
-            scan.remaining_payments += isinstance(entry, PaymentEntry)
-        if isinstance(entry, PaymentEntry):
-            pass
-        elif isinstance(entry, DuplicateEntry):
-            if entry.matched:
-                counts.duplicates += 1
-            else:
-                scan.unmatched_total += 1
-                if len(scan.unmatched) < 100:
-                    scan.unmatched.append((entry.seq, entry.payment_hash, entry.own_sequence))
-        elif isinstance(entry, MissingBucket):
-            scan.missing_total += 1
-            if len(scan.missing) < 100:
-                scan.missing.append((entry.seq, entry.payment_hash))
+            remaining_value_bytes += entry_bytes
+            remaining_payments += isinstance(entry, PaymentEntry)
         # BadEntry: counted as an index entry; the migration reports it
-    scan.fingerprint = h.hexdigest()
-    scan.root_payments = count_root_payments(rb)
+    scan = facts.scan(root, count_root_payments(rb), counts)
+    scan.value_bytes = value_bytes
+    scan.resume_after = resume_after
+    scan.remaining_value_bytes = remaining_value_bytes
+    scan.remaining_payments = remaining_payments
     return scan
 
 
-def digest_bucket(h, bucket, depth: int = 0) -> None:
-    """Feed a payment bucket's raw content (keys, values, sub-buckets) into ``h``.
+class IndexFacts:
+    """What one walk over the payment index shows without decoding a payment: the
+    fingerprint, the index entries, the duplicates' entries, the unmatched ones and
+    those whose payment bucket is missing. Fed by :func:`scan_kv` and by
+    validation's own walk (which sees every entry anyway), so both hash the same
+    bytes as :func:`fingerprint_kv`: every entry that has a value, in order."""
 
-    The run's fingerprint covers the index; this covers what validation compared,
-    so a payment changed between validation and commit is caught (issue 9, item 10)."""
-    for k, v in bucket.items():
-        k = bytes(k)
-        if v is None:
-            h.update(b"B" + len(k).to_bytes(4, "big") + k)
-            sub = bucket.bucket(k)
-            if sub is not None and depth < 8:
-                digest_bucket(h, sub, depth + 1)
-            h.update(b"E")
-        else:
-            v = bytes(v)
-            h.update(b"V" + len(k).to_bytes(4, "big") + k + len(v).to_bytes(4, "big") + v)
+    __slots__ = ("_hash", "index_entries", "payments", "duplicates", "unmatched", "unmatched_total", "missing",
+                 "missing_total")
 
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.index_entries = self.payments = self.duplicates = 0
+        self.unmatched: list = []  # (index seq, payment hash, its own seq), first 100
+        self.unmatched_total = 0
+        self.missing: list = []  # (index seq, payment hash), first 100
+        self.missing_total = 0
 
-def content_digest(root) -> str:
-    """The payment buckets' content, in index order (validation computes the same as it goes)."""
-    h = hashlib.sha256()
-    try:
-        for entry in walk_payment_index(root):
-            if isinstance(entry, PaymentEntry):
-                h.update(entry.key)
-                digest_bucket(h, entry.bucket)
-    except (KVError, DecodeError) as e:
-        raise EngineError(f"the KV store is damaged: {e}", exit_code=ExitCode.PREFLIGHT_REFUSED) from None
-    return h.hexdigest()
+    def see(self, entry) -> None:
+        key, value = entry.key, entry.value
+        if value is None:
+            return  # a sub-bucket in the index: not part of the fingerprint (the walk reports it)
+        self._hash.update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value)
+        self.index_entries += 1
+        if isinstance(entry, PaymentEntry):
+            self.payments += 1
+        elif isinstance(entry, DuplicateEntry):
+            if entry.matched:
+                self.duplicates += 1
+            else:
+                self.unmatched_total += 1
+                if len(self.unmatched) < 100:
+                    self.unmatched.append((entry.seq, entry.payment_hash, entry.own_sequence))
+        elif isinstance(entry, MissingBucket):
+            self.missing_total += 1
+            if len(self.missing) < 100:
+                self.missing.append((entry.seq, entry.payment_hash))
+
+    @property
+    def fingerprint(self) -> str:
+        return self._hash.hexdigest()
+
+    def scan(self, root, root_payments: int, counts: StatusCounts | None = None) -> KVScan:
+        """The facts as a :class:`KVScan` (``counts``: a scan's status counts; without
+        them only the entry counts are filled in)."""
+        counts = counts if counts is not None else StatusCounts()
+        counts.index_entries = self.index_entries
+        counts.duplicates = self.duplicates
+        rb = root.bucket(PAYMENTS_ROOT_BUCKET)
+        sb = root.bucket(NEXT_PAYMENT_ID_KEY)
+        return KVScan(self.fingerprint, counts, sb.sequence() if sb else None, tombstoned(rb),
+                      unmatched=self.unmatched, unmatched_total=self.unmatched_total, root_payments=root_payments,
+                      missing=self.missing, missing_total=self.missing_total,
+                      root_absent=rb is None and root.bucket(PAYMENTS_INDEX_BUCKET) is not None)
 
 
 def count_root_payments(rb) -> int:
     """Payment buckets under payments-root-bucket (keys only; the tombstone is a value)."""
     if rb is None:
         return 0
-    return sum(1 for _, v in rb.items() if v is None)
+    return sub_bucket_count(rb)
+
+
+def index_payment_count(root) -> int:
+    """The index entries that own their payment (``scan_kv``'s payment count) by a walk
+    of the index that decodes no payment: for the backfill case's comparison only."""
+    try:
+        return sum(isinstance(e, PaymentEntry) for e in walk_payment_index(root))
+    except (KVError, DecodeError) as e:
+        raise damaged(e) from None
 
 
 def unmatched_check(scan: KVScan) -> "Check | None":
@@ -214,43 +246,46 @@ def missing_check(scan: KVScan) -> "Check | None":
 
 
 def fingerprint_kv(root) -> KVScan:
-    """What migrate, validate and commit need from the source, without decoding a
-    payment: the fingerprint (the same bytes :func:`scan_kv` hashes), the number of
-    index entries (the migration's progress total), the switch sequencer and the
-    tombstone. Payment counts by status are preflight's alone (``counts`` holds only
-    ``index_entries`` here)."""
+    """What commit, rollback's owner check and reconcile need from the source (and
+    migrate, with :func:`migration_facts`), without decoding a payment: the
+    fingerprint (the same bytes :func:`scan_kv` hashes), the number of index
+    entries, the switch sequencer and the tombstone. Payment counts by status are
+    preflight's alone (``counts`` holds only ``index_entries`` here)."""
     h = hashlib.sha256()
     counts = StatusCounts()
     rb = root.bucket(PAYMENTS_ROOT_BUCKET)
     ib = root.bucket(PAYMENTS_INDEX_BUCKET)
     sb = root.bucket(NEXT_PAYMENT_ID_KEY)
     scan = KVScan("", counts, sb.sequence() if sb else None, tombstoned(rb))
-    if rb is not None and ib is None:
-        raise EngineError("index bucket does not exist (payments-root-bucket without payments-index-bucket)",
-                          exit_code=ExitCode.PREFLIGHT_REFUSED)
-    n = 0
-    if ib is not None:
-        update = h.update
-        for key, value in ib.items():
-            if value is None:
-                continue  # as scan_kv: a sub-bucket is not part of the fingerprint
-            update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value)
-            n += 1
-    counts.index_entries = n
+    require_index(rb, ib)
+    # As scan_kv: every index entry with a value (a sub-bucket is not part of it), raw records.
+    counts.index_entries = values_digest(h, ib) if ib is not None else 0
     scan.fingerprint = h.hexdigest()
     return scan
 
 
-def scan_store(ctx: Context) -> KVScan:
-    with ctx.open_kv() as store, store.read() as root:
-        return scan_kv(root)
+def migration_facts(root) -> KVScan:
+    """What a migration needs at its start: :func:`fingerprint_kv` plus the payment
+    buckets under payments-root-bucket (``root_payments``, the progress total: one
+    raw pass over the root bucket's keys). Two passes that decode nothing, instead of
+    preflight's full scan. A damaged store is a typed refusal (exit 2)."""
+    try:
+        scan = fingerprint_kv(root)
+        scan.root_payments = count_root_payments(root.bucket(PAYMENTS_ROOT_BUCKET))
+    except (KVError, DecodeError) as e:
+        raise damaged(e) from None
+    return scan
 
 
 def fingerprint_store(ctx: Context) -> KVScan:
     """The fingerprint pass (no payment decoded), for steps that read only the
-    fingerprint and the switch sequencer (commit, rollback's owner check)."""
-    with ctx.open_kv() as store, store.read() as root:
-        return fingerprint_kv(root)
+    fingerprint and the switch sequencer (commit, rollback's owner check, reconcile).
+    A damaged index is a typed refusal (exit 2), as in :func:`scan_kv`."""
+    try:
+        with ctx.open_kv() as store, store.read() as root:
+            return fingerprint_kv(root)
+    except (KVError, DecodeError) as e:
+        raise damaged(e) from None
 
 
 def unfinished_import(store) -> str | None:
@@ -345,7 +380,7 @@ def reconcile(ctx: Context) -> RunState:
 
         run = ctx.run()
         assert run is not None
-        if scan_store(ctx).fingerprint != run.source_fingerprint:
+        if fingerprint_store(ctx).fingerprint != run.source_fingerprint:
             raise EngineError(
                 f"{wrong_target(ctx, run)}; not writing a tombstone", exit_code=ExitCode.PREFLIGHT_REFUSED,
                 hint="point --sql at this store's own target (or a new one), or --kv at the store that was migrated")

@@ -36,7 +36,7 @@ from . import lndside
 from .crashpoints import crash_point
 from .context import PROGRESS_INTERVAL_S, Context, one_session_at_a_time
 from .events import ChunkCommitted, Phase, PhaseFinished, PhaseStarted, Progress
-from .markers import KVScan, reconcile, refuse_unfinished_import, scan_kv
+from .markers import KVScan, index_payment_count, migration_facts, reconcile, refuse_unfinished_import
 from .normalisations import NormalisationCounter
 from .rate import RollingRate
 from .results import EngineError, ExitCode, MigrationResult, MigrationStats, Outcome, tally
@@ -92,13 +92,13 @@ def migrate(ctx: Context, *, cancel: threading.Event | None) -> MigrationResult:
     lndside.guard_writes(ctx, step="migration")
     facts = lndside.run_facts(ctx, allow_foreign=ctx.allow_foreign_source)
     with ctx.open_kv() as store, store.read() as root:
-        scan = scan_kv(root)
+        scan = migration_facts(root)  # no payment decoded: preflight alone counts by status
         if scan.tombstone:
             raise EngineError("the KV store is tombstoned: it was migrated already",
                               exit_code=ExitCode.PREFLIGHT_REFUSED, hint="run `migwizard verify` to re-check")
         run = _start_or_resume(ctx, db, store, root, scan, facts)
-        run.stats["payments_total"] = scan.counts.payments  # saved with the next checkpoint ("N of M")
-        return _Migration(ctx, db, run).run(root, scan.counts.index_entries, cancel)
+        run.stats["payments_total"] = scan.root_payments  # saved with the next checkpoint ("N of M")
+        return _Migration(ctx, db, run).run(root, scan.root_payments, cancel)
 
 
 class _Migration:
@@ -125,16 +125,15 @@ class _Migration:
     def run(self, root, total: int, cancel: threading.Event | None) -> MigrationResult:
         ctx, run, stats = self.ctx, self.run_, self.stats
         ctx.emit(PhaseStarted(Phase.MIGRATE, total))
-        ctx.log("info", f"Found ~{total} index entries to migrate (includes duplicates); "
-                        f"resuming after sequence {run.checkpoint_seq}" if run.checkpoint_seq else
-                f"Found ~{total} index entries to migrate (includes duplicates)")
+        ctx.log("info", f"Found {total} payments to migrate; resuming after sequence {run.checkpoint_seq}"
+                if run.checkpoint_seq else f"Found {total} payments to migrate")
         done = int(run.stats.get("entries_done", 0))
         t0 = ctx.clock()
         self.since_flush = t0  # wall time spent in this run counts from here, chunk by chunk
         rate = RollingRate()
-        rate.add(t0, done, stats.attempts)
-        last_emit = -1e9
         pending = _Pending()
+        rate.add(t0, self._payments_seen(pending), stats.attempts)
+        last_emit = -1e9
         outcome = Outcome.COMPLETE
         error = None
         failing = None
@@ -149,16 +148,16 @@ class _Migration:
                     self._flush(pending, done)
                     pending = _Pending()
                     now = ctx.clock()
-                    rate.add(now, done, stats.attempts)
+                    rate.add(now, self._payments_seen(pending), stats.attempts)
                     last_emit = now
-                    self._progress(done, total, now - t0, rate)
+                    self._progress(pending, total, now - t0, rate)
                     if cancel is not None and cancel.is_set():
                         raise _Cancelled()
                 elif ctx.clock() - last_emit >= PROGRESS_INTERVAL_S:
                     now = ctx.clock()
                     last_emit = now
-                    rate.add(now, done, stats.attempts)
-                    self._progress(done, total, now - t0, rate)
+                    rate.add(now, self._payments_seen(pending), stats.attempts)
+                    self._progress(pending, total, now - t0, rate)
             if pending.first_seq is not None:
                 self._flush(pending, done)
             self._finish_migrated()
@@ -178,8 +177,12 @@ class _Migration:
             stats = self.stats = stats_from_run(run)  # what is committed, not the refused chunk
             ctx.log("error", f"Migration stopped: {error}")
         now = ctx.clock()
-        rate.add(now, done, stats.attempts)
-        self._progress(done, total, now - t0, rate)
+        committed = _Pending()  # what is counted now is committed (the last chunk flushed, or none)
+        rate.add(now, self._payments_seen(committed), stats.attempts)
+        # Complete: every payment the index owns is done; the root bucket may hold more that no
+        # index entry lists (LND skips them too; validation names them), so the last line says 100%.
+        self._progress(committed, total if outcome is not Outcome.COMPLETE else self._payments_seen(committed),
+                       now - t0, rate)
         stats.seconds = float(run.stats.get("seconds", 0.0))
         stats.normalisations = dict(run.normalisations)
         ctx.emit(PhaseFinished(Phase.MIGRATE, outcome is Outcome.COMPLETE,
@@ -187,7 +190,13 @@ class _Migration:
                                f"{stats.hops} hops"))
         return MigrationResult(run.run_id, outcome, stats, run.checkpoint_seq, error, failing)
 
-    def _progress(self, done: int, total: int, elapsed: float, rate: RollingRate) -> None:
+    def _payments_seen(self, pending: _Pending) -> int:
+        """Payments handled so far, resumed ones included (quarantined too: the progress
+        total counts payment buckets); never duplicates' or skipped index entries."""
+        return self.stats.payments + int(self.run_.stats.get("quarantined", 0)) + pending.quarantined
+
+    def _progress(self, pending: _Pending, total: int, elapsed: float, rate: RollingRate) -> None:
+        done = self._payments_seen(pending)
         pps, aps = rate.rates()
         self.ctx.emit(Progress(Phase.MIGRATE, done, total, self.stats.attempts, self.stats.hops,
                                self.run_.chunks_done, elapsed, pps, aps, rate.eta(max(0, total - done))))
@@ -381,7 +390,7 @@ def _start_or_resume(ctx: Context, db, store, root, scan: KVScan, facts: dict) -
         ctx.log("info", f"Resuming run {run.run_id[:8]} after KV sequence {run.checkpoint_seq} "
                         f"({run.payments_done} payments already committed)")
         return run
-    backfill = bf.start_facts(ctx, db, scan.counts.payments, scan.switch_sequence)
+    backfill = bf.start_facts(ctx, db, lambda: index_payment_count(root), scan.switch_sequence)
     tables_before = ctx.tables()
     created_schema = "payments" not in tables_before
     crash_point("start.before_schema")

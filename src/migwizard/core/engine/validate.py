@@ -8,11 +8,10 @@ total is counted. Only a clean validation marks the run ``validated``.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 
 from ..codec import DecodeError, decide_status, fetch_payment, render_key
-from ..codec.keys import PAYMENTS_ROOT_BUCKET
+from ..codec.keys import PAYMENTS_INDEX_BUCKET, PAYMENTS_ROOT_BUCKET
 from ..codec.walk import BadEntry, PaymentEntry, walk_payment_index
 from ..kv.errors import KVError
 from ..sql.transactions import write_txn
@@ -21,7 +20,9 @@ from .crashpoints import crash_point
 from .context import PROGRESS_INTERVAL_S, Context, one_session_at_a_time
 from .events import Phase, PhaseFinished, PhaseStarted, Progress
 from .indexes import build_deferred_indexes
-from .markers import digest_bucket, foreign_run, missing_damage, scan_kv, tombstone_record, wrong_target
+from .digest import CONTENT_DIGEST_VERSION, payment_tree_digest
+from .markers import IndexFacts, fingerprint_kv, foreign_run, missing_damage, require_index, tombstone_record, \
+    tombstoned, wrong_target
 from .tuning import fastpath_enabled
 from .rate import RollingRate
 from .results import EngineError, ExitCode, FieldDiff, PaymentRow, TableSummary, ValidationReport
@@ -37,6 +38,7 @@ VALIDATION_BATCH = 250
 REPORT_ROW_LIMIT = 50_000
 MAX_REPORTED_DIFFS = 10_000  # keeps memory flat when everything differs
 _CANCELLED = "validation cancelled"
+_INDEX_CHANGED = "the KV store's payment index changed since the migration (fingerprint mismatch)"
 
 
 @one_session_at_a_time
@@ -83,7 +85,7 @@ class _Validation:
         self.left_behind = run_skips(db, run, QUARANTINE_REASON)
         self.placed = 0  # payments given a payments row by this run
         self.quarantined = 0
-        self.content = hashlib.sha256()  # what was compared, re-checked at commit
+        self.content = None  # the payment tree's digest in this read transaction, re-checked at commit
         self.canon = None  # a fast.canon.CanonValidator unless MIGWIZ_FASTPATH=0, a backfill or a quarantine
 
     def run(self, cancel: threading.Event | None, verify_only: bool) -> ValidationReport:
@@ -91,8 +93,12 @@ class _Validation:
         t0 = ctx.clock()
         error = None
         with ctx.open_kv() as store, store.read() as root:
-            scan = scan_kv(root)
-            total = scan.counts.payments
+            # No scan of its own: the index facts come from the walk below, the payment
+            # tree's digest and payment buckets from one raw pass in this transaction.
+            require_index(root.bucket(PAYMENTS_ROOT_BUCKET), root.bucket(PAYMENTS_INDEX_BUCKET))
+            self.content, root_payments = payment_tree_digest(root)
+            facts = IndexFacts()
+            total = run.payments_done + int(run.stats.get("quarantined", 0))  # what the walk will check
             ctx.emit(PhaseStarted(phase, total))
             if fastpath_enabled() and not run.stats.get("backfill") and not self.left_behind:
                 # Imported here: fast.canon builds on this package's modules (a cycle at import time).
@@ -101,8 +107,14 @@ class _Validation:
                 self.canon = CanonValidator(db, ctx.dialect(), root.bucket(PAYMENTS_ROOT_BUCKET),
                                             first_payment_id=run.first_payment_id, alloc=self.switch)
             rate = RollingRate()
-            if scan.fingerprint != run.source_fingerprint:
-                record = tombstone_record(ctx, store) if scan.tombstone else None
+            early = None
+            tomb = tombstoned(root.bucket(PAYMENTS_ROOT_BUCKET))
+            if tomb or (run.source_path and run.source_path != str(ctx.kv_path.resolve())):
+                # Perhaps another store: decided before comparing (its payments would only be
+                # listed as missing), by the fingerprint pass. Otherwise the walk hashes it.
+                early = fingerprint_kv(root).fingerprint
+            if early is not None and early != run.source_fingerprint:
+                record = tombstone_record(ctx, store) if tomb else None
                 if foreign_run(ctx, run, record) or (record is None and run.source_path
                                                      and run.source_path != str(ctx.kv_path.resolve())):
                     # Comparing another store's payments would only list every one as missing.
@@ -110,19 +122,19 @@ class _Validation:
                                       hint="point --sql at this store's own target, or --kv at the store "
                                            "this target was migrated from")
                 else:
-                    error = "the KV store's payment index changed since the migration (fingerprint mismatch)"
+                    error = _INDEX_CHANGED
             batch: list[tuple[int, bytes, object]] = []
             last = -1e9
+            walked = False  # the whole index seen: the walk's fingerprint is the store's
             try:
                 for entry in walk_payment_index(root):
+                    facts.see(entry)
                     if isinstance(entry, BadEntry):
                         if entry.value is None or (entry.stage == "sequence" and entry.sequence_raw is None):
                             continue  # LND's loop never reaches a payment here; counts catch a mismatch
                         raise entry.error
                     if not isinstance(entry, PaymentEntry):
                         continue  # duplicates' entries and missing buckets, skipped as the migration does
-                    self.content.update(entry.key)
-                    digest_bucket(self.content, entry.bucket)
                     batch.append((entry.seq, entry.payment_hash, entry.bucket))
                     # (quarantined ones are recognised in _batch, where they are decoded)
                     if len(batch) >= VALIDATION_BATCH:
@@ -141,8 +153,12 @@ class _Validation:
                             break
                 if batch and error != _CANCELLED:
                     self._batch(batch)
+                walked = error != _CANCELLED
             except (DecodeError, MigrationReject, KVError) as e:
                 error = f"KV payment unreadable during validation: {e}"
+            scan = facts.scan(root, root_payments)  # the index as the walk saw it (complete if walked)
+        if error is None and walked and scan.fingerprint != run.source_fingerprint:
+            error = _INDEX_CHANGED
         checked, dup_checked, diffs = self.checked, self.dup_checked, self.diffs
         if error is None and self.switch.next != int(run.stats.get("switch_next", self.switch.next)):
             error = (f"switch sequencer horizon mismatch: KV replay gives {self.switch.next}, "
@@ -190,7 +206,8 @@ class _Validation:
             run.state = "validated" if ok else "running"
             run.validated_at = now_text(ctx.wall()) if ok else None
             run.stats["validation"] = {"ok": ok, "differences": len(diffs), "checked": checked, "error": error}
-            run.stats["content_digest"] = self.content.hexdigest() if ok else None
+            run.stats["content_digest"] = self.content if ok else None
+            run.stats["content_digest_version"] = CONTENT_DIGEST_VERSION
             with write_txn(db):
                 run.save(db)
                 crash_point("validate.saving")
