@@ -120,3 +120,27 @@ def _alive(pid: int) -> bool:
             return f.read().split(") ")[1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+_UNGUARDED = r"""
+import os, sys
+sys.path[:0] = sys.argv[2:]
+with open(sys.argv[1], "a") as f:  # module level, no __main__ guard: must run once, in the parent only
+    f.write(f"{os.getpid()}\n")
+from migwizard.core.engine import workers
+with workers.stream("tests.engine.workers_targets:count", {"n": 3}, workers=2) as s:
+    assert s.in_child
+    assert {p for _, p in s} != {os.getpid()}
+"""
+
+
+def test_the_child_does_not_rerun_the_parents_main_script(tmp_path: Path):
+    """spawn would re-run an unguarded main script in the child (a second migration, its file
+    deletions): the child starts from the named target alone."""
+    script, marks = tmp_path / "unguarded.py", tmp_path / "marks"
+    script.write_text(_UNGUARDED)
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.run([sys.executable, str(script), str(marks), str(root / "src"), str(root)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert len(marks.read_text().split()) == 1, "the main script ran again in the child"

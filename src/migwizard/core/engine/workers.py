@@ -39,7 +39,10 @@ import os
 import pickle
 import queue
 import signal
+import sys
 import threading
+import types
+from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 log = logging.getLogger("migwizard")
@@ -130,7 +133,8 @@ class _ChildStream(ItemStream):
         self._cancel = cancel
         self._proc = ctx.Process(target=_child_main, args=(target, args, self._q, self._stop, os.getpid()),
                                  name="migwizard-kv", daemon=True)
-        self._proc.start()
+        with _without_main():
+            self._proc.start()
         self._done = False
 
     @property
@@ -186,6 +190,26 @@ class _ChildStream(ItemStream):
             self._q.join_thread()
         except (OSError, ValueError, AssertionError):
             pass
+
+
+_START_LOCK = threading.Lock()
+
+
+@contextmanager
+def _without_main() -> Iterator[None]:
+    """Start the child without the parent's main module. ``spawn`` re-runs ``__main__`` in the
+    child (as ``__mp_main__``) so that pickled references into it resolve; our targets are named
+    by module, so that run is only a cost (the CLI's imports) or a hazard: a script that calls the
+    engine at module level, without an ``if __name__ == "__main__"`` guard, would run its
+    migration, file deletions and all, a second time in the child."""
+    with _START_LOCK:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
 
 
 def _portable(e: BaseException) -> tuple:
