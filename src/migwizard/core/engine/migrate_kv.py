@@ -296,9 +296,12 @@ def count_payment(stats: MigrationStats, p, dups: int) -> None:
         stats.duplicate_entries += dups
 
 
-# Below this many index entries a second process costs more than it saves: its spawn and
-# imports take ~0.3-0.5 s, and on the mixed profile one process decodes ~10,000 entries/s.
-CHILD_MIN_ENTRIES = 20_000
+# Below this many index entries a second process costs more than it saves. Measured on
+# `mixed` (SQLite, 2 cores): the child's spawn and imports (~0.5 s) plus its first chunk
+# (~0.4 s) pass before the parent writes anything, and the pipeline adds ~1 s of CPU per 20k
+# entries (pickling); at 20k the parent's CPU drops 3.4 -> 2.3 s, about break-even on two
+# free cores, at 100k 15.5 -> 9.3 s.
+CHILD_MIN_ENTRIES = 50_000
 
 
 def child_pays_off(entries: int) -> bool:
