@@ -298,9 +298,9 @@ def count_payment(stats: MigrationStats, p, dups: int) -> None:
 
 # Below this many index entries a second process costs more than it saves. Measured on
 # `mixed` (SQLite, 2 cores): the child's spawn and imports (~0.5 s) plus its first chunk
-# (~0.4 s) pass before the parent writes anything, and the pipeline adds ~1 s of CPU per 20k
-# entries (pickling); at 20k the parent's CPU drops 3.4 -> 2.3 s, about break-even on two
-# free cores, at 100k 15.5 -> 9.3 s.
+# (~0.4 s) pass before the parent writes anything, and both processes together spend ~1-1.5 s
+# more CPU than one (imports, pickling the rows). The parent's CPU, the critical path, drops
+# 3.4 -> 2.3 s at 20k (about break-even on two free cores) and 15.5 -> 9.3 s at 100k.
 CHILD_MIN_ENTRIES = 50_000
 
 
