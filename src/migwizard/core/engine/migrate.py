@@ -115,7 +115,8 @@ class _Migration:
     def _items(self, root, remaining: int, cancel: threading.Event | None) -> workers.ItemStream:
         args = self._args(chunk_size=self.ctx.chunk_size, max_rows=self.max_rows)
         if migrate_kv.child_pays_off(remaining):
-            s = workers.stream(migrate_kv.TARGET, args, cancel=cancel, workers=2)
+            # Progress ticks share the bounded queue: 3 items keep ~a chunk of lookahead between them.
+            s = workers.stream(migrate_kv.TARGET, args, cancel=cancel, workers=2, lookahead=3)
             if s.in_child:
                 self.ctx.log("info", "migration: KV decoding in a second process")
                 return s
@@ -140,7 +141,10 @@ class _Migration:
         try:
             with self._items(root, max(0, total - done), cancel) as items:
                 it = iter(items)
-                self._same_snapshot(root, next(it))
+                first = next(it, None)
+                if first is None and cancel is not None and cancel.is_set():
+                    raise _Cancelled()  # stopped before the child sent anything
+                self._same_snapshot(root, first)
                 end = None
                 for item in it:
                     for level, msg in item.logs:
