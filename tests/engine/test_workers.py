@@ -144,3 +144,35 @@ def test_the_child_does_not_rerun_the_parents_main_script(tmp_path: Path):
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert len(marks.read_text().split()) == 1, "the main script ran again in the child"
+
+
+_NO_STDERR_FD = r"""
+import os, sys
+sys.path[:0] = sys.argv[1:]
+
+
+class Captured:  # what Textual puts in sys.stderr while the wizard runs
+    def write(self, s):
+        return len(s)
+
+    def flush(self):
+        pass
+
+    def fileno(self):
+        return -1
+
+
+sys.stderr = Captured()
+from migwizard.core.engine import workers
+with workers.stream("tests.engine.workers_targets:count", {"n": 3}, workers=2) as s:
+    assert s.in_child, "fell back to one process"
+    assert {p for _, p in s} != {os.getpid()}
+"""
+
+
+def test_the_child_starts_while_stderr_has_no_file_descriptor():
+    """The wizard captures stderr (fileno -1); multiprocessing's resource tracker must still start."""
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.run([sys.executable, "-c", _NO_STDERR_FD, str(root / "src"), str(root)], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
