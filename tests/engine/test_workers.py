@@ -176,3 +176,15 @@ def test_the_child_starts_while_stderr_has_no_file_descriptor():
     p = subprocess.run([sys.executable, "-c", _NO_STDERR_FD, str(root / "src"), str(root)], capture_output=True,
                        text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_the_child_ignores_ctrl_c_from_its_start():
+    """A terminal's Ctrl-C reaches the whole process group: the child must ignore it already
+    while it starts (its imports), not only once its own code runs, or a traceback reaches the
+    user's terminal. The parent's own handler is unchanged afterwards."""
+    before = signal.getsignal(signal.SIGINT)
+    with workers.stream(f"{T}:endless", {}, workers=2) as s:
+        with open(f"/proc/{s.pid}/status") as f:  # read at once: the child is still starting
+            ignored = int(next(x for x in f if x.startswith("SigIgn:")).split()[1], 16)
+        assert ignored & (1 << (signal.SIGINT - 1))
+    assert signal.getsignal(signal.SIGINT) is before

@@ -206,9 +206,16 @@ def _spawnable() -> Iterator[None]:
       migration, file deletions and all, a second time in the child.
     - With a real ``sys.stderr``: the wizard (Textual) replaces it with an object whose
       ``fileno()`` is -1, which multiprocessing hands to its resource tracker's spawn ("bad
-      value(s) in fds_to_keep"); the tracker gets /dev/null instead."""
+      value(s) in fds_to_keep"); the tracker gets /dev/null instead.
+    - With SIGINT ignored (inherited through exec): the child ignores Ctrl-C from its first
+      instruction, not only once its own code runs, so a Ctrl-C while it imports cannot print
+      a traceback on the user's terminal. Only the main thread can change it, and only there
+      does a terminal's Ctrl-C arrive as a signal (the wizard reads it as a key)."""
     with _START_LOCK:
         main = sys.modules.get("__main__")
+        sigint = None
+        if threading.current_thread() is threading.main_thread():
+            sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
         err = sys.stderr
         devnull = None
         try:
@@ -222,6 +229,8 @@ def _spawnable() -> Iterator[None]:
         try:
             yield
         finally:
+            if sigint is not None:
+                signal.signal(signal.SIGINT, sigint)
             if main is not None:
                 sys.modules["__main__"] = main
             if devnull is not None:
