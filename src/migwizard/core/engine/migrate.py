@@ -105,7 +105,7 @@ class _Migration:
         run = self.run_
         counts = stats_from_run(run)
         return migrate_kv.producer_args(
-            kv_path=str(self.ctx.kv_path), after=run.checkpoint_seq if run.chunks_done else None,
+            kv_path=str(self.ctx.kv_path.absolute()), after=run.checkpoint_seq if run.chunks_done else None,
             chunk_size=chunk_size, max_rows=max_rows, dialect=self.dialect.name, fast=self.fast,
             quarantine=self.ctx.quarantine, taken=self.taken, done=int(run.stats.get("entries_done", 0)),
             next_ids=run.next_ids, switch_next=int(run.stats.get("switch_next", run.switch_seq_before or 0)),
