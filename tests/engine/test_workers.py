@@ -120,3 +120,71 @@ def _alive(pid: int) -> bool:
             return f.read().split(") ")[1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+_UNGUARDED = r"""
+import os, sys
+sys.path[:0] = sys.argv[2:]
+with open(sys.argv[1], "a") as f:  # module level, no __main__ guard: must run once, in the parent only
+    f.write(f"{os.getpid()}\n")
+from migwizard.core.engine import workers
+with workers.stream("tests.engine.workers_targets:count", {"n": 3}, workers=2) as s:
+    assert s.in_child
+    assert {p for _, p in s} != {os.getpid()}
+"""
+
+
+def test_the_child_does_not_rerun_the_parents_main_script(tmp_path: Path):
+    """spawn would re-run an unguarded main script in the child (a second migration, its file
+    deletions): the child starts from the named target alone."""
+    script, marks = tmp_path / "unguarded.py", tmp_path / "marks"
+    script.write_text(_UNGUARDED)
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.run([sys.executable, str(script), str(marks), str(root / "src"), str(root)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert len(marks.read_text().split()) == 1, "the main script ran again in the child"
+
+
+_NO_STDERR_FD = r"""
+import os, sys
+sys.path[:0] = sys.argv[1:]
+
+
+class Captured:  # what Textual puts in sys.stderr while the wizard runs
+    def write(self, s):
+        return len(s)
+
+    def flush(self):
+        pass
+
+    def fileno(self):
+        return -1
+
+
+sys.stderr = Captured()
+from migwizard.core.engine import workers
+with workers.stream("tests.engine.workers_targets:count", {"n": 3}, workers=2) as s:
+    assert s.in_child, "fell back to one process"
+    assert {p for _, p in s} != {os.getpid()}
+"""
+
+
+def test_the_child_starts_while_stderr_has_no_file_descriptor():
+    """The wizard captures stderr (fileno -1); multiprocessing's resource tracker must still start."""
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.run([sys.executable, "-c", _NO_STDERR_FD, str(root / "src"), str(root)], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_the_child_ignores_ctrl_c_from_its_start():
+    """A terminal's Ctrl-C reaches the whole process group: the child must ignore it already
+    while it starts (its imports), not only once its own code runs, or a traceback reaches the
+    user's terminal. The parent's own handler is unchanged afterwards."""
+    before = signal.getsignal(signal.SIGINT)
+    with workers.stream(f"{T}:endless", {}, workers=2) as s:
+        with open(f"/proc/{s.pid}/status") as f:  # read at once: the child is still starting
+            ignored = int(next(x for x in f if x.startswith("SigIgn:")).split()[1], 16)
+        assert ignored & (1 << (signal.SIGINT - 1))
+    assert signal.getsignal(signal.SIGINT) is before

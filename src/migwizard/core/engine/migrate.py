@@ -3,8 +3,13 @@
 Each chunk's rows, the run's checkpoint (last KV index sequence done), its id
 counters and its counters are written in one transaction, so a crash loses at
 most the open chunk and a resumed run continues after the checkpoint with the
-same ids. A chunk the target refuses is replayed payment by payment in a
-transaction that is always rolled back, to name the payment it refused.
+same ids. A chunk the target refuses is rebuilt from the KV store payment by
+payment and replayed in a transaction that is always rolled back, to name the
+payment it refused (no per-payment copy of the rows is kept).
+
+This module is the SQL half; the KV half (:mod:`.migrate_kv`) runs in a second
+process when two cores are free and the store is big enough to pay for the
+spawn, else here, and either way hands over the same items.
 """
 
 from __future__ import annotations
@@ -14,43 +19,35 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 from ... import __version__
-from ..codec import DecodeError, decide_status, fetch_payment, render_key
-from ..codec.keys import PAYMENTS_ROOT_BUCKET
-from ..codec.walk import BadEntry, DuplicateEntry, IndexEntry, MissingBucket, PaymentEntry, walk_payment_index
+from ..codec import DecodeError
 from ..kv.channeldb import channeldb_version
 from ..kv.errors import KVError
-from ..fast.rows import FALLBACK, append_rows, decode_payment
-from ..fast.rows import tally as fast_tally
-from ..fast.timefmt import ts_for
 from ..sql import deferred
 from ..sql.bulk import BulkWriter, next_id
 from ..sql.connect import server_version
 from ..sql.schema import SchemaError, apply_migrations
 from ..sql.transactions import write_txn
 from . import backfill as bf
-from . import lndside
+from . import lndside, migrate_kv, workers
 from .crashpoints import crash_point
 from .context import PROGRESS_INTERVAL_S, Context, one_session_at_a_time
 from .events import ChunkCommitted, Phase, PhaseFinished, PhaseStarted, Progress
 from .markers import KVScan, index_payment_count, migration_facts, reconcile, refuse_unfinished_import
-from .normalisations import NormalisationCounter
+from .migrate_kv import QUARANTINE_REASON  # noqa: F401 - validation lists these skips by this reason
 from .rate import RollingRate
-from .results import EngineError, ExitCode, MigrationResult, MigrationStats, Outcome, tally
-from .rows import ID_TABLES, PAYMENT_TABLES, TABLE_COLUMNS, ChunkRows, IdCounters, SwitchIdAllocator, \
-    add_payment_rows, expected_duplicates
+from .results import EngineError, ExitCode, MigrationResult, Outcome
+from .rows import ID_TABLES, PAYMENT_TABLES, TABLE_COLUMNS
 from .runs import Run, now_text, record_chunk, record_skipped, stats_from_run, stats_to_run
-from .transform import MigrationReject, expected_sql_payment
+from .transform import MigrationReject
 from .tuning import chunk_rows, fastpath_enabled
 
 log = logging.getLogger("migwizard")
 
 # Pause after each committed chunk (seconds). For crash-and-resume tests and demos
 # on tiny stores; never set in normal use.
-QUARANTINE_REASON = "quarantined"
 THROTTLE_S = float(os.environ.get("MIGWIZ_THROTTLE_CHUNK_S", "0") or 0)
 
 
@@ -64,23 +61,6 @@ class ChunkFailed(Exception):
     def __init__(self, message: str, payment: bytes | None) -> None:
         super().__init__(message)
         self.payment = payment
-
-
-@dataclass
-class _Pending:
-    """One chunk being assembled, plus per-payment row sets for culprit search."""
-
-    rows: ChunkRows = field(default_factory=ChunkRows)
-    per_payment: list[tuple[bytes, dict[str, list[tuple]]]] = field(default_factory=list)
-    first_seq: int | None = None
-    last_seq: int = 0
-    payments: int = 0
-    skipped: list[tuple[int, bytes | None, str, str]] = field(default_factory=list)
-    first_pid: int | None = None
-    last_pid: int | None = None
-    row_count: int = 0  # all tables: a chunk closes at tuning.chunk_rows()
-    quarantined: int = 0
-    collisions: int = 0
 
 
 @one_session_at_a_time
@@ -102,7 +82,8 @@ def migrate(ctx: Context, *, cancel: threading.Event | None) -> MigrationResult:
 
 
 class _Migration:
-    """One migrate() call: the run being advanced and the counters of this pass."""
+    """One migrate() call: the SQL half (chunks written with their checkpoint) of the run being
+    advanced; the KV half is :mod:`.migrate_kv`, here or in a second process."""
 
     def __init__(self, ctx: Context, db, run: Run) -> None:
         self.ctx = ctx
@@ -110,62 +91,89 @@ class _Migration:
         self.run_ = run
         self.dialect = ctx.dialect()
         self.stats = stats_from_run(run)
-        self.counter = NormalisationCounter(run.normalisations)
-        self.ids = IdCounters(dict(run.next_ids))
-        self.switch = SwitchIdAllocator(int(run.stats.get("switch_next", run.switch_seq_before or 0)))
+        self.switch_next = int(run.stats.get("switch_next", run.switch_seq_before or 0))
         self.since_flush = 0.0
         # Backfill: lnd's own payments by identifier (a KV payment reusing one becomes its duplicate).
         self.taken = (bf.taken_identifiers(db, int(run.stats["start_ids"].get("payments", 1)))
                       if run.stats.get("backfill") else None)
         # core/fast for every payment it accepts (never in a backfill: collisions need the model).
         self.fast = fastpath_enabled() and self.taken is None
-        self.ts = ts_for(self.dialect)
         self.max_rows = chunk_rows()
 
+    def _args(self, *, chunk_size: int, max_rows: int, until: int | None = None) -> dict:
+        """The KV half's arguments from the run as saved: its checkpoint, ids and counters."""
+        run = self.run_
+        counts = stats_from_run(run)
+        return migrate_kv.producer_args(
+            kv_path=str(self.ctx.kv_path.absolute()), after=run.checkpoint_seq if run.chunks_done else None,
+            chunk_size=chunk_size, max_rows=max_rows, dialect=self.dialect.name, fast=self.fast,
+            quarantine=self.ctx.quarantine, taken=self.taken, done=int(run.stats.get("entries_done", 0)),
+            next_ids=run.next_ids, switch_next=int(run.stats.get("switch_next", run.switch_seq_before or 0)),
+            normalisations=run.normalisations, counts={k: getattr(counts, k) for k in migrate_kv.COUNT_FIELDS},
+            progress_s=PROGRESS_INTERVAL_S, until=until, quarantined=int(run.stats.get("quarantined", 0)))
+
+    def _items(self, root, remaining: int, cancel: threading.Event | None) -> workers.ItemStream:
+        args = self._args(chunk_size=self.ctx.chunk_size, max_rows=self.max_rows)
+        if migrate_kv.child_pays_off(remaining):
+            # Progress ticks share the bounded queue: 3 items keep ~a chunk of lookahead between them.
+            s = workers.stream(migrate_kv.TARGET, args, cancel=cancel, workers=2, lookahead=3)
+            if s.in_child:
+                self.ctx.log("info", "migration: KV decoding in a second process")
+                return s
+            s.close()  # could not start one (logged): the same generator here
+        self.ctx.log("info", "migration: KV decoding in one process")
+        return workers.stream(migrate_kv.TARGET, {**args, "root": root, "clock": self.ctx.clock}, workers=1)
+
     def run(self, root, total: int, cancel: threading.Event | None) -> MigrationResult:
-        ctx, run, stats = self.ctx, self.run_, self.stats
+        ctx, run = self.ctx, self.run_
         ctx.emit(PhaseStarted(Phase.MIGRATE, total))
         ctx.log("info", f"Found {total} payments to migrate; resuming after sequence {run.checkpoint_seq}"
                 if run.checkpoint_seq else f"Found {total} payments to migrate")
-        done = int(run.stats.get("entries_done", 0))
         t0 = ctx.clock()
         self.since_flush = t0  # wall time spent in this run counts from here, chunk by chunk
         rate = RollingRate()
-        pending = _Pending()
-        rate.add(t0, self._payments_seen(pending), stats.attempts)
-        last_emit = -1e9
+        seen = self._payments_seen()  # the Progress numerator: payments, never index entries
+        rate.add(t0, seen, self.stats.attempts)
         outcome = Outcome.COMPLETE
         error = None
         failing = None
         try:
-            for entry in walk_payment_index(root, after=run.checkpoint_seq if run.chunks_done else None):
-                if pending.first_seq is None:
-                    pending.first_seq = entry.seq
-                pending.last_seq = entry.seq
-                done += 1
-                self._add(entry, pending)
-                if pending.payments >= ctx.chunk_size or pending.row_count >= self.max_rows:
-                    self._flush(pending, done)
-                    pending = _Pending()
-                    now = ctx.clock()
-                    rate.add(now, self._payments_seen(pending), stats.attempts)
-                    last_emit = now
-                    self._progress(pending, total, now - t0, rate)
+            with self._items(root, max(0, total - seen), cancel) as items:
+                it = iter(items)
+                first = next(it, None)
+                if first is None and cancel is not None and cancel.is_set():
+                    raise _Cancelled()  # stopped before the child sent anything
+                self._same_snapshot(root, first)
+                end = None
+                for item in it:
+                    for level, msg in item.logs:
+                        ctx.log(level, msg)
+                    if isinstance(item, migrate_kv.Tick):
+                        seen = item.payments
+                        now = ctx.clock()
+                        rate.add(now, seen, item.attempts)
+                        self._progress(seen, total, now - t0, rate, item.attempts, item.hops)
+                    elif isinstance(item, migrate_kv.Chunk):
+                        self._flush(item, root)
+                        seen = self._payments_seen()
+                        now = ctx.clock()
+                        rate.add(now, seen, self.stats.attempts)
+                        self._progress(seen, total, now - t0, rate)
+                        if cancel is not None and cancel.is_set():
+                            raise _Cancelled()
+                    else:
+                        end = item
+                if end is None:  # the stream stopped early: only a cancel does that
                     if cancel is not None and cancel.is_set():
                         raise _Cancelled()
-                elif ctx.clock() - last_emit >= PROGRESS_INTERVAL_S:
-                    now = ctx.clock()
-                    last_emit = now
-                    rate.add(now, self._payments_seen(pending), stats.attempts)
-                    self._progress(pending, total, now - t0, rate)
-            if pending.first_seq is not None:
-                self._flush(pending, done)
+                    raise workers.WorkerDied("the KV half of the migration ended before the end of the index")
+            self.switch_next = end.state.switch_next
             self._finish_migrated()
         except _Cancelled:
             outcome = Outcome.CANCELLED
             ctx.log("warning", f"Cancelled at a chunk boundary: {run.payments_done} payments are committed "
                                f"(checkpoint sequence {run.checkpoint_seq}); the run can be resumed or rolled back.")
-        except (DecodeError, MigrationReject, ChunkFailed, KVError) as e:
+        except (DecodeError, MigrationReject, ChunkFailed, KVError, workers.WorkerDied, workers.WorkerFailed) as e:
             outcome = Outcome.FAILED
             error = str(e)
             if isinstance(e, DecodeError) and not ctx.quarantine:
@@ -174,15 +182,15 @@ class _Migration:
             pay = getattr(e, "payment", None)
             failing = pay.hex() if pay else None
             self._mark_failed(error)
-            stats = self.stats = stats_from_run(run)  # what is committed, not the refused chunk
+            self.stats = stats_from_run(run)  # what is committed, not the refused chunk
             ctx.log("error", f"Migration stopped: {error}")
+        stats = self.stats
         now = ctx.clock()
-        committed = _Pending()  # what is counted now is committed (the last chunk flushed, or none)
-        rate.add(now, self._payments_seen(committed), stats.attempts)
+        seen = self._payments_seen()  # what is counted now is committed (the last chunk flushed, or none)
+        rate.add(now, seen, stats.attempts)
         # Complete: every payment the index owns is done; the root bucket may hold more that no
         # index entry lists (LND skips them too; validation names them), so the last line says 100%.
-        self._progress(committed, total if outcome is not Outcome.COMPLETE else self._payments_seen(committed),
-                       now - t0, rate)
+        self._progress(seen, total if outcome is not Outcome.COMPLETE else seen, now - t0, rate)
         stats.seconds = float(run.stats.get("seconds", 0.0))
         stats.normalisations = dict(run.normalisations)
         ctx.emit(PhaseFinished(Phase.MIGRATE, outcome is Outcome.COMPLETE,
@@ -190,95 +198,30 @@ class _Migration:
                                f"{stats.hops} hops"))
         return MigrationResult(run.run_id, outcome, stats, run.checkpoint_seq, error, failing)
 
-    def _payments_seen(self, pending: _Pending) -> int:
-        """Payments handled so far, resumed ones included (quarantined too: the progress
+    def _payments_seen(self) -> int:
+        """Payments committed so far, resumed ones included (quarantined too: the progress
         total counts payment buckets); never duplicates' or skipped index entries."""
-        return self.stats.payments + int(self.run_.stats.get("quarantined", 0)) + pending.quarantined
+        return self.stats.payments + int(self.run_.stats.get("quarantined", 0))
 
-    def _progress(self, pending: _Pending, total: int, elapsed: float, rate: RollingRate) -> None:
-        done = self._payments_seen(pending)
+    def _same_snapshot(self, root, first) -> None:
+        """The child must read the very snapshot this process checked (fingerprint, run start)."""
+        mine = migrate_kv.txn_id(root)
+        if not isinstance(first, migrate_kv.Snapshot) or first.txn_id != mine:
+            theirs = getattr(first, "txn_id", None)
+            raise EngineError(
+                f"the KV store changed while the migration started (LMDB transaction {theirs} in the second "
+                f"process, {mine} in this one): nothing of this pass was written",
+                exit_code=ExitCode.INTERRUPTED_RESUMABLE,
+                hint="stop whatever writes the KV store, then run the same command again to resume")
+
+    def _progress(self, done: int, total: int, elapsed: float, rate: RollingRate, attempts: int | None = None,
+                  hops: int | None = None) -> None:
         pps, aps = rate.rates()
-        self.ctx.emit(Progress(Phase.MIGRATE, done, total, self.stats.attempts, self.stats.hops,
-                               self.run_.chunks_done, elapsed, pps, aps, rate.eta(max(0, total - done))))
+        self.ctx.emit(Progress(Phase.MIGRATE, done, total, self.stats.attempts if attempts is None else attempts,
+                               self.stats.hops if hops is None else hops, self.run_.chunks_done, elapsed, pps, aps,
+                               rate.eta(max(0, total - done))))
 
-    def _add(self, entry: IndexEntry, pending: _Pending) -> None:
-        """One index entry into the open chunk, or skipped the way LND skips it."""
-        if isinstance(entry, BadEntry):
-            raise entry.error
-        if isinstance(entry, MissingBucket):
-            phash = entry.payment_hash
-            self.ctx.log("warning", f"Missing bucket for payment {phash.hex()} (index sequence {entry.seq}): skipped")
-            self.counter.hit("missing_payment_bucket_skipped")
-            self.stats.skipped += 1
-            pending.skipped.append((entry.seq, phash, "missing_payment_bucket", "index entry without payment bucket"))
-            return
-        if isinstance(entry, DuplicateEntry):
-            if entry.matched:
-                self.counter.hit("duplicate_index_entry_skipped")
-                return
-            phash = entry.payment_hash
-            self.ctx.log("warning", f"Index entry {entry.seq} names payment {phash.hex()}, whose own sequence is "
-                                    f"{entry.own_sequence} and which has no duplicate {entry.seq}: skipped as LND "
-                                    "does, but it is not a duplicate (damaged sequence key or index entry)")
-            self.counter.hit("unmatched_index_entry_skipped")
-            self.stats.skipped += 1
-            pending.skipped.append((entry.seq, phash, "unmatched_index_entry",
-                                    f"payment's own sequence is {entry.own_sequence}; no duplicate {entry.seq}"))
-            return
-        assert isinstance(entry, PaymentEntry)
-        phash = entry.payment_hash
-        if self.fast:
-            fp = decode_payment(entry.bucket)
-            if fp is not FALLBACK:  # no normalisation ever applies to an accepted payment
-                before = {tb: len(r) for tb, r in pending.rows.rows.items()}
-                pid = append_rows(pending.rows, fp, phash, self.ids, self.ts)
-                pending.per_payment.append((phash, {tb: r[before[tb]:] for tb, r in pending.rows.rows.items()
-                                                    if len(r) > before[tb]}))
-                fast_tally(self.stats, fp)
-                self._placed(pending, pid)
-                return
-        try:
-            payment = fetch_payment(entry.bucket, payment_id=phash, key_prefix=render_key(PAYMENTS_ROOT_BUCKET))
-        except DecodeError as e:
-            if not self.ctx.quarantine:
-                raise
-            # Left behind with the user's consent (--quarantine): listed, counted, bytes saved later.
-            self.ctx.log("warning", f"Quarantined payment {phash.hex()} (index sequence {entry.seq}): {e}")
-            pending.skipped.append((entry.seq, phash, QUARANTINE_REASON, str(e)))
-            pending.quarantined += 1
-            pending.payments += 1
-            return
-        t = expected_sql_payment(payment, phash, allocate_zero_id=self.switch, counter=self.counter, in_place=True)
-        dups = expected_duplicates(payment, self.counter)
-        lnd_pid = self.taken.get(phash) if self.taken is not None else None
-        if lnd_pid is not None:
-            d0 = len(pending.rows.rows["payment_duplicates"])
-            n = bf.add_collision_rows(pending.rows, t.payment, dups, lnd_pid, self.ids, self.dialect.ts)
-            pending.per_payment.append((phash, {"payment_duplicates": pending.rows.rows["payment_duplicates"][d0:]}))
-            self.ctx.log("warning", f"Payment {phash.hex()} (index sequence {entry.seq}): lnd reused its identifier "
-                                    f"for its payment id {lnd_pid}; kept as {n} duplicate rows of that payment")
-            pending.skipped.append((entry.seq, phash, bf.COLLISION_REASON,
-                                    f"identifier taken by lnd's payment id {lnd_pid}; kept as {n} rows of "
-                                    "payment_duplicates"))
-            pending.collisions += 1
-            pending.payments += 1
-            _count_payment(self.stats, t.payment, len(dups))
-            return
-        before = {tb: len(r) for tb, r in pending.rows.rows.items()}
-        pid = add_payment_rows(pending.rows, t.payment, phash, dups, self.ids, self.dialect.ts)
-        pending.per_payment.append((phash, {tb: r[before[tb]:] for tb, r in pending.rows.rows.items()
-                                            if len(r) > before[tb]}))
-        _count_payment(self.stats, t.payment, len(dups))
-        self._placed(pending, pid)
-
-    def _placed(self, pending: _Pending, pid: int) -> None:
-        if pending.first_pid is None:
-            pending.first_pid = pid
-        pending.last_pid = pid
-        pending.payments += 1
-        pending.row_count = sum(map(len, pending.rows.rows.values()))
-
-    def _flush(self, pending: _Pending, done: int) -> None:
+    def _flush(self, chunk: migrate_kv.Chunk, root) -> None:
         ctx, db, run, stats = self.ctx, self.db, self.run_, self.stats
         writer = BulkWriter(db, self.dialect)
         chunk_no = run.chunks_done + 1
@@ -286,50 +229,55 @@ class _Migration:
         prev = (run.checkpoint_seq, dict(run.next_ids), dict(run.normalisations), dict(run.stats),
                 run.chunks_done, run.first_payment_id, run.payments_done, run.attempts_done, run.hops_done,
                 run.duplicates_done, run.skipped_done)
-        run.checkpoint_seq = pending.last_seq
-        run.next_ids = self.ids.to_json()
-        run.normalisations = dict(self.counter)
+        state = chunk.state
+        for k, v in state.counts.items():
+            setattr(stats, k, v)
+        run.checkpoint_seq = chunk.last_seq
+        run.next_ids = dict(state.next_ids)
+        run.normalisations = dict(state.normalisations)
         run.chunks_done = chunk_no
         if run.first_payment_id is None:
-            run.first_payment_id = pending.first_pid
+            run.first_payment_id = chunk.first_pid
         stats_to_run(run, stats)
-        run.stats["switch_next"] = self.switch.next
-        run.stats["entries_done"] = done
-        if pending.quarantined:
-            run.stats["quarantined"] = int(run.stats.get("quarantined", 0)) + pending.quarantined
-        if pending.collisions:
-            run.stats["collisions"] = int(run.stats.get("collisions", 0)) + pending.collisions
+        run.stats["switch_next"] = state.switch_next
+        run.stats["entries_done"] = state.done
+        if chunk.quarantined:
+            run.stats["quarantined"] = int(run.stats.get("quarantined", 0)) + chunk.quarantined
+        if chunk.collisions:
+            run.stats["collisions"] = int(run.stats.get("collisions", 0)) + chunk.collisions
+        rows = chunk.rows
         try:
             with write_txn(db):
                 crash_point("chunk.begin")
                 for table in PAYMENT_TABLES:
-                    rows = pending.rows.rows[table]
-                    if rows:
+                    trows = rows.rows[table]
+                    if trows:
                         ts = ctx.clock()
-                        writer.insert(table, TABLE_COLUMNS[table], rows)
+                        writer.insert(table, TABLE_COLUMNS[table], trows)
                         stats.table_seconds[table] = stats.table_seconds.get(table, 0.0) + ctx.clock() - ts
-                        stats.rows[table] = stats.rows.get(table, 0) + len(rows)
+                        stats.rows[table] = stats.rows.get(table, 0) + len(trows)
                 crash_point("chunk.rows_written")
-                for seq, ident, reason, detail in pending.skipped:
+                for seq, ident, reason, detail in chunk.skipped:
                     record_skipped(db, run, _i64(seq), ident, reason, detail, wall)
                 now = ctx.clock()
                 run.stats["seconds"] = float(run.stats.get("seconds", 0.0)) + (now - self.since_flush)
                 stats_to_run(run, stats)
                 run.updated_at = wall
                 run.save(db)
-                record_chunk(db, run, chunk_no, _i64(pending.first_seq or 0), _i64(pending.last_seq),
-                             {"payments": pending.payments, "attempts": pending.rows.attempts,
-                              "hops": pending.rows.hops, "duplicates": len(pending.rows.rows["payment_duplicates"]),
-                              "skipped": len(pending.skipped)}, pending.first_pid, pending.last_pid, wall)
+                record_chunk(db, run, chunk_no, _i64(chunk.first_seq), _i64(chunk.last_seq),
+                             {"payments": chunk.payments, "attempts": rows.attempts, "hops": rows.hops,
+                              "duplicates": len(rows.rows["payment_duplicates"]), "skipped": len(chunk.skipped)},
+                             chunk.first_pid, chunk.last_pid, wall)
                 crash_point("chunk.checkpoint_written")
         except Exception as e:  # noqa: BLE001 - find which payment the database refused
             (run.checkpoint_seq, run.next_ids, run.normalisations, run.stats, run.chunks_done,
              run.first_payment_id, run.payments_done, run.attempts_done, run.hops_done,
              run.duplicates_done, run.skipped_done) = prev
-            culprit, cause = _find_culprit(db, writer, pending)
+            self.stats = stats_from_run(run)
+            culprit, cause = self._find_culprit(root, writer, chunk)
             msg = ctx.url.scrub(str(cause if cause is not None else e)).strip().splitlines()[0]
             raise ChunkFailed(
-                f"the SQL target refused chunk {chunk_no} (KV sequences {pending.first_seq}..{pending.last_seq}): "
+                f"the SQL target refused chunk {chunk_no} (KV sequences {chunk.first_seq}..{chunk.last_seq}): "
                 f"{msg}" + (f"; first failing payment {culprit.hex()}" if culprit else ""), culprit) from None
         crash_point("chunk.committed")
         stats.chunks = chunk_no
@@ -338,11 +286,42 @@ class _Migration:
         if THROTTLE_S:
             time.sleep(THROTTLE_S)
 
+    def _find_culprit(self, root, writer: BulkWriter, chunk: migrate_kv.Chunk) -> tuple[bytes | None,
+                                                                                         Exception | None]:
+        """Rebuild the refused chunk from the KV store, one payment per item (the same walk from the
+        chunk's start state, in this process, on the same snapshot), and insert each payment in a
+        savepoint of a transaction that is always rolled back, until one fails."""
+        found: list[Any] = [None, None]
+
+        class _Undo(Exception):
+            pass
+
+        args = self._args(chunk_size=1, max_rows=1 << 62, until=chunk.last_seq)
+        try:
+            with workers.stream(migrate_kv.TARGET, {**args, "root": root}, workers=1) as items, write_txn(self.db):
+                for item in items:
+                    if not isinstance(item, migrate_kv.Chunk):
+                        continue
+                    try:
+                        with write_txn(self.db):  # a savepoint
+                            for table in PAYMENT_TABLES:
+                                if item.rows.rows[table]:
+                                    writer.insert(table, TABLE_COLUMNS[table], item.rows.rows[table])
+                    except Exception as e:  # noqa: BLE001
+                        found[0], found[1] = item.last_payment, e
+                        break
+                raise _Undo()
+        except _Undo:
+            pass
+        except Exception as e:  # noqa: BLE001
+            found[1] = found[1] or e
+        return found[0], found[1]
+
     def _finish_migrated(self) -> None:
         run, stats = self.run_, self.stats
         run.stats["migrated"] = True
-        run.switch_seq_after = self.switch.next
-        run.stats["switch_next"] = self.switch.next
+        run.switch_seq_after = self.switch_next
+        run.stats["switch_next"] = self.switch_next
         run.updated_at = now_text(self.ctx.wall())
         stats_to_run(run, stats)
         late = list(run.stats.get("deferred_indexes") or [])
@@ -437,48 +416,5 @@ def _start_or_resume(ctx: Context, db, store, root, scan: KVScan, facts: dict) -
     return run
 
 
-def _find_culprit(db, writer: BulkWriter, pending: _Pending) -> tuple[bytes | None, Exception | None]:
-    """Replay the chunk payment by payment in a transaction that is always rolled back."""
-    found: list[Any] = [None, None]
-
-    class _Undo(Exception):
-        pass
-
-    try:
-        with write_txn(db):
-            for ident, rows in pending.per_payment:
-                try:
-                    with write_txn(db):  # a savepoint
-                        for table in PAYMENT_TABLES:
-                            if rows.get(table):
-                                writer.insert(table, TABLE_COLUMNS[table], rows[table])
-                except Exception as e:  # noqa: BLE001
-                    found[0], found[1] = ident, e
-                    break
-            raise _Undo()
-    except _Undo:
-        pass
-    except Exception as e:  # noqa: BLE001
-        found[1] = found[1] or e
-    return found[0], found[1]
-
-
 def _i64(u: int) -> int:
     return u - (1 << 64) if u >= 1 << 63 else u
-
-
-def _count_payment(stats: MigrationStats, p, dups: int) -> None:
-    stats.payments += 1
-    tally(stats, decide_status(p))
-    for h in p.htlcs:
-        stats.attempts += 1
-        stats.hops += len(h.route.hops)
-        if h.settle is not None:
-            stats.attempts_settled += 1
-        elif h.failure is not None:
-            stats.attempts_failed += 1
-        else:
-            stats.attempts_in_flight += 1
-    if dups:
-        stats.duplicate_payments += 1
-        stats.duplicate_entries += dups

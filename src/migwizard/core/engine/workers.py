@@ -39,7 +39,10 @@ import os
 import pickle
 import queue
 import signal
+import sys
 import threading
+import types
+from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 log = logging.getLogger("migwizard")
@@ -80,7 +83,7 @@ def stream(target: str, args: dict, *, cancel: threading.Event | None = None, lo
     if n >= 2:
         try:
             return _ChildStream(target, args, cancel, lookahead)
-        except (OSError, RuntimeError) as e:  # no fork/spawn here (limits, sandbox): one process
+        except (OSError, RuntimeError, ValueError) as e:  # no spawn here (limits, sandbox): one process
             log.warning("could not start a second process (%s); continuing in one", e)
     return _LocalStream(target, args, cancel)
 
@@ -125,12 +128,13 @@ class _ChildStream(ItemStream):
 
     def __init__(self, target: str, args: dict, cancel: threading.Event | None, lookahead: int) -> None:
         ctx = mp.get_context("spawn")  # never fork: the parent holds LMDB/SQLite handles and threads
-        self._q = ctx.Queue(maxsize=max(1, lookahead))
-        self._stop = ctx.Event()
         self._cancel = cancel
-        self._proc = ctx.Process(target=_child_main, args=(target, args, self._q, self._stop, os.getpid()),
-                                 name="migwizard-kv", daemon=True)
-        self._proc.start()
+        with _spawnable():
+            self._q = ctx.Queue(maxsize=max(1, lookahead))
+            self._stop = ctx.Event()
+            self._proc = ctx.Process(target=_child_main, args=(target, args, self._q, self._stop, os.getpid()),
+                                     name="migwizard-kv", daemon=True)
+            self._proc.start()
         self._done = False
 
     @property
@@ -186,6 +190,52 @@ class _ChildStream(ItemStream):
             self._q.join_thread()
         except (OSError, ValueError, AssertionError):
             pass
+
+
+_START_LOCK = threading.Lock()
+
+
+@contextmanager
+def _spawnable() -> Iterator[None]:
+    """What ``spawn`` needs of this process, for as long as the child is being started.
+
+    - Without the parent's main module: ``spawn`` re-runs ``__main__`` in the child (as
+      ``__mp_main__``) so that pickled references into it resolve; our targets are named by
+      module, so that run is only a cost (the CLI's imports) or a hazard: a script that calls the
+      engine at module level, without an ``if __name__ == "__main__"`` guard, would run its
+      migration, file deletions and all, a second time in the child.
+    - With a real ``sys.stderr``: the wizard (Textual) replaces it with an object whose
+      ``fileno()`` is -1, which multiprocessing hands to its resource tracker's spawn ("bad
+      value(s) in fds_to_keep"); the tracker gets /dev/null instead.
+    - With SIGINT ignored (inherited through exec): the child ignores Ctrl-C from its first
+      instruction, not only once its own code runs, so a Ctrl-C while it imports cannot print
+      a traceback on the user's terminal. Only the main thread can change it, and only there
+      does a terminal's Ctrl-C arrive as a signal (the wizard reads it as a key)."""
+    with _START_LOCK:
+        main = sys.modules.get("__main__")
+        sigint = None
+        if threading.current_thread() is threading.main_thread():
+            sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        err = sys.stderr
+        devnull = None
+        try:
+            fd = err.fileno() if err is not None else -1
+        except (AttributeError, OSError, ValueError):
+            fd = -1
+        if fd < 0:
+            devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
+            sys.stderr = devnull
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if sigint is not None:
+                signal.signal(signal.SIGINT, sigint)
+            if main is not None:
+                sys.modules["__main__"] = main
+            if devnull is not None:
+                sys.stderr = err
+                devnull.close()
 
 
 def _portable(e: BaseException) -> tuple:
