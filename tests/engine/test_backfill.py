@@ -194,17 +194,23 @@ def test_sigkill_during_backfill_then_resume_matches_uninterrupted(generated, ta
     p = subprocess.run([*CLI, "migrate", "--backfill", "--kv", str(kv), "--sql", pg_or_sqlite_second,
                         "--chunk-size", "5"], env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 4, p.stderr
-    proc = subprocess.Popen([*CLI, "migrate", "--backfill", "--kv", str(kv), "--sql", target_url, "--chunk-size", "5"],
+    log = tmp_path / "killed.log"
+    proc = subprocess.Popen([*CLI, "--log", str(log), "migrate", "--backfill", "--kv", str(kv), "--sql", target_url,
+                             "--chunk-size", "5"],
                             env=dict(env, MIGWIZ_THROTTLE_CHUNK_S="0.3"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     chunks = 0
+    # Our polling connection is "another client of the node's database" to the guard that runs
+    # before the migration starts: poll only once the run has started (the guard has passed).
+    while time.time() < deadline and not (log.exists() and "Started run" in log.read_text()):
+        time.sleep(0.05)
     while time.time() < deadline and chunks < 3:
         time.sleep(0.05)
         chunks = _chunks_done(target_url)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert 3 <= chunks < 24, "the crash should land mid-run"
+    assert 3 <= chunks < 24, ("the crash should land mid-run", log.read_text() if log.exists() else None)
     p = subprocess.run([*CLI, "migrate", "--backfill", "--kv", str(kv), "--sql", target_url, "--chunk-size", "5"],
                        env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 4, p.stderr
