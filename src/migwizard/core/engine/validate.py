@@ -8,12 +8,11 @@ total is counted. Only a clean validation marks the run ``validated``.
 
 from __future__ import annotations
 
-import hashlib
 import threading
+from contextlib import contextmanager
 
 from ..codec import DecodeError, decide_status, fetch_payment, render_key
 from ..codec.keys import PAYMENTS_ROOT_BUCKET
-from ..codec.walk import BadEntry, PaymentEntry, walk_payment_index
 from ..kv.errors import KVError
 from ..sql.transactions import write_txn
 from . import backfill as bf
@@ -21,8 +20,10 @@ from .crashpoints import crash_point
 from .context import PROGRESS_INTERVAL_S, Context, one_session_at_a_time
 from .events import Phase, PhaseFinished, PhaseStarted, Progress
 from .indexes import build_deferred_indexes
-from .markers import digest_bucket, foreign_run, missing_damage, scan_kv, tombstone_record, wrong_target
-from .tuning import fastpath_enabled
+from .markers import foreign_run, missing_damage, scan_kv, tombstone_record, wrong_target
+from .tuning import fastpath_enabled, validation_batch
+from .vwalk import FACTS, SnapshotMismatch, WalkResult, tree_item, validation_walk
+from .workers import WorkerDied, WorkerFailed
 from .rate import RollingRate
 from .results import EngineError, ExitCode, FieldDiff, PaymentRow, TableSummary, ValidationReport
 from .rows import PAYMENT_TABLES, SwitchIdAllocator, expected_duplicates
@@ -33,7 +34,6 @@ from .sqlread import uint64
 from .transform import MigrationReject, expected_sql_payment, truncate_ns_to_us
 from .tree import compare_payment, payment_tree
 
-VALIDATION_BATCH = 250
 REPORT_ROW_LIMIT = 50_000
 MAX_REPORTED_DIFFS = 10_000  # keeps memory flat when everything differs
 _CANCELLED = "validation cancelled"
@@ -83,7 +83,7 @@ class _Validation:
         self.left_behind = run_skips(db, run, QUARANTINE_REASON)
         self.placed = 0  # payments given a payments row by this run
         self.quarantined = 0
-        self.content = hashlib.sha256()  # what was compared, re-checked at commit
+        self.facts: WalkResult | None = None  # the walk's facts (content digest), once it finished
         self.canon = None  # a fast.canon.CanonValidator unless MIGWIZ_FASTPATH=0, a backfill or a quarantine
 
     def run(self, cancel: threading.Event | None, verify_only: bool) -> ValidationReport:
@@ -111,22 +111,24 @@ class _Validation:
                                            "this target was migrated from")
                 else:
                     error = "the KV store's payment index changed since the migration (fingerprint mismatch)"
-            batch: list[tuple[int, bytes, object]] = []
+            batch_size = validation_batch()
+            if self.canon is not None:
+                from ..fast.kvside import source  # (a cycle at import time, as above)
+
+                items = source(root, str(store.path), ctx.dialect(), batch_size=batch_size, payments=total)
+            else:
+                items = _in_process(validation_walk(root, batch_size, tree_item))
             last = -1e9
             try:
-                for entry in walk_payment_index(root):
-                    if isinstance(entry, BadEntry):
-                        if entry.value is None or (entry.stage == "sequence" and entry.sequence_raw is None):
-                            continue  # LND's loop never reaches a payment here; counts catch a mismatch
-                        raise entry.error
-                    if not isinstance(entry, PaymentEntry):
-                        continue  # duplicates' entries and missing buckets, skipped as the migration does
-                    self.content.update(entry.key)
-                    digest_bucket(self.content, entry.bucket)
-                    batch.append((entry.seq, entry.payment_hash, entry.bucket))
-                    # (quarantined ones are recognised in _batch, where they are decoded)
-                    if len(batch) >= VALIDATION_BATCH:
+                with items as it:
+                    for kind, batch in it:
+                        if kind == FACTS:
+                            self.facts = batch
+                            continue
+                        n = len(batch)
                         self._batch(batch)
+                        if n < batch_size:
+                            continue  # the walk's last, partial batch
                         crash_point("validate.batch")
                         now = ctx.clock()
                         if now - last >= PROGRESS_INTERVAL_S:
@@ -139,10 +141,12 @@ class _Validation:
                         if cancel is not None and cancel.is_set():
                             error = _CANCELLED
                             break
-                if batch and error != _CANCELLED:
-                    self._batch(batch)
+            except SnapshotMismatch as e:
+                error = f"validation stopped: {e}"
             except (DecodeError, MigrationReject, KVError) as e:
                 error = f"KV payment unreadable during validation: {e}"
+            except (WorkerDied, WorkerFailed) as e:
+                error = f"validation's second process failed: {e}"
         checked, dup_checked, diffs = self.checked, self.dup_checked, self.diffs
         if error is None and self.switch.next != int(run.stats.get("switch_next", self.switch.next)):
             error = (f"switch sequencer horizon mismatch: KV replay gives {self.switch.next}, "
@@ -190,7 +194,7 @@ class _Validation:
             run.state = "validated" if ok else "running"
             run.validated_at = now_text(ctx.wall()) if ok else None
             run.stats["validation"] = {"ok": ok, "differences": len(diffs), "checked": checked, "error": error}
-            run.stats["content_digest"] = self.content.hexdigest() if ok else None
+            run.stats["content_digest"] = self.facts.content_digest if ok else None
             with write_txn(db):
                 run.save(db)
                 crash_point("validate.saving")
@@ -208,10 +212,10 @@ class _Validation:
             self._tree_batch(batch)
 
     def _canon_batch(self, batch: list) -> None:
-        """Compare one batch by canonical tuples (fast.canon), tree diff where they differ
-        (never a backfill or a quarantine: those take the tree path)."""
+        """Compare one batch of ``fast.canon.kv_item`` tuples by canonical tuples, tree diff
+        where they differ (never a backfill or a quarantine: those take the tree path)."""
         diffs, rows = self.diffs, self.rows
-        for v in self.canon.check(batch, self.placed):
+        for v in self.canon.compare(batch, self.placed):
             pdiffs = v.differences
             self.diff_total += len(pdiffs)
             diffs.extend(pdiffs[: max(0, MAX_REPORTED_DIFFS - len(diffs))])
@@ -313,6 +317,14 @@ class _Validation:
         q = "?" if self.db.param == "?" else "%s"
         return self.db.execute_sql(f'SELECT COUNT(*) FROM "{table}" WHERE id >= {q}',
                                    (self.start.get(table, 1),)).fetchone()[0]
+
+
+@contextmanager
+def _in_process(gen):
+    try:
+        yield gen
+    finally:
+        gen.close()
 
 
 def run_skips(db, run: Run, reason: str) -> dict[int, tuple]:
