@@ -30,22 +30,38 @@ TWO = "validation: two processes"
 ONE = "validation: one process"
 
 
+class _Said(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
 @pytest.fixture
-def modes(monkeypatch, caplog):
+def modes(monkeypatch):
     """validate_in(kv, url, n) -> the report of a validation with MIGWIZ_WORKERS=n, after
-    checking from the log that it really ran in that many processes."""
-    caplog.set_level(logging.INFO, logger="migwizard")
+    checking from the log that it really ran in that many processes. (A handler on the
+    engine's own logger: a log file installed by another test stops propagation.)"""
+    logger = logging.getLogger("migwizard")
+    said = _Said()
+    logger.addHandler(said)
+    level = logger.level
+    logger.setLevel(logging.INFO)
 
     def validate_in(kv, url, n: int, cancel: threading.Event | None = None, **kw):
         monkeypatch.setenv(workers.WORKERS_ENV, str(n))
-        caplog.clear()
+        said.lines.clear()
         with Engine(kv, url, **kw) as e:
             rep = e.validate(cancel=cancel)
-        said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("validation: ")]
-        assert said and said[-1].startswith(TWO if n == 2 else ONE), said
+        mode = [m for m in said.lines if m.startswith("validation: ")]
+        assert mode and mode[-1].startswith(TWO if n == 2 else ONE), mode
         return rep
 
-    return validate_in
+    yield validate_in
+    logger.removeHandler(said)
+    logger.setLevel(level)
 
 
 def _report(rep) -> dict:
