@@ -90,63 +90,43 @@ class _Validation:
         ctx, db, run, phase = self.ctx, self.db, self.run_, self.phase
         t0 = ctx.clock()
         error = None
+        batch_size = validation_batch()
         with ctx.open_kv() as store, store.read() as root:
-            scan = scan_kv(root)
-            total = scan.counts.payments
-            ctx.emit(PhaseStarted(phase, total))
             if fastpath_enabled() and not run.stats.get("backfill") and not self.left_behind:
                 # Imported here: fast.canon builds on this package's modules (a cycle at import time).
                 from ..fast.canon import CanonValidator
+                from ..fast.kvside import source
 
                 self.canon = CanonValidator(db, ctx.dialect(), root.bucket(PAYMENTS_ROOT_BUCKET),
                                             first_payment_id=run.first_payment_id, alloc=self.switch)
-            rate = RollingRate()
-            if scan.fingerprint != run.source_fingerprint:
-                record = tombstone_record(ctx, store) if scan.tombstone else None
-                if foreign_run(ctx, run, record) or (record is None and run.source_path
-                                                     and run.source_path != str(ctx.kv_path.resolve())):
-                    # Comparing another store's payments would only list every one as missing.
-                    raise EngineError(wrong_target(ctx, run, record), exit_code=ExitCode.PREFLIGHT_REFUSED,
-                                      hint="point --sql at this store's own target, or --kv at the store "
-                                           "this target was migrated from")
-                else:
-                    error = "the KV store's payment index changed since the migration (fingerprint mismatch)"
-            batch_size = validation_batch()
-            if self.canon is not None:
-                from ..fast.kvside import source  # (a cycle at import time, as above)
-
-                items = source(root, str(store.path), ctx.dialect(), batch_size=batch_size, payments=total)
+                # Opened before the scan, so a second process starts while this one scans.
+                items = source(root, str(store.path), ctx.dialect(), batch_size=batch_size,
+                               payments=run.payments_done or 0)
             else:
                 items = _in_process(validation_walk(root, batch_size, tree_item))
-            last = -1e9
-            try:
-                with items as it:
-                    for kind, batch in it:
-                        if kind == FACTS:
-                            self.facts = batch
-                            continue
-                        n = len(batch)
-                        self._batch(batch)
-                        if n < batch_size:
-                            continue  # the walk's last, partial batch
-                        crash_point("validate.batch")
-                        now = ctx.clock()
-                        if now - last >= PROGRESS_INTERVAL_S:
-                            last = now
-                            rate.add(now, self.checked, 0)
-                            pps, _ = rate.rates()
-                            ctx.emit(Progress(phase, self.checked, total, elapsed_s=now - t0, payments_per_s=pps,
-                                              eta_s=rate.eta(total - self.checked),
-                                              differences=self.diff_total))
-                        if cancel is not None and cancel.is_set():
-                            error = _CANCELLED
-                            break
-            except SnapshotMismatch as e:
-                error = f"validation stopped: {e}"
-            except (DecodeError, MigrationReject, KVError) as e:
-                error = f"KV payment unreadable during validation: {e}"
-            except (WorkerDied, WorkerFailed) as e:
-                error = f"validation's second process failed: {e}"
+            with items as walk:
+                scan = scan_kv(root)
+                total = scan.counts.payments
+                ctx.emit(PhaseStarted(phase, total))
+                if scan.fingerprint != run.source_fingerprint:
+                    record = tombstone_record(ctx, store) if scan.tombstone else None
+                    if foreign_run(ctx, run, record) or (record is None and run.source_path
+                                                         and run.source_path != str(ctx.kv_path.resolve())):
+                        # Comparing another store's payments would only list every one as missing.
+                        raise EngineError(wrong_target(ctx, run, record), exit_code=ExitCode.PREFLIGHT_REFUSED,
+                                          hint="point --sql at this store's own target, or --kv at the store "
+                                               "this target was migrated from")
+                    else:
+                        error = "the KV store's payment index changed since the migration (fingerprint mismatch)"
+                try:
+                    if self._compare_all(walk, batch_size, total, t0, cancel):
+                        error = _CANCELLED
+                except SnapshotMismatch as e:
+                    error = f"validation stopped: {e}"
+                except (DecodeError, MigrationReject, KVError) as e:
+                    error = f"KV payment unreadable during validation: {e}"
+                except (WorkerDied, WorkerFailed) as e:
+                    error = f"validation's second process failed: {e}"
         checked, dup_checked, diffs = self.checked, self.dup_checked, self.diffs
         if error is None and self.switch.next != int(run.stats.get("switch_next", self.switch.next)):
             error = (f"switch sequencer horizon mismatch: KV replay gives {self.switch.next}, "
@@ -204,6 +184,29 @@ class _Validation:
         ctx.log("info" if ok else "error", f"Validation: {msg}")
         ctx.emit(PhaseFinished(phase, ok, msg))
         return report
+
+    def _compare_all(self, walk, batch_size: int, total: int, t0: float, cancel: threading.Event | None) -> bool:
+        """Compare the walk's batches as they come; True when stopped by ``cancel``."""
+        ctx, rate, last = self.ctx, RollingRate(), -1e9
+        for kind, batch in walk:
+            if kind == FACTS:
+                self.facts = batch
+                continue
+            n = len(batch)
+            self._batch(batch)
+            if n < batch_size:
+                continue  # the walk's last, partial batch
+            crash_point("validate.batch")
+            now = ctx.clock()
+            if now - last >= PROGRESS_INTERVAL_S:
+                last = now
+                rate.add(now, self.checked, 0)
+                pps, _ = rate.rates()
+                ctx.emit(Progress(self.phase, self.checked, total, elapsed_s=now - t0, payments_per_s=pps,
+                                  eta_s=rate.eta(total - self.checked), differences=self.diff_total))
+            if cancel is not None and cancel.is_set():
+                return True
+        return False
 
     def _batch(self, batch: list) -> None:
         if self.canon is not None:
