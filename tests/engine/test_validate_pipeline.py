@@ -214,6 +214,25 @@ def test_a_dead_child_fails_the_validation_with_a_message(generated, sqlite_url,
     assert _run(sqlite_url).state == "running"
 
 
+def test_no_second_process_possible_validates_in_this_one(generated, sqlite_url, modes, monkeypatch):
+    """Spawning refused (limits, a sandbox): the walk runs here, on this process's own
+    snapshot (the workers module's in-process stand-in would reopen the store)."""
+    kv = generated("mixed", 60)
+    _migrate(kv, sqlite_url)
+    one = _report(modes(kv, sqlite_url, 1))
+
+    tried = []
+
+    def refuse(*a, **kw):
+        tried.append(1)
+        raise OSError("fork/spawn refused")
+
+    monkeypatch.setattr(workers, "_ChildStream", refuse)
+    monkeypatch.setattr(kvside, "use_child", lambda payments: True)
+    assert _report(modes(kv, sqlite_url, 1)) == one  # (the fixture checks the log said "one process")
+    assert tried
+
+
 # -- one snapshot ------------------------------------------------------------------------
 
 _BUMP = r"""
