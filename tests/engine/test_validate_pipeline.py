@@ -151,6 +151,22 @@ def test_planted_sqlite_corruptions_give_the_same_verdict(tmp_path, sqlite_url, 
     assert not rep["ok"]
 
 
+def test_swapped_payment_ids_give_the_same_verdict(tmp_path, sqlite_url, modes):
+    """test_validation_tampering's id-order plant: payments 1 and 2 (and their children) swap ids."""
+    import sqlite3
+
+    kv = _tiny(tmp_path, sqlite_url)
+    con = sqlite3.connect(sqlite_url[len("sqlite:///"):])
+    with con:
+        for t, c in (("payments", "id"), ("payment_intents", "payment_id"),
+                     ("payment_htlc_attempts", "payment_id"), ("payment_first_hop_custom_records", "payment_id"),
+                     ("payment_duplicates", "payment_id")):
+            con.execute(f"UPDATE {t} SET {c} = CASE {c} WHEN 1 THEN 1002 WHEN 2 THEN 1001 ELSE {c} END")
+            con.execute(f"UPDATE {t} SET {c} = {c} - 1000 WHERE {c} > 1000")
+    con.close()
+    assert not _same_both_ways(kv, sqlite_url, modes)["ok"]
+
+
 # -- stopping ----------------------------------------------------------------------------
 
 
