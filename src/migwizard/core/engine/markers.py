@@ -150,7 +150,16 @@ class IndexFacts:
 
     @property
     def fingerprint(self) -> str:
-        return self._hash.hexdigest()
+        return self._hash if isinstance(self._hash, str) else self._hash.hexdigest()
+
+    def frozen(self) -> "IndexFacts":
+        """A finished copy that pickles (the hash as its hex digest): validation's walk may
+        run in a second process and hands its facts back this way."""
+        f = IndexFacts.__new__(IndexFacts)
+        for name in self.__slots__:
+            setattr(f, name, getattr(self, name))
+        f._hash = self.fingerprint
+        return f
 
     def scan(self, root, root_payments: int, counts: StatusCounts | None = None) -> KVScan:
         """The facts as a :class:`KVScan` (``counts``: a scan's status counts; without

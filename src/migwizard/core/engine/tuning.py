@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 DEFAULT_CHUNK_ROWS = 50_000
+VALIDATION_BATCH = 250  # payments per validation batch: one payments.id range read back per batch
 
 
 def fastpath_enabled() -> bool:
@@ -26,4 +27,14 @@ def chunk_rows() -> int:
         n = int(raw) if raw else DEFAULT_CHUNK_ROWS
     except ValueError:
         n = DEFAULT_CHUNK_ROWS
+    return max(1, n)
+
+
+def validation_batch() -> int:
+    """``MIGWIZ_VALIDATION_BATCH``: payments compared per batch (the bench tries sizes)."""
+    raw = os.environ.get("MIGWIZ_VALIDATION_BATCH", "").strip()
+    try:
+        n = int(raw) if raw else VALIDATION_BATCH
+    except ValueError:
+        n = VALIDATION_BATCH
     return max(1, n)

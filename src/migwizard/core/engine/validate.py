@@ -9,10 +9,10 @@ total is counted. Only a clean validation marks the run ``validated``.
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 
 from ..codec import DecodeError, decide_status, fetch_payment, render_key
 from ..codec.keys import PAYMENTS_INDEX_BUCKET, PAYMENTS_ROOT_BUCKET
-from ..codec.walk import BadEntry, PaymentEntry, walk_payment_index
 from ..kv.errors import KVError
 from ..sql.transactions import write_txn
 from . import backfill as bf
@@ -20,10 +20,12 @@ from .crashpoints import crash_point
 from .context import PROGRESS_INTERVAL_S, Context, one_session_at_a_time
 from .events import Phase, PhaseFinished, PhaseStarted, Progress
 from .indexes import build_deferred_indexes
-from .digest import CONTENT_DIGEST_VERSION, payment_tree_digest
-from .markers import IndexFacts, fingerprint_kv, foreign_run, missing_damage, require_index, tombstone_record, \
-    tombstoned, wrong_target
-from .tuning import fastpath_enabled
+from .digest import CONTENT_DIGEST_VERSION
+from .markers import fingerprint_kv, foreign_run, missing_damage, require_index, tombstone_record, tombstoned, \
+    wrong_target
+from .tuning import fastpath_enabled, validation_batch
+from .vwalk import FACTS, SnapshotMismatch, WalkResult, tree_item, validation_walk
+from .workers import WorkerDied, WorkerFailed
 from .rate import RollingRate
 from .results import EngineError, ExitCode, FieldDiff, PaymentRow, TableSummary, ValidationReport
 from .rows import PAYMENT_TABLES, SwitchIdAllocator, expected_duplicates
@@ -34,7 +36,6 @@ from .sqlread import uint64
 from .transform import MigrationReject, expected_sql_payment, truncate_ns_to_us
 from .tree import compare_payment, payment_tree
 
-VALIDATION_BATCH = 250
 REPORT_ROW_LIMIT = 50_000
 MAX_REPORTED_DIFFS = 10_000  # keeps memory flat when everything differs
 _CANCELLED = "validation cancelled"
@@ -85,80 +86,62 @@ class _Validation:
         self.left_behind = run_skips(db, run, QUARANTINE_REASON)
         self.placed = 0  # payments given a payments row by this run
         self.quarantined = 0
-        self.content = None  # the payment tree's digest in this read transaction, re-checked at commit
+        self.facts: WalkResult | None = None  # the walk's facts (content digest), once it finished
         self.canon = None  # a fast.canon.CanonValidator unless MIGWIZ_FASTPATH=0, a backfill or a quarantine
 
     def run(self, cancel: threading.Event | None, verify_only: bool) -> ValidationReport:
         ctx, db, run, phase = self.ctx, self.db, self.run_, self.phase
         t0 = ctx.clock()
         error = None
+        batch_size = validation_batch()
         with ctx.open_kv() as store, store.read() as root:
-            # No scan of its own: the index facts come from the walk below, the payment
-            # tree's digest and payment buckets from one raw pass in this transaction.
-            require_index(root.bucket(PAYMENTS_ROOT_BUCKET), root.bucket(PAYMENTS_INDEX_BUCKET))
-            self.content, root_payments = payment_tree_digest(root)
-            facts = IndexFacts()
-            total = run.payments_done + int(run.stats.get("quarantined", 0))  # what the walk will check
-            ctx.emit(PhaseStarted(phase, total))
             if fastpath_enabled() and not run.stats.get("backfill") and not self.left_behind:
                 # Imported here: fast.canon builds on this package's modules (a cycle at import time).
                 from ..fast.canon import CanonValidator
+                from ..fast.kvside import source
 
                 self.canon = CanonValidator(db, ctx.dialect(), root.bucket(PAYMENTS_ROOT_BUCKET),
                                             first_payment_id=run.first_payment_id, alloc=self.switch)
-            rate = RollingRate()
-            early = None
-            tomb = tombstoned(root.bucket(PAYMENTS_ROOT_BUCKET))
-            if tomb or (run.source_path and run.source_path != str(ctx.kv_path.resolve())):
-                # Perhaps another store: decided before comparing (its payments would only be
-                # listed as missing), by the fingerprint pass. Otherwise the walk hashes it.
-                early = fingerprint_kv(root).fingerprint
-            if early is not None and early != run.source_fingerprint:
-                record = tombstone_record(ctx, store) if tomb else None
-                if foreign_run(ctx, run, record) or (record is None and run.source_path
-                                                     and run.source_path != str(ctx.kv_path.resolve())):
-                    # Comparing another store's payments would only list every one as missing.
-                    raise EngineError(wrong_target(ctx, run, record), exit_code=ExitCode.PREFLIGHT_REFUSED,
-                                      hint="point --sql at this store's own target, or --kv at the store "
-                                           "this target was migrated from")
-                else:
+                # Opened first, so a second process starts while this one prepares.
+                items = source(root, str(store.path), ctx.dialect(), batch_size=batch_size,
+                               payments=run.payments_done or 0)
+            else:
+                items = _in_process(validation_walk(root, batch_size, tree_item))
+            with items as walk:
+                # No scan of its own: the index facts, the payment tree's digest and the payment
+                # buckets come from the walk (in whichever process walks, in this snapshot).
+                require_index(root.bucket(PAYMENTS_ROOT_BUCKET), root.bucket(PAYMENTS_INDEX_BUCKET))
+                total = run.payments_done + int(run.stats.get("quarantined", 0))  # what the walk will check
+                ctx.emit(PhaseStarted(phase, total))
+                tomb = tombstoned(root.bucket(PAYMENTS_ROOT_BUCKET))
+                if tomb or (run.source_path and run.source_path != str(ctx.kv_path.resolve())):
+                    # Perhaps another store: decided before comparing (its payments would only be
+                    # listed as missing), by the fingerprint pass. Otherwise the walk hashes it.
+                    early = fingerprint_kv(root).fingerprint
+                    if early != run.source_fingerprint:
+                        record = tombstone_record(ctx, store) if tomb else None
+                        if foreign_run(ctx, run, record) or (record is None and run.source_path
+                                                             and run.source_path != str(ctx.kv_path.resolve())):
+                            # Comparing another store's payments would only list every one as missing.
+                            raise EngineError(wrong_target(ctx, run, record), exit_code=ExitCode.PREFLIGHT_REFUSED,
+                                              hint="point --sql at this store's own target, or --kv at the store "
+                                                   "this target was migrated from")
+                        error = _INDEX_CHANGED
+                try:
+                    if self._compare_all(walk, batch_size, total, t0, cancel):
+                        error = _CANCELLED
+                except SnapshotMismatch as e:
+                    error = f"validation stopped: {e}"
+                except (DecodeError, MigrationReject, KVError) as e:
+                    error = f"KV payment unreadable during validation: {e}"
+                except (WorkerDied, WorkerFailed) as e:
+                    error = f"validation's second process failed: {e}"
+            if self.facts is not None:
+                scan = self.facts.index.scan(root, self.facts.root_payments)  # the whole index, as walked
+                if error is None and scan.fingerprint != run.source_fingerprint:
                     error = _INDEX_CHANGED
-            batch: list[tuple[int, bytes, object]] = []
-            last = -1e9
-            walked = False  # the whole index seen: the walk's fingerprint is the store's
-            try:
-                for entry in walk_payment_index(root):
-                    facts.see(entry)
-                    if isinstance(entry, BadEntry):
-                        if entry.value is None or (entry.stage == "sequence" and entry.sequence_raw is None):
-                            continue  # LND's loop never reaches a payment here; counts catch a mismatch
-                        raise entry.error
-                    if not isinstance(entry, PaymentEntry):
-                        continue  # duplicates' entries and missing buckets, skipped as the migration does
-                    batch.append((entry.seq, entry.payment_hash, entry.bucket))
-                    # (quarantined ones are recognised in _batch, where they are decoded)
-                    if len(batch) >= VALIDATION_BATCH:
-                        self._batch(batch)
-                        crash_point("validate.batch")
-                        now = ctx.clock()
-                        if now - last >= PROGRESS_INTERVAL_S:
-                            last = now
-                            rate.add(now, self.checked, 0)
-                            pps, _ = rate.rates()
-                            ctx.emit(Progress(phase, self.checked, total, elapsed_s=now - t0, payments_per_s=pps,
-                                              eta_s=rate.eta(total - self.checked),
-                                              differences=self.diff_total))
-                        if cancel is not None and cancel.is_set():
-                            error = _CANCELLED
-                            break
-                if batch and error != _CANCELLED:
-                    self._batch(batch)
-                walked = error != _CANCELLED
-            except (DecodeError, MigrationReject, KVError) as e:
-                error = f"KV payment unreadable during validation: {e}"
-            scan = facts.scan(root, root_payments)  # the index as the walk saw it (complete if walked)
-        if error is None and walked and scan.fingerprint != run.source_fingerprint:
-            error = _INDEX_CHANGED
+            elif error is None:
+                error = "validation's walk of the index ended early"
         checked, dup_checked, diffs = self.checked, self.dup_checked, self.diffs
         if error is None and self.switch.next != int(run.stats.get("switch_next", self.switch.next)):
             error = (f"switch sequencer horizon mismatch: KV replay gives {self.switch.next}, "
@@ -206,7 +189,7 @@ class _Validation:
             run.state = "validated" if ok else "running"
             run.validated_at = now_text(ctx.wall()) if ok else None
             run.stats["validation"] = {"ok": ok, "differences": len(diffs), "checked": checked, "error": error}
-            run.stats["content_digest"] = self.content if ok else None
+            run.stats["content_digest"] = self.facts.content_digest if ok else None
             run.stats["content_digest_version"] = CONTENT_DIGEST_VERSION
             with write_txn(db):
                 run.save(db)
@@ -218,6 +201,29 @@ class _Validation:
         ctx.emit(PhaseFinished(phase, ok, msg))
         return report
 
+    def _compare_all(self, walk, batch_size: int, total: int, t0: float, cancel: threading.Event | None) -> bool:
+        """Compare the walk's batches as they come; True when stopped by ``cancel``."""
+        ctx, rate, last = self.ctx, RollingRate(), -1e9
+        for kind, batch in walk:
+            if kind == FACTS:
+                self.facts = batch
+                continue
+            n = len(batch)
+            self._batch(batch)
+            if n < batch_size:
+                continue  # the walk's last, partial batch
+            crash_point("validate.batch")
+            now = ctx.clock()
+            if now - last >= PROGRESS_INTERVAL_S:
+                last = now
+                rate.add(now, self.checked, 0)
+                pps, _ = rate.rates()
+                ctx.emit(Progress(self.phase, self.checked, total, elapsed_s=now - t0, payments_per_s=pps,
+                                  eta_s=rate.eta(total - self.checked), differences=self.diff_total))
+            if cancel is not None and cancel.is_set():
+                return True
+        return False
+
     def _batch(self, batch: list) -> None:
         if self.canon is not None:
             self._canon_batch(batch)
@@ -225,10 +231,10 @@ class _Validation:
             self._tree_batch(batch)
 
     def _canon_batch(self, batch: list) -> None:
-        """Compare one batch by canonical tuples (fast.canon), tree diff where they differ
-        (never a backfill or a quarantine: those take the tree path)."""
+        """Compare one batch of ``fast.canon.kv_item`` tuples by canonical tuples, tree diff
+        where they differ (never a backfill or a quarantine: those take the tree path)."""
         diffs, rows = self.diffs, self.rows
-        for v in self.canon.check(batch, self.placed):
+        for v in self.canon.compare(batch, self.placed):
             pdiffs = v.differences
             self.diff_total += len(pdiffs)
             diffs.extend(pdiffs[: max(0, MAX_REPORTED_DIFFS - len(diffs))])
@@ -330,6 +336,14 @@ class _Validation:
         q = "?" if self.db.param == "?" else "%s"
         return self.db.execute_sql(f'SELECT COUNT(*) FROM "{table}" WHERE id >= {q}',
                                    (self.start.get(table, 1),)).fetchone()[0]
+
+
+@contextmanager
+def _in_process(gen):
+    try:
+        yield gen
+    finally:
+        gen.close()
 
 
 def run_skips(db, run: Run, reason: str) -> dict[int, tuple]:

@@ -201,6 +201,24 @@ def read_canonical(db, lo: int, hi: int) -> dict[int, tuple[bytes, tuple]]:
     return out
 
 
+# -- the KV half of one payment (either process) -----------------------------------
+
+
+def kv_item(seq: int, phash: bytes, bucket, ts: Callable[[int | None], Any], sample_percent: int,
+            pg: bool) -> tuple:
+    """What :meth:`CanonValidator.compare` needs of one payment from the KV side, picklable:
+    ``(seq, hash, canonical tuple, (status, value, attempts, created))`` for a payment the
+    fast decoder accepted, ``(seq, hash, None, sampled)`` for one that takes the full
+    decoder (a shape it leaves alone, or the deterministic sample)."""
+    if in_sample(phash, sample_percent):
+        return seq, phash, None, True
+    fp = decode_payment(bucket)
+    if fp is FALLBACK:
+        return seq, phash, None, False
+    created = truncate_ns_to_us(fp.created) if pg else fp.created
+    return seq, phash, canon_fast(fp, ts), (fp.status.label, fp.value, len(fp.attempts), created)
+
+
 # -- the per-batch check ---------------------------------------------------------
 
 
@@ -259,25 +277,31 @@ class CanonValidator:
         index order (the bucket saves a lookup when the caller has it);
         ``checked_before``: payments counted so far (the expected payments.id of the
         first one is ``first_payment_id + checked_before``). DecodeError propagates, as
-        in the engine's validation."""
+        in the engine's validation. Both halves in this process: :func:`kv_item` per
+        payment, then :meth:`compare`."""
         ts = ts_for(self.dialect)
+        items = [kv_item(it[0], it[1], it[2] if len(it) > 2 else self.rb.bucket(it[1]), ts, self.sample_percent,
+                         self.pg) for it in batch]
+        return self.compare(items, checked_before)
+
+    def compare(self, items: list[tuple], checked_before: int) -> list[Verdict]:
+        """The SQL half: ``items`` from :func:`kv_item` (in this process or the second one),
+        in index order. The full decoder and tree diff run here, from this process's own
+        snapshot, in index order (the legacy ID-0 allocator is replayed in that order)."""
         sql: dict[bytes, tuple[int, tuple]] = {}
-        if self.first_payment_id is not None and batch:
+        if self.first_payment_id is not None and items:
             lo = self.first_payment_id + checked_before
-            for pid, (ident, canon) in read_canonical(self.db, lo, lo + len(batch) - 1).items():
+            for pid, (ident, canon) in read_canonical(self.db, lo, lo + len(items) - 1).items():
                 sql[ident] = (pid, canon)
+        ts = None
         out: list[Verdict | None] = []
         full: list[tuple] = []  # (slot, seq, phash, t, edups, expected)
         counted = checked_before
-        for item in batch:
-            seq, phash = item[0], item[1]
+        for seq, phash, canon, info in items:
             expected = self.first_payment_id + counted if self.first_payment_id is not None else None
             got = sql.get(phash)
-            fp = FALLBACK
-            sampled = in_sample(phash, self.sample_percent)
-            if not sampled:
-                fp = decode_payment(item[2] if len(item) > 2 else self.rb.bucket(phash))
-            if fp is FALLBACK:
+            if canon is None:  # the fast decoder's FALLBACK, or the sample (info: sampled)
+                sampled = info
                 try:
                     t, edups = self._transform(phash)
                 except MigrationReject as e:
@@ -285,6 +309,8 @@ class CanonValidator:
                                        [FieldDiff(phash.hex(), "payment", str(e), None)], "model"))
                     continue
                 counted += 1
+                if ts is None:
+                    ts = ts_for(self.dialect)
                 if not sampled and got is not None and got[0] == expected \
                         and canon_model(t.payment, edups, ts) == got[1]:
                     out.append(_verdict(seq, phash, got[0], t, edups, "model"))
@@ -293,10 +319,9 @@ class CanonValidator:
                 out.append(None)
                 continue
             counted += 1
-            if got is not None and got[0] == expected and canon_fast(fp, ts) == got[1]:
-                created = truncate_ns_to_us(fp.created) if self.pg else fp.created
-                out.append(Verdict(seq, phash, got[0], True, fp.status.label, fp.value, len(fp.attempts), created,
-                                   [], 0))
+            if got is not None and got[0] == expected and canon == got[1]:
+                status, value, attempts, created = info
+                out.append(Verdict(seq, phash, got[0], True, status, value, attempts, created, [], 0))
                 continue
             t, edups = self._transform(phash)  # never calls alloc: no legacy ID-0 attempt here
             full.append((len(out), seq, phash, t, edups, expected))

@@ -1,0 +1,90 @@
+"""The KV half of validation's fast path, in a second process when two cores are free.
+
+The walk (``engine.vwalk``), the content digest and the fast decode to canonical
+tuples (``fast.canon.kv_item``) need no SQL; reading the rows back, comparing and
+the full decode + tree diff of the few payments that need it need no walk. So the
+child walks and decodes batch N+1 while the parent reads and compares batch N
+(issue 11 item 4), and the parent still makes every decision, in index order, from
+its own read snapshot.
+
+The two halves must look at the same version of the store: the child opens the
+store read-only by path and refuses (:class:`~..engine.vwalk.SnapshotMismatch`)
+unless its LMDB read transaction has the parent's id. With one core, with
+``MIGWIZ_WORKERS=1``, or on a store too small to pay for starting a process, the
+same walk runs in this process on the parent's own snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from ..engine import workers
+from ..engine.vwalk import SnapshotMismatch, txn_id, validation_walk
+from ..kv.lmdb_store import LmdbStore
+from ..sql.values import POSTGRES, SQLITE
+from .canon import SAMPLE_PERCENT, kv_item
+from .timefmt import ts_for
+
+log = logging.getLogger("migwizard")
+
+# Below this many payments one process is as fast: the child (a fresh interpreter
+# importing the engine) costs ~0.5 s CPU to start, the pipeline takes ~50 µs a
+# payment off this process (mixed-100000, SQLite: 17.2 -> 12.4 s CPU here). The
+# engine starts it before its own scan of the store, which hides most of the start.
+CHILD_MIN_PAYMENTS = 20_000
+
+
+def use_child(payments: int) -> bool:
+    """``MIGWIZ_WORKERS=2`` forces the child, ``=1`` forbids it; otherwise two free cores
+    and a store big enough to pay for the start."""
+    if os.environ.get(workers.WORKERS_ENV, "").strip() == "2":
+        return True
+    return workers.worker_count() >= 2 and payments >= CHILD_MIN_PAYMENTS
+
+
+def _item_fn(dialect_name: str, sample_percent: int):
+    dialect = POSTGRES if dialect_name == POSTGRES.name else SQLITE
+    ts = ts_for(dialect)
+    pg = dialect.is_postgres
+
+    def item(seq: int, phash: bytes, bucket: Any) -> tuple:
+        return kv_item(seq, phash, bucket, ts, sample_percent, pg)
+
+    return item
+
+
+def child(args: dict) -> Iterator[tuple[str, Any]]:
+    """The child's generator (``workers.stream`` target): the walk on its own read-only
+    snapshot, which must be the parent's (``args["txn_id"]``)."""
+    with LmdbStore.open(args["path"], readonly=True) as store, store.read() as root:
+        mine = txn_id(root)
+        if mine != args["txn_id"]:
+            raise SnapshotMismatch(f"{args['path']}: the store changed between the two halves of the validation "
+                                   f"(read snapshot {mine}, the validating process holds {args['txn_id']})")
+        yield from validation_walk(root, args["batch_size"], _item_fn(args["dialect"], args["sample_percent"]))
+
+
+@contextmanager
+def source(root: Any, store_path: str, dialect, *, batch_size: int, payments: int,
+           sample_percent: int = SAMPLE_PERCENT) -> Iterator[Iterator[tuple[str, Any]]]:
+    """The walk's ``(kind, payload)`` items for the parent's snapshot ``root``: from a
+    child process or from this one (see :func:`use_child`); the child is reaped on exit."""
+    if use_child(payments):
+        args = {"path": store_path, "txn_id": txn_id(root), "batch_size": batch_size, "dialect": dialect.name,
+                "sample_percent": sample_percent}
+        s = workers.stream(f"{__name__}:child", args, workers=2)
+        if s.in_child:
+            log.info("validation: two processes (KV half in pid %s, %d payments)", s.pid, payments)
+            with s:
+                yield iter(s)
+            return
+        s.close()  # could not start one; its in-process stand-in would reopen the store: walk here instead
+    log.info("validation: one process (%d payments)", payments)
+    gen = validation_walk(root, batch_size, _item_fn(dialect.name, sample_percent))
+    try:
+        yield gen
+    finally:
+        gen.close()
