@@ -16,7 +16,7 @@ import pytest
 from migwizard.core.codec.keys import PAYMENT_CREATION_INFO_KEY, PAYMENT_SEQUENCE_KEY, PAYMENTS_ROOT_BUCKET
 from migwizard.core.codec.walk import PaymentEntry, walk_payment_index
 from migwizard.core.engine import Engine, Phase, Progress, workers
-from migwizard.core.engine.markers import content_digest
+from migwizard.core.engine.digest import content_digest
 from migwizard.core.engine.runs import latest_run
 from migwizard.core.fast import kvside
 from migwizard.core.kv.lmdb_store import LmdbStore
