@@ -108,9 +108,9 @@ def restore_deferred(db, run: Run) -> None:
 
 
 def _where(db, run: Run, v: ConstraintViolation) -> str:
-    """"; written by chunk N (KV index sequences a..b)" for the offending payment or row,
-    from the chunk records (their payments.id range and id counters)."""
-    table, row = v.table, v.row
+    """"; written by chunk N (KV index sequences a..b)" for the offending row (the one at
+    fault first), from the chunk records: their payments.id ranges and id counters."""
+    table = v.table
     if table in ("payment_route_hop_mpp", "payment_route_hop_amp", "payment_route_hop_blinded"):
         table = "payment_route_hops"  # keyed by their hop's id
     try:
@@ -119,15 +119,16 @@ def _where(db, run: Run, v: ConstraintViolation) -> str:
                                 (run.run_id,)).fetchall()
     except Exception:  # noqa: BLE001 - only context for a message
         return ""
-    start = dict(run.stats.get("start_ids") or {})
-    for chunk_no, first_seq, last_seq, first_pid, last_pid, next_ids in chunks:
-        ends = json.loads(next_ids or "{}")
-        if v.payment_id is not None:
-            hit = first_pid is not None and first_pid <= v.payment_id <= last_pid
-        else:
-            hit = row is not None and table in ends and int(start.get(table, 1)) <= row < int(ends[table])
-        if hit:
-            u64 = (1 << 64) - 1
-            return (f"; written by chunk {chunk_no} (KV index sequences {first_seq & u64}..{last_seq & u64})")
-        start = ends
+    u64 = (1 << 64) - 1
+    for row, pid in reversed(v.rows):
+        start = dict(run.stats.get("start_ids") or {})
+        for chunk_no, first_seq, last_seq, first_pid, last_pid, next_ids in chunks:
+            ends = json.loads(next_ids or "{}")
+            if pid is not None:
+                hit = first_pid is not None and first_pid <= pid <= last_pid
+            else:
+                hit = row is not None and table in ends and int(start.get(table, 1)) <= row < int(ends[table])
+            if hit:
+                return f"; written by chunk {chunk_no} (KV index sequences {first_seq & u64}..{last_seq & u64})"
+            start = ends
     return ""

@@ -48,13 +48,14 @@ class ConstraintViolation(Exception):
     """
 
     def __init__(self, message: str, *, constraint: str, table: str, payment: bytes | None,
-                 payment_id: int | None = None, row: int | None = None) -> None:
+                 rows: tuple[tuple[int, int | None], ...] = ()) -> None:
         super().__init__(message)
         self.constraint = constraint
         self.table = table
         self.payment = payment
-        self.payment_id = payment_id  # payments.id of that payment (or the missing one an orphan names)
-        self.row = row  # the offending row's primary key in ``table``
+        # The offending rows as (primary key in ``table``, payments.id they name), the one
+        # at fault last: for a caller that can tell which chunk wrote them.
+        self.rows = rows
 
 
 def _pk(table: str) -> str:
@@ -112,14 +113,14 @@ def _duplicate(db: peewee.Database, c: Constraint, name: str) -> ConstraintViola
             named.append(text)
     later = next((r for r in reversed(rows) if r[2] is not None), None)
     culprit = bytes(later[2]) if later is not None else None
-    last = later or (rows[-1] if rows else (None, None, None))
     more = f" (and {len(groups) - 1}+ more repeated values)" if len(groups) > 1 else ""
     if len(named) == 1:
         what = f"{named[0]} has {len(rows)} {c.table} rows with {shown}"
     else:
         what = f"{shown} is repeated by " + " and ".join(named)
     return ConstraintViolation(f"{head}: {what}{more}", constraint=name, table=c.table, payment=culprit,
-                               payment_id=last[1], row=last[0])
+                               rows=tuple((r[0], r[1]) for r in rows if r is not later) + (
+                                   ((later[0], later[1]),) if later is not None else ()))
 
 
 def _orphan(db: peewee.Database, c: Constraint, name: str) -> ConstraintViolation:
@@ -140,4 +141,4 @@ def _orphan(db: peewee.Database, c: Constraint, name: str) -> ConstraintViolatio
     more = f" ({len(rows) - 1}{'+' if len(rows) > _SAMPLE else ''} more orphan rows)" if len(rows) > 1 else ""
     return ConstraintViolation(f"{head}: {c.table} row {pk}={row_pk} refers to {where}{more}",
                                constraint=name, table=c.table, payment=None,
-                               payment_id=missing if c.ref_table == "payments" else None, row=row_pk)
+                               rows=((row_pk, missing if c.ref_table == "payments" else None),))
