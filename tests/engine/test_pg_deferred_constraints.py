@@ -386,3 +386,29 @@ def test_rollback_puts_constraints_back_before_its_record_goes(generated, pg_url
             e.rollback()
     assert _catalog(pg_url) == lnd_catalog
     assert exec_sql(pg_url, "SELECT COUNT(*) FROM payments")[0][0] == 0
+
+
+def test_headless_run_names_the_payment_and_rolls_back_exit_3(tmp_path, pg_url):
+    """`--yes`: the violation found after the load is the user's error line (no traceback),
+    the run is rolled back automatically and the exit code is 3, as for a refused chunk."""
+    import json
+
+    from tests.engine.test_cli_headless import run as cli
+
+    pays = []
+    for seq in range(1, 5):
+        h = seed_hash(60 + seq)
+        pays.append(make_payment(seq, h, 1000, htlcs=[make_attempt(7 if seq in (1, 4) else 70 + seq, hash=h)]))
+    kv = build_store(tmp_path / "kv", pays)
+    p = cli("--yes", "--kv", kv, "--sql", pg_url, "--chunk-size", "2", "--json")
+    assert p.returncode == 3, p.stderr
+    assert "Traceback" not in p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["outcome"] == "failed" and doc["rolled_back"] is True
+    assert doc["payment"] == seed_hash(64).hex()
+    assert "idx_htlc_attempt_index_unique" in doc["error"] and seed_hash(64).hex() in doc["error"]
+    db = open_database(pg_url)
+    try:
+        assert not set(introspect.table_names(db)) & set(pgconstraints.LND_TABLES)
+    finally:
+        db.close()
