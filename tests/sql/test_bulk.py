@@ -86,6 +86,22 @@ def test_null_vs_empty_blob_preserved(migrated_db):
     assert dumped["payment_route_hop_blinded"] == [(1, "01", None, None), (2, "01", "02" * 33, 7)]
 
 
+def test_blob_buffers_of_every_kind_load_as_their_bytes(migrated_db):
+    """bytes, bytearray and memoryview (slices of a decoded value) all load as the same
+    bytes (PostgreSQL's COPY takes bytea through its C dumper; SQLite binds buffers)."""
+    db = migrated_db
+    d = dialect_for(db)
+    raw = b"\x00\x01lnbc\xff" * 3
+    values = [raw, bytearray(raw), memoryview(raw)[1:], b"", bytearray(), memoryview(b"")]
+    with write_txn(db):
+        BulkWriter(db, d).insert(Payment, PAY_COLS, [(i + 1, 1, d.ts(NS[0]), bytes([i]) * 32, None)
+                                                    for i in range(len(values))])
+        BulkWriter(db, d).insert(PaymentIntent, ["id", "payment_id", "intent_type", "intent_payload"],
+                                 [(i + 1, i + 1, 0, v) for i, v in enumerate(values)])
+    got = [r[0] for r in _select(db, "payment_intents", ["intent_payload"], "id")]
+    assert got == [bytes(v) for v in values]
+
+
 TIME_COLUMNS = {"payments": (2,), "payment_htlc_attempts": (4,), "payment_htlc_attempt_resolutions": (1,)}
 
 

@@ -27,7 +27,7 @@ from .crashpoints import crash_point
 from .context import Context, is_lnd_target, one_session_at_a_time
 from .kvusers import ensure_no_other_writer
 from .events import Phase, PhaseFinished, PhaseStarted
-from .indexes import build_deferred_indexes
+from .indexes import build_deferred_indexes, restore_deferred
 from .digest import content_digest
 from .markers import fingerprint_store, imported_from, kv_tombstoned, reconcile
 from .results import CommitResult, EngineError, ExitCode, RollbackResult, RunState
@@ -211,6 +211,7 @@ def rollback(ctx: Context) -> RollbackResult:
                 dele(t, "hop_id >= ?", (h0,))
             for t in _ID_TABLES_CHILD_FIRST:
                 dele(t, "id >= ?", (start.get(t, 1),))
+            restore_deferred(db, run)  # the tables as the run found them, before its record goes
         db.execute_sql(q(db, "DELETE FROM migwizard_skipped WHERE run_id = ?"), (run.run_id,))
         db.execute_sql(q(db, "DELETE FROM migwizard_run_chunks WHERE run_id = ?"), (run.run_id,))
         db.execute_sql(q(db, "DELETE FROM migwizard_runs WHERE run_id = ?"), (run.run_id,))

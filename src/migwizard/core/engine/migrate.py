@@ -31,6 +31,7 @@ from ..sql.connect import server_version
 from ..sql.schema import SchemaError, apply_migrations
 from ..sql.transactions import write_txn
 from . import backfill as bf
+from . import indexes as deferred_objects
 from . import lndside, migrate_kv, workers
 from .crashpoints import crash_point
 from .context import PROGRESS_INTERVAL_S, Context, one_session_at_a_time
@@ -173,7 +174,8 @@ class _Migration:
             outcome = Outcome.CANCELLED
             ctx.log("warning", f"Cancelled at a chunk boundary: {run.payments_done} payments are committed "
                                f"(checkpoint sequence {run.checkpoint_seq}); the run can be resumed or rolled back.")
-        except (DecodeError, MigrationReject, ChunkFailed, KVError, workers.WorkerDied, workers.WorkerFailed) as e:
+        except (DecodeError, MigrationReject, ChunkFailed, KVError, deferred_objects.DeferredViolation,
+                workers.WorkerDied, workers.WorkerFailed) as e:
             outcome = Outcome.FAILED
             error = str(e)
             if isinstance(e, DecodeError) and not ctx.quarantine:
@@ -324,11 +326,8 @@ class _Migration:
         run.stats["switch_next"] = self.switch_next
         run.updated_at = now_text(self.ctx.wall())
         stats_to_run(run, stats)
-        late = list(run.stats.get("deferred_indexes") or [])
         with write_txn(self.db):
-            if late:
-                deferred.build(self.db, late)  # in the same transaction that records them built
-                run.stats["deferred_indexes"] = []
+            deferred_objects.build_in_txn(self.db, run)  # in the same transaction that records them built
             deferred.analyze(self.db)  # PostgreSQL only: statistics for validation's plans
             run.save(self.db)
             crash_point("migrate.finishing")
@@ -384,8 +383,8 @@ def _start_or_resume(ctx: Context, db, store, root, scan: KVScan, facts: dict) -
                           exit_code=ExitCode.PREFLIGHT_REFUSED,
                           hint="use an empty target; LND's own migration refuses a non-empty one too")
     start_ids = {t: next_id(db, t) for t in ID_TABLES}
-    # Only on tables this run created: an existing LND table keeps its indexes.
-    late = deferred.deferrable(db) if created_schema else []
+    # Only on tables this run created: an existing LND table keeps its indexes and constraints.
+    late = deferred_objects.plan(db, created_schema)
     wall = ctx.wall()
     run = Run(
         run_id=uuid.uuid4().hex, source_path=str(ctx.kv_path.resolve()), source_fingerprint=scan.fingerprint,
@@ -398,7 +397,7 @@ def _start_or_resume(ctx: Context, db, store, root, scan: KVScan, facts: dict) -
                "switch_bucket_existed": scan.switch_sequence is not None,
                "created_file": not bool(ctx.sqlite_existed) if ctx.url.is_sqlite else False,
                "tables_before": sorted(tables_before), "entries_done": 0, "seconds": 0.0,
-               "lnd": facts, "deferred_indexes": late},
+               "lnd": facts, **late},
     )
     if backfill is not None:
         run.stats["backfill"] = backfill
@@ -408,7 +407,7 @@ def _start_or_resume(ctx: Context, db, store, root, scan: KVScan, facts: dict) -
                         f"{start_ids['payments']}; remapped attempt IDs from {backfill['switch_start']}")
     crash_point("start.schema_applied")
     with write_txn(db):
-        deferred.drop(db, late)  # with the run record that says so, or not at all
+        deferred_objects.drop_planned(db, run)  # with the run record that says so, or not at all
         run.insert(db)
     crash_point("start.run_created")
     ctx.log("info", f"Started run {run.run_id[:8]} into {ctx.target} "

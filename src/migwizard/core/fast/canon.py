@@ -31,6 +31,8 @@ from ..engine.rows import ChunkRows, IdCounters, SwitchIdAllocator, add_payment_
 from ..engine.sqlread import _query, read_payments, sql_ids_by_identifier
 from ..engine.transform import MigrationReject, expected_sql_payment, truncate_ns_to_us
 from ..engine.tree import compare_payment, payment_tree
+from ..sql.introspect import is_postgres
+from .canon_pg import TWICE, read_canonical_pg
 from .rows import FALLBACK, FastPayment, decode_payment
 from .timefmt import ts_for
 
@@ -150,7 +152,7 @@ _RESOLUTIONS = ("SELECT r.attempt_index, r.resolution_time, r.resolution_type, r
 _DUPLICATES = ("SELECT payment_id, amount_msat, created_at, fail_reason, settle_preimage, settle_time "
                "FROM payment_duplicates WHERE payment_id BETWEEN ? AND ? ORDER BY id")
 
-_TWICE = object()  # a second resolution row for one attempt: never equal to anything
+_TWICE = TWICE  # a second resolution row for one attempt: never equal to anything
 
 
 def _grouped(db, sql: str, span: tuple[int, int]) -> dict[int, list]:
@@ -166,9 +168,17 @@ def read_canonical(db, lo: int, hi: int) -> dict[int, tuple[bytes, tuple]]:
 
     Values stay in their stored forms (bytes may come back as memoryview on
     PostgreSQL, which compares equal to bytes); nothing is parsed, so nothing here
-    can fail on a tampered value -- it just will not be equal. Children are read
-    first so every tuple is built once, bottom-up.
+    can fail on a tampered value -- it just will not be equal. PostgreSQL has its
+    own reader of the same rows (:mod:`.canon_pg`: keyed lookups, pipelined, binary).
     """
+    if is_postgres(db):
+        return read_canonical_pg(db, lo, hi)
+    return read_canonical_joined(db, lo, hi)
+
+
+def read_canonical_joined(db, lo: int, hi: int) -> dict[int, tuple[bytes, tuple]]:
+    """The portable reader: a handful of joined queries per id range. Children are read
+    first so every tuple is built once, bottom-up."""
     span = (lo, hi)
     res: dict[int, Any] = {}
     for aidx, *r in _query(db, _RESOLUTIONS, span):

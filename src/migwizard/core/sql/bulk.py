@@ -122,6 +122,7 @@ class BulkWriter:
 
     def _copy(self, table: str, columns: tuple[str, ...], rows) -> int:
         from psycopg import sql as pgsql
+        from psycopg.types.string import BytesBinaryDumper
 
         oids = self._column_oids(table)
         unknown = [c for c in columns if c not in oids]
@@ -135,6 +136,10 @@ class BulkWriter:
         conn = self.db.connection()
         with _exception_wrapper:
             with conn.cursor() as cur:
+                # psycopg's default bytea dumper is dbapi20's pure-Python wrapper (it unwraps
+                # ``psycopg.Binary``, which we never pass); the plain one runs in C: ~1 s of
+                # client CPU per 100k payments.
+                cur.adapters.register_dumper(bytes, BytesBinaryDumper)
                 with cur.copy(stmt) as copy:
                     # Binary COPY needs exact types; taking them from the
                     # catalog also range-checks ints against INTEGER columns.
