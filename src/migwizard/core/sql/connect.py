@@ -52,11 +52,12 @@ SQLITE_SPEED_PRAGMAS: tuple[tuple[str, object], ...] = (
 
 #: The page cache (KiB) while LND's deferred indexes are built after the load. SQLite
 #: gives a CREATE INDEX sorter as much memory as the page cache before it spills a
-#: sorted run to a temp file, on top of the cache itself: with 64 MB, a 1M-payment
-#: index sort added 64 MB (heap 135 MiB at 100k, 183 MiB at 1M). A 16 MB cache for
-#: the build frees the cached pages for the sorter and caps it at 16 MB, so the heap
-#: stays at the load's level whatever the store's size (bench/memtrace.py: the same
-#: CPU time for the build).
+#: sorted run to a temp file, on top of the cache itself: with 64 MB, the sort of a
+#: 1M-payment index added 64 MB of heap (183 MiB at 1M against 135 at 100k). An 8 MB
+#: cache for the build hands the cached pages to the sorter and caps it at 8 MB, so the
+#: heap stays at the load's level whatever the store's size (bench/memtrace.py: 133 MiB
+#: at 100k, 134 at 300k; 16 MB left +10 MiB of allocator fragments; the build's CPU
+#: time did not change).
 SQLITE_BUILD_CACHE_KIB = 8192
 
 
