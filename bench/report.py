@@ -30,6 +30,24 @@ def cpu_all(x: dict) -> float:
     return (x["migrate_cpu_s"] + x["validate_cpu_s"] + children_cpu(x) + (x.get("backend_cpu_s") or 0.0))
 
 
+def raw_cpu(raw: dict) -> float | None:
+    """CPU of the raw baseline's timed parts; on PostgreSQL with the server's backend
+    (its whole step: the schema's creation is in it too, a fraction of a second)."""
+    if "raw_cpu_s" not in raw:
+        return None
+    return raw["raw_cpu_s"] + (raw.get("backend_cpu_s") or 0.0)
+
+
+def x_raw(x: dict) -> str:
+    """End to end over the raw baseline, wall and CPU: the CPU ratio is the one a loaded
+    machine does not distort (the raw steps ran at another moment than ours)."""
+    raw = x.get("raw")
+    if not raw:
+        return "-"
+    rc = raw_cpu(raw)
+    return f"{e2e(x) / raw['raw_s']:.2f}x" + (f" / {cpu_all(x) / rc:.2f}x" if rc else "")
+
+
 def children_cpu(x: dict) -> float:
     """rusage of the joined children; the live sample when it saw more (a child not yet joined)."""
     ru = x.get("migrate_children_cpu_s", 0.0) + x.get("validate_children_cpu_s", 0.0)
@@ -62,13 +80,13 @@ def generated(r: dict) -> list[str]:
 def speed_table(r: dict) -> list[str]:
     lines = ["## Migrate + validate", "",
              "| payments | target | SQL rows | chunks | migrate s (CPU) | validate s (CPU) | end to end s | "
-             "payments/s | CPU s, all processes | raw s (scan + insert) | x raw | load |",
+             "payments/s | CPU s, all processes | raw s (scan + insert) | x raw (wall / CPU) | load |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for n, runs in r["runs"].items():
         for name, x in runs.items():
             raw = x.get("raw")
             rawtxt = f"{raw['raw_s']:.1f} ({raw['scan_s']:.1f} + {raw['insert_s']:.1f})" if raw else "-"
-            ratio = f"{e2e(x) / raw['raw_s']:.2f}x" if raw else "-"
+            ratio = x_raw(x)
             lines.append(
                 f"| {int(n):,} | {name} | {x['rows']:,} | {x['chunks']} | {x['migrate_s']:.1f} "
                 f"({x['migrate_cpu_s']:.1f}) | {x['validate_s']:.1f} ({x['validate_cpu_s']:.1f}) | {e2e(x):.1f} | "
@@ -143,10 +161,10 @@ def targets(r: dict) -> list[str]:
              _status(e2e(sq1m) <= TARGET_E2E_1M_S, f"{e2e(sq1m):.0f} s wall, {cpu_all(sq1m):.0f} s CPU")
              if sq1m else _status(None, "BENCH_1M=1"))]
     for n in ("50000", "1000000"):
-        got = [(name, e2e(x) / x["raw"]["raw_s"]) for name, x in runs.get(n, {}).items() if x.get("raw")]
-        rows.append((f"end to end <= {TARGET_X_RAW}x raw at {int(n):,}",
-                     _status(all(v <= TARGET_X_RAW for _, v in got) if got else None,
-                             ", ".join(f"{name} {v:.2f}x" for name, v in got) or "-")))
+        got = [(name, e2e(x) / x["raw"]["raw_s"], x_raw(x)) for name, x in runs.get(n, {}).items() if x.get("raw")]
+        rows.append((f"end to end <= {TARGET_X_RAW}x raw at {int(n):,} (wall; CPU beside it)",
+                     _status(all(v <= TARGET_X_RAW for _, v, _ in got) if got else None,
+                             ", ".join(f"{name} {txt}" for name, _, txt in got) or "-")))
     pgs = [(n, e2e(x["postgres"]) / e2e(x["sqlite"])) for n, x in runs.items() if "sqlite" in x and "postgres" in x]
     big = max(pgs, key=lambda p: int(p[0])) if pgs else None
     rows.append((f"PostgreSQL within {TARGET_PG_OVER_SQLITE}x of SQLite (largest size)",

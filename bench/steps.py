@@ -100,6 +100,8 @@ def write_profile(prof, stem: str) -> dict:
 
 def _short(file: str) -> str:
     marker = "/migwizard/"
+    if file == "~":
+        return "(built-in)"
     return file[file.index(marker) + 1:] if marker in file else Path(file).name
 
 
@@ -108,13 +110,14 @@ def lmdb_scan(kv: str) -> dict:
     from migwizard.core.kv.lmdb_store import LmdbStore
 
     with LmdbStore.open(kv, readonly=True) as st:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         n = nb = 0
         with st._env.begin(db=st._kv) as txn:
             for k, v in txn.cursor():
                 n += 1
                 nb += len(k) + len(v)
-        return {"scan_s": time.perf_counter() - t, "scan_entries": n, "scan_bytes": nb}
+        return {"scan_s": time.perf_counter() - t, "scan_cpu_s": time.process_time() - c, "scan_entries": n,
+                "scan_bytes": nb}
 
 
 def step_raw(args: dict, out: dict) -> None:
@@ -132,21 +135,24 @@ def step_raw(args: dict, out: dict) -> None:
     apply_migrations(dst)
     writer = BulkWriter(dst)
     pg = args["url"].startswith("postgres")
-    ins, rows = 0.0, 0
+    ins = ins_cpu = 0.0
+    rows = 0
     for table, cols in TABLE_COLUMNS.items():
         order = ", ".join(f'"{c}"' for c in _order_columns(src, table))
         cur = src.cursor()
         cur.execute(f'SELECT {", ".join(chr(34) + c + chr(34) for c in cols)} FROM "{table}" ORDER BY {order}')
         while batch := cur.fetchmany(50_000):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             with dst.atomic():
                 if pg:
                     writer.insert(table, cols, batch)
                 else:
                     dst.cursor().executemany(writer.insert_sql(table, cols), batch)
             ins += time.perf_counter() - t
+            ins_cpu += time.process_time() - c
             rows += len(batch)
-    out.update(insert_s=ins, rows=rows, raw_s=out["scan_s"] + ins)
+    out.update(insert_s=ins, insert_cpu_s=ins_cpu, rows=rows, raw_s=out["scan_s"] + ins,
+               raw_cpu_s=out["scan_cpu_s"] + ins_cpu)  # + the server's backend CPU on PostgreSQL (bench/run.py)
     src.close()
     dst.close()
 
