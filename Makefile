@@ -34,6 +34,9 @@ test: $(STAMP)
 stress: $(STAMP)
 	$(PY) -m pytest -n 2 -m stress -s tests/fuzz tests/reliability
 
+# Speed and memory (never asserted in tests): 10k, 50k, 100k mixed payments on SQLite and
+# PostgreSQL; BENCH_1M=1 adds 1M (~5 min of both cores per target), BENCH_SIZES=a,b picks sizes,
+# BENCH_STORES=dir1:dir2 reuses complete mixed-N stores. Report: stdout and .bench/report.md.
 bench: $(STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/fastpath.py

@@ -20,6 +20,7 @@ import re
 import peewee
 
 from . import introspect
+from .connect import small_sort_memory
 from .models import LND_PAYMENT_TABLES
 from .schema import list_migrations, render_sql, split_statements
 
@@ -77,10 +78,11 @@ def drop(db: peewee.Database, names: list[str]) -> None:
 def build(db: peewee.Database, names: list[str]) -> None:
     """(Re)build these indexes from LND's DDL; idempotent (inside the caller's transaction)."""
     wanted = set(names)
-    for name, stmt in _definitions(_dialect(db)):
-        if name in wanted:
-            db.execute_sql(stmt)
-            wanted.discard(name)
+    with small_sort_memory(db):  # the sorter would add a page cache's worth of heap
+        for name, stmt in _definitions(_dialect(db)):
+            if name in wanted:
+                db.execute_sql(stmt)
+                wanted.discard(name)
     if wanted:
         raise ValueError(f"not LND's deferrable indexes: {sorted(wanted)}")
 
