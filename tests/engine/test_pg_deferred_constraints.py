@@ -412,3 +412,18 @@ def test_headless_run_names_the_payment_and_rolls_back_exit_3(tmp_path, pg_url):
         assert not set(introspect.table_names(db)) & set(pgconstraints.LND_TABLES)
     finally:
         db.close()
+
+
+def test_a_unique_key_a_kept_foreign_key_needs_stays(pg_url):
+    """A foreign key that is not LND's (so not dropped) pins the unique key it references."""
+    db = open_database(pg_url)
+    try:
+        apply_migrations(db)
+        db.execute_sql("CREATE TABLE audit (attempt BIGINT REFERENCES payment_htlc_attempts (attempt_index))")
+        keys = [k for k, _ in pgconstraints.deferrable(db)]
+        with db.atomic():
+            pgconstraints.drop(db, pgconstraints.deferrable(db))  # the server accepts every drop
+    finally:
+        db.close()
+    assert "idx_htlc_attempt_index_unique" not in keys
+    assert "idx_htlc_session_key_unique" in keys and "payment_route_hops.htlc_attempt_index" in keys

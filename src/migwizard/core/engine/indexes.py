@@ -65,7 +65,12 @@ def build_in_txn(db, run: Run) -> int:
     cons = list(run.stats.get("deferred_constraints") or [])
 
     def on_violation(c, name):
-        v = explain(db, c, name)
+        try:
+            v = explain(db, c, name)
+        except Exception as e:  # noqa: BLE001 - the diagnosis failed; the violation still stands
+            raise DeferredViolation(f"LND's constraint {name} on {c.table} could not be added back after the "
+                                    f"load, and finding the rows at fault failed too: {_first_line(e)}",
+                                    None) from None
         raise DeferredViolation(str(v) + _where(db, run, v), v.payment) from None
 
     if cons:
@@ -105,6 +110,11 @@ def restore_deferred(db, run: Run) -> None:
         raise EngineError(f"cannot roll back: rows older than the run break LND's schema: {e}",
                           exit_code=ExitCode.PREFLIGHT_REFUSED,
                           hint="nothing was deleted; repair or remove the rows named, then roll back again") from None
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
 
 
 def _where(db, run: Run, v: ConstraintViolation) -> str:

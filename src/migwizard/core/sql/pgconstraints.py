@@ -38,6 +38,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TABLE = re.compile(r"^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)$", re.I | re.S)
 _ALTER = re.compile(r"^ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?([A-Za-z_][A-Za-z0-9_]*)", re.I)
 _UNIQUE = re.compile(r"^CONSTRAINT\s+([A-Za-z_][A-Za-z0-9_]*)\s+UNIQUE\s*\(([^()]*)\)$", re.I)
+_REFERENCES = re.compile(r"REFERENCES\s+([^\s(]+)\s*\(([^()]*)\)", re.I)
 _FK = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s+.*?\bREFERENCES\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)(.*)$",
                  re.I | re.S)
 
@@ -154,7 +155,24 @@ def deferrable(db: peewee.Database) -> list[list[str]]:
                    and (c.kind == "f" or name == c.key)]
         if len(matches) == 1 and _NAME.match(matches[0]):
             out.append([c.key, matches[0]])
-    return out
+    return [entry for entry in out if entry[0] not in _still_referenced(cat, out)]
+
+
+def _still_referenced(cat, chosen: list[list[str]]) -> set[str]:
+    """Keys of the unique constraints among ``chosen`` that a foreign key left in place
+    references (the server refuses to drop those; any table's foreign key counts)."""
+    known = by_key()
+    going = {(known[k].table, n) for k, n in chosen if known[k].kind == "f"}
+    referenced = set()
+    for (table, kind), items in cat.items():
+        if kind != "f":
+            continue
+        for name, definition in items:
+            m = _REFERENCES.search(definition)
+            if m and (table, name) not in going:
+                referenced.add((m.group(1).split(".")[-1].strip('"'), _canon(m.group(2))))
+    return {k for k, _n in chosen if known[k].kind == "u"
+            and (known[k].table, _canon(", ".join(known[k].columns))) in referenced}
 
 
 def _checked(entries) -> list[tuple[Constraint, str]]:

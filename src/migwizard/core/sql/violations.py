@@ -96,8 +96,10 @@ def explain(db: peewee.Database, c: Constraint, name: str) -> ConstraintViolatio
 
 def _duplicate(db: peewee.Database, c: Constraint, name: str) -> ConstraintViolation:
     cols = ", ".join(f'"{col}"' for col in c.columns)
+    present = " AND ".join(f'"{col}" IS NOT NULL' for col in c.columns)  # NULLs never collide
     groups = db.execute_sql(
-        f'SELECT {cols}, COUNT(*) FROM "{c.table}" GROUP BY {cols} HAVING COUNT(*) > 1 ORDER BY {cols} LIMIT 2'
+        f'SELECT {cols}, COUNT(*) FROM "{c.table}" WHERE {present} GROUP BY {cols} HAVING COUNT(*) > 1 '
+        f"ORDER BY {cols} LIMIT 2"
     ).fetchall()
     head = f"LND's unique constraint {name} ({c.table}: {', '.join(c.columns)}) could not be added after the load"
     if not groups:  # the failure had another cause; say what we know
