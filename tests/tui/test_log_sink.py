@@ -33,7 +33,10 @@ async def test_wizard_log_has_each_engine_line_once(tmp_path):
         assert isinstance(app.screen, ReportScreen)
     lines = log.read_text().splitlines()
     assert sum("Started run" in x for x in lines) == 1, lines
-    dup = [x for x, n in Counter(lines).items() if n > 1]
+    # The app's own "session:" line is written each time it opens an engine (the welcome
+    # screen's status look may open one before Start closes it): legitimately twice, in the
+    # same second on a fast machine. Every other line -- the engine's -- must appear once.
+    dup = [x for x, n in Counter(lines).items() if n > 1 and " session: source=" not in x]
     assert not dup, dup
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
     # the handler is gone with the app: later lines of other code do not land in this file
