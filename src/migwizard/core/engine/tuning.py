@@ -22,19 +22,19 @@ def fastpath_enabled() -> bool:
 
 
 def chunk_rows() -> int:
-    raw = os.environ.get("MIGWIZ_CHUNK_ROWS", "").strip()
-    try:
-        n = int(raw) if raw else DEFAULT_CHUNK_ROWS
-    except ValueError:
-        n = DEFAULT_CHUNK_ROWS
-    return max(1, n)
+    return _positive_int("MIGWIZ_CHUNK_ROWS", DEFAULT_CHUNK_ROWS)
 
 
 def validation_batch() -> int:
     """``MIGWIZ_VALIDATION_BATCH``: payments compared per batch (the bench tries sizes)."""
-    raw = os.environ.get("MIGWIZ_VALIDATION_BATCH", "").strip()
+    return _positive_int("MIGWIZ_VALIDATION_BATCH", VALIDATION_BATCH)
+
+
+def _positive_int(name: str, default: int) -> int:
+    """A tuning knob from the environment: a bad value falls back to the default, never below 1."""
+    raw = os.environ.get(name, "").strip()
     try:
-        n = int(raw) if raw else VALIDATION_BATCH
+        n = int(raw) if raw else default
     except ValueError:
-        n = VALIDATION_BATCH
+        n = default
     return max(1, n)

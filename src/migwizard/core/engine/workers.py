@@ -33,6 +33,7 @@ Failure rules, because a child is one more thing that can go wrong:
 from __future__ import annotations
 
 import importlib
+from abc import ABC, abstractmethod
 import logging
 import multiprocessing as mp
 import os
@@ -88,13 +89,14 @@ def stream(target: str, args: dict, *, cancel: threading.Event | None = None, lo
     return _LocalStream(target, args, cancel)
 
 
-class ItemStream:
+class ItemStream(ABC):
     """Iterate for the items; use as a context manager so the child is always reaped."""
 
     in_child = False
 
-    def __iter__(self) -> Iterator[Any]:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def __iter__(self) -> Iterator[Any]:
+        """The generator's items, in order; its exception, typed, where it raised one."""
 
     def close(self) -> None:
         pass
@@ -135,7 +137,6 @@ class _ChildStream(ItemStream):
             self._proc = ctx.Process(target=_child_main, args=(target, args, self._q, self._stop, os.getpid()),
                                      name="migwizard-kv", daemon=True)
             self._proc.start()
-        self._done = False
 
     @property
     def pid(self) -> int | None:
@@ -153,7 +154,6 @@ class _ChildStream(ItemStream):
                     try:
                         kind, payload = self._q.get(timeout=_POLL_S)
                     except queue.Empty:
-                        self._done = True
                         if self._stop.is_set():
                             return  # stopped on cancel: the stream simply ends
                         raise WorkerDied(f"the second process (pid {self._proc.pid}) ended with exit code "
@@ -163,10 +163,8 @@ class _ChildStream(ItemStream):
             if kind == "item":
                 yield payload
             elif kind == "done":
-                self._done = True
                 return
             else:
-                self._done = True
                 raise _rebuild(payload)
 
     def close(self) -> None:
