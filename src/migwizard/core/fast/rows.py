@@ -55,9 +55,13 @@ _U64 = 1 << 64
 _U32 = 1 << 32
 
 _CREATION = Struct(">QQI")  # value, creation time, payment request length (after the 32-byte id)
-_ROUTE = Struct(">IQB")  # total time lock, total amount, source key CompactSize
+# After the 32-byte session key: total time lock, total amount, source key CompactSize,
+# source key (33 bytes when the CompactSize says so, else the payment falls back), hop count.
+_ROUTE = Struct(">IQB33sI")
 _U32S = Struct(">I")
-_HOP = Struct(">QIQBI")  # channel id, outgoing time lock, amount, legacy flag, record count
+# Key CompactSize, key, channel id, outgoing time lock, amount, legacy flag, record count.
+_HOP = Struct(">B33sQIQBI")
+_ATTEMPT_TAIL = Struct(">Q32s")  # attempt time, payment hash
 _RECORD = Struct(">QB")  # record type, value CompactSize (single byte only)
 _U64S = Struct(">Q")
 _U16S = Struct(">H")
@@ -146,24 +150,24 @@ def _tlv(v: bytes, off: int, *, p2p: bool) -> list[tuple[int, bytes]]:
     return out
 
 
-def _attempt(v: bytes, aid: int) -> tuple:
-    if v[:32] >= _N_BYTES or len(v) < 45:
+def _attempt(v: bytes, aid: int) -> list:
+    skey = v[:32]
+    if skey >= _N_BYTES:
         raise _Fall
-    ttl, tamt, klen = _ROUTE.unpack_from(v, 32)
+    # Too short for any of these reads: StructError, the same FALLBACK as a length check.
+    ttl, tamt, klen, src, nhops = _ROUTE.unpack_from(v, 32)
     if klen != 33:
         raise _Fall  # other lengths are resized (a normalisation) or CompactSize-extended
-    src = v[45:78]
-    (nhops,) = _U32S.unpack_from(v, 78)
     off = 82
     hops = []
     for _ in range(nhops):
-        if v[off] != 33:
-            raise _Fall
-        pub = v[off + 1:off + 34]
-        chan, otl, amt, legacy, nrec = _HOP.unpack_from(v, off + 34)
+        klen, pub, chan, otl, amt, legacy, nrec = _HOP.unpack_from(v, off)
         off += 59
-        if legacy:
-            raise _Fall  # legacy_payload_dropped
+        if klen != 33 or legacy:
+            raise _Fall  # a resized key; legacy_payload_dropped
+        if not nrec:
+            hops.append((pub, chan, otl, amt, None, None, ()))
+            continue
         mpp = None
         meta = None
         seen_meta = False
@@ -191,12 +195,10 @@ def _attempt(v: bytes, aid: int) -> tuple:
             else:
                 raise _Fall  # AMP, blinded, stray low types, repeated MPP/metadata
         hops.append((pub, chan, otl, amt, meta, mpp, tuple(sorted(custom.items())) if custom else ()))
-    (atime,) = _U64S.unpack_from(v, off)
-    off += 8
-    if len(v) - off < 32:
-        raise _Fall  # nil hash (or stray bytes LND ignores)
-    phash = v[off:off + 32]
-    off += 32
+    if len(v) - off < 40:
+        raise _Fall  # nil hash (or stray bytes LND ignores); or truncated
+    atime, phash = _ATTEMPT_TAIL.unpack_from(v, off)
+    off += 40
     first_hop = 0
     wire = ()
     if off < len(v):
@@ -214,7 +216,7 @@ def _attempt(v: bytes, aid: int) -> tuple:
             if typ < _MIN_CUSTOM or typ > _MAX_I64:
                 raise _Fall
         wire = tuple(records)
-    return [aid, v[:32], _time(atime), phash, first_hop, ttl, tamt, src, hops, None, wire]
+    return [aid, skey, None if atime == 0 else (atime - _U64 if atime > _MAX_I64 else atime), phash, first_hop, ttl, tamt, src, hops, None, wire]
 
 
 def _fail(v: bytes) -> tuple:
@@ -240,12 +242,20 @@ def _fail(v: bytes) -> tuple:
 
 
 def _parts(pb) -> tuple:
-    """(sequence, creation info, fail info, has duplicates, htlcs bucket) in one cursor
-    pass where the bucket offers ``entries`` (the LMDB store), else by lookups."""
+    """(sequence, creation info, fail info, has duplicates, htlcs ``items()`` or None):
+    in one cursor pass for both levels where the bucket offers ``scan`` (the LMDB
+    store), by ``entries`` where it offers that (bbolt), else by lookups."""
+    scan = getattr(pb, "scan", None)
+    if scan is not None:
+        ents, htlcs = scan(PAYMENT_HTLCS_BUCKET)
+        get = ents.get
+        return (get(PAYMENT_SEQUENCE_KEY), get(PAYMENT_CREATION_INFO_KEY), get(PAYMENT_FAIL_INFO_KEY),
+                get(PAYMENT_DUPLICATE_BUCKET, b"") is None, htlcs)
     entries = getattr(pb, "entries", None)
     if entries is None:
+        hb = pb.bucket(PAYMENT_HTLCS_BUCKET)
         return (pb.get(PAYMENT_SEQUENCE_KEY), pb.get(PAYMENT_CREATION_INFO_KEY), pb.get(PAYMENT_FAIL_INFO_KEY),
-                pb.bucket(PAYMENT_DUPLICATE_BUCKET) is not None, pb.bucket(PAYMENT_HTLCS_BUCKET))
+                pb.bucket(PAYMENT_DUPLICATE_BUCKET) is not None, hb.items() if hb is not None else None)
     seq = ci = fr = hb = None
     dup = False
     for key, value, child in entries():
@@ -259,11 +269,11 @@ def _parts(pb) -> tuple:
             fr = value
         elif key == PAYMENT_DUPLICATE_BUCKET:
             dup = child is not None
-    return seq, ci, fr, dup, hb
+    return seq, ci, fr, dup, hb.items() if hb is not None else None
 
 
 def _decode(pb) -> FastPayment:
-    seq, ci, fr, dup, hb = _parts(pb)
+    seq, ci, fr, dup, htlcs = _parts(pb)
     if seq is None or len(seq) < 8 or ci is None or len(ci) < 52:
         raise _Fall
     value, created, plen = _CREATION.unpack_from(ci, 32)
@@ -280,9 +290,9 @@ def _decode(pb) -> FastPayment:
     if dup:
         raise _Fall  # legacy duplicates
     attempts: list = []
-    if hb is not None:
+    if htlcs is not None:
         by_id: dict[int, list] = {}
-        for key, v in hb.items():
+        for key, v in htlcs:
             if v is None or len(key) != 10:
                 raise _Fall
             prefix, aid = _ATTEMPT_KEY.unpack(key)

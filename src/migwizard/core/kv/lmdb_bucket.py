@@ -175,6 +175,60 @@ class LmdbBucket(BucketBase):
             else:
                 raise self._bad_tag(key, raw)
 
+    def scan(self, sub: bytes) -> tuple[dict[bytes, bytes | None], Iterator[tuple[bytes, bytes | None]] | None]:
+        """This bucket's entries as ``{key: value, or None for a sub-bucket}``, plus
+        ``items()`` of its sub-bucket ``sub`` (None when ``sub`` is absent or a value).
+
+        Why: the fast payment decoder reads one small bucket and one sub-bucket per
+        payment, a million times; :meth:`entries` + :meth:`items` build a handle, a
+        cursor and two generator layers per level. Here one cursor serves both levels
+        and no handle is built. Same entries, same :class:`CorruptError` for a bad
+        tag or bucket entry (this level eagerly, ``sub`` lazily, as ``items()``).
+        """
+        cur = self._txn.cursor(db=self._store._kv)
+        prefix = self._prefix
+        out: dict[bytes, bytes | None] = {}
+        child = None
+        if cur.set_range(prefix):
+            for full, raw in cur.iternext():
+                if full[:8] != prefix:
+                    break
+                key = full[8:]
+                tag = raw[0] if raw else None
+                if tag == TAG_VALUE:
+                    out[key] = raw[1:]
+                elif tag == TAG_BUCKET:
+                    if len(raw) != 17:
+                        raise CorruptError(
+                            f"{self._store.path}: bucket entry {self._where(key)} is {len(raw)} bytes, expected 17")
+                    out[key] = None
+                    if key == sub:
+                        child = raw[1:9]
+                else:
+                    raise self._bad_tag(key, raw)
+        if child is None:
+            return out, None
+        return out, self._sub_items(cur, child, bytes(sub))
+
+    def _sub_items(self, cur: lmdb.Cursor, prefix: bytes, name: bytes) -> Iterator[tuple[bytes, bytes | None]]:
+        """``items()`` of the sub-bucket ``name`` whose id is ``prefix``, on ``cur``."""
+        if not cur.set_range(prefix):
+            return
+        for full, raw in cur.iternext():
+            if full[:8] != prefix:
+                break
+            tag = raw[0] if raw else None
+            if tag == TAG_VALUE:
+                yield full[8:], raw[1:]
+            elif tag == TAG_BUCKET:
+                if len(raw) != 17:
+                    where = render_key(*self.path, name, full[8:])
+                    raise CorruptError(f"{self._store.path}: bucket entry {where} is {len(raw)} bytes, expected 17")
+                yield full[8:], None
+            else:
+                where = render_key(*self.path, name, full[8:])
+                raise CorruptError(f"{self._store.path}: entry {where} has unknown tag {tag!r}")
+
     def sequence(self) -> int:
         kv = self._store._kv
         if self._parent is None:
