@@ -62,6 +62,7 @@ _U32S = Struct(">I")
 # Key CompactSize, key, channel id, outgoing time lock, amount, legacy flag, record count.
 _HOP = Struct(">B33sQIQBI")
 _ATTEMPT_TAIL = Struct(">Q32s")  # attempt time, payment hash
+_SETTLE = Struct(">32sQ")  # preimage, settle time
 _RECORD = Struct(">QB")  # record type, value CompactSize (single byte only)
 _U64S = Struct(">Q")
 _U16S = Struct(">H")
@@ -201,11 +202,20 @@ def _attempt(v: bytes, aid: int) -> list:
     off += 40
     first_hop = 0
     wire = ()
-    if off < len(v):
+    end = len(v)
+    if off < end:
         # The attempt's TLV stream (P2P): type 0 is the first-hop amount, which LND
         # reads as a BigSize whatever its declared length says (accepted only when
         # the two agree); types >= 65536 are wire custom records; anything else is
         # parsed and dropped by LND, so it is left to the full decoder.
+        if not v[off] and v[off + 1] < 0xFD and off + 2 + v[off + 1] == end:
+            # The usual stream, that amount alone: what _tlv would return, unparsed.
+            amount = v[off + 2:]
+            first_hop, used = _bigsize(amount, 0)
+            if used != len(amount):
+                raise _Fall
+            return [aid, skey, None if atime == 0 else (atime - _U64 if atime > _MAX_I64 else atime), phash,
+                    first_hop, ttl, tamt, src, hops, None, ()]
         records = _tlv(v, off, p2p=True)
         if records and records[0][0] == 0:
             amount = records.pop(0)[1]
@@ -216,7 +226,8 @@ def _attempt(v: bytes, aid: int) -> list:
             if typ < _MIN_CUSTOM or typ > _MAX_I64:
                 raise _Fall
         wire = tuple(records)
-    return [aid, skey, None if atime == 0 else (atime - _U64 if atime > _MAX_I64 else atime), phash, first_hop, ttl, tamt, src, hops, None, wire]
+    return [aid, skey, None if atime == 0 else (atime - _U64 if atime > _MAX_I64 else atime), phash, first_hop,
+            ttl, tamt, src, hops, None, wire]
 
 
 def _fail(v: bytes) -> tuple:
@@ -309,7 +320,8 @@ def _decode(pb) -> FastPayment:
             if prefix == _SI:
                 if len(v) != 40:
                     raise _Fall
-                a[9] = (_SETTLED, _time(_U64S.unpack_from(v, 32)[0]), v[:32])
+                preimage, st = _SETTLE.unpack(v)
+                a[9] = (_SETTLED, None if st == 0 else (st - _U64 if st > _MAX_I64 else st), preimage)
             elif prefix == _FI:
                 a[9] = _fail(v)
             else:

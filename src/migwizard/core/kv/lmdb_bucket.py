@@ -46,6 +46,15 @@ def _u64(n: int) -> bytes:
     return n.to_bytes(8, "big")
 
 
+def _range_end(bucket_id: int) -> bytes:
+    """A bound above every key of bucket ``bucket_id`` and below every key of the next
+    one: ``full < end`` tests the prefix without slicing. The last id's bound is
+    longer than any LMDB key (511 bytes), so it sorts above all of its keys."""
+    if bucket_id < U64_MAX:
+        return _u64(bucket_id + 1)
+    return b"\xff" * 600
+
+
 def _bucket_value(child_id: int, seq: int) -> bytes:
     return b"\x01" + _u64(child_id) + _u64(seq)
 
@@ -186,12 +195,13 @@ class LmdbBucket(BucketBase):
         tag or bucket entry (this level eagerly, ``sub`` lazily, as ``items()``).
         """
         cur = self._txn.cursor(db=self._store._kv)
-        prefix = self._prefix
+        end = _range_end(self._id)
         out: dict[bytes, bytes | None] = {}
         child = None
-        if cur.set_range(prefix):
+        full = None
+        if cur.set_range(self._prefix):
             for full, raw in cur.iternext():
-                if full[:8] != prefix:
+                if full >= end:
                     break
                 key = full[8:]
                 tag = raw[0] if raw else None
@@ -206,16 +216,23 @@ class LmdbBucket(BucketBase):
                         child = raw[1:9]
                 else:
                     raise self._bad_tag(key, raw)
+                full = None
         if child is None:
             return out, None
-        return out, self._sub_items(cur, child, bytes(sub))
+        # Ids are handed out in creation order, so the sub-bucket usually follows this
+        # bucket directly: the cursor already stands on its first entry (``full``).
+        here = full is not None and full[:8] == child
+        return out, self._sub_items(cur, child, bytes(sub), here)
 
-    def _sub_items(self, cur: lmdb.Cursor, prefix: bytes, name: bytes) -> Iterator[tuple[bytes, bytes | None]]:
-        """``items()`` of the sub-bucket ``name`` whose id is ``prefix``, on ``cur``."""
-        if not cur.set_range(prefix):
+    def _sub_items(self, cur: lmdb.Cursor, prefix: bytes, name: bytes,
+                   here: bool) -> Iterator[tuple[bytes, bytes | None]]:
+        """``items()`` of the sub-bucket ``name`` whose id is ``prefix``, on ``cur``
+        (``here``: the cursor stands on its first entry already)."""
+        if not here and not cur.set_range(prefix):
             return
+        end = _range_end(int.from_bytes(prefix, "big"))
         for full, raw in cur.iternext():
-            if full[:8] != prefix:
+            if full >= end:
                 break
             tag = raw[0] if raw else None
             if tag == TAG_VALUE:
