@@ -104,7 +104,7 @@ class _Validation:
                                             first_payment_id=run.first_payment_id, alloc=self.switch)
                 # Opened first, so a second process starts while this one prepares.
                 items = source(root, str(store.path), ctx.dialect(), batch_size=batch_size,
-                               payments=run.payments_done or 0)
+                               payments=run.payments_done or 0, alloc=self.switch)
             else:
                 items = _in_process(validation_walk(root, batch_size, tree_item))
             with items as walk:
