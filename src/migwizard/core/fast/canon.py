@@ -32,6 +32,7 @@ from ..engine.sqlread import _query, read_payments, sql_ids_by_identifier
 from ..engine.transform import MigrationReject, expected_sql_payment, truncate_ns_to_us
 from ..engine.tree import compare_payment, payment_tree
 from ..sql.introspect import is_postgres
+from .canon_flat import FlatRows, read_flat
 from .canon_pg import TWICE, read_canonical_pg
 from .rows import FALLBACK, FastPayment, decode_payment
 from .timefmt import ts_for
@@ -114,9 +115,14 @@ def canon_model(payment, duplicates, ts: Callable[[int | None], Any]) -> tuple:
     """The canonical tuple of a transformed payment (the full decoder's view), through
     the row mapping the migration used; the identifier is the payment's own, as the
     tree diff compares it."""
+    return canon_rows(model_rows(payment, duplicates, ts))
+
+
+def model_rows(payment, duplicates, ts: Callable[[int | None], Any]) -> dict[str, list[tuple]]:
+    """A transformed payment's rows through the migration's row mapping (ids from 1)."""
     chunk = ChunkRows()
     add_payment_rows(chunk, payment, payment.info.payment_identifier, duplicates, IdCounters({}), ts)
-    return canon_rows(chunk.rows)
+    return chunk.rows
 
 
 # -- SQL side ------------------------------------------------------------------
@@ -256,15 +262,20 @@ def _info(t, edups) -> tuple:
 
 
 def full_item(phash: bytes, bucket, ts: Callable[[int | None], Any], sampled: bool, pg: bool,
-              alloc: SwitchIdAllocator) -> Full:
+              alloc: SwitchIdAllocator, flat: FlatRows | None = None) -> Full:
+    """The full way for one payment (see :class:`Full`); ``flat``: the batch's flat rows
+    to add its rows to."""
     before = alloc.next
     try:
         t, edups = transform(bucket, phash, alloc, pg)
     except MigrationReject as e:
         return Full(sampled, None, None, None, before, alloc.next, str(e))
+    rows = model_rows(t.payment, edups, ts)
+    if flat is not None:
+        flat.add_rows(rows, phash)
     if sampled:
         return Full(True, None, _info(t, edups), payment_tree(t.payment, edups), before, alloc.next, None)
-    return Full(False, canon_model(t.payment, edups, ts), _info(t, edups), None, before, alloc.next, None)
+    return Full(False, canon_rows(rows), _info(t, edups), None, before, alloc.next, None)
 
 
 def kv_item(seq: int, phash: bytes, bucket, ts: Callable[[int | None], Any], sample_percent: int,
@@ -281,6 +292,43 @@ def kv_item(seq: int, phash: bytes, bucket, ts: Callable[[int | None], Any], sam
             created = truncate_ns_to_us(fp.created) if pg else fp.created
             return seq, phash, canon_fast(fp, ts), (fp.status.label, fp.value, len(fp.attempts), created)
     return seq, phash, None, full_item(phash, bucket, ts, sampled, pg, alloc)
+
+
+class Batch(list):
+    """One batch of :func:`kv_item`-like items; ``flat``: its :class:`FlatRows` prediction
+    (SQLite), or None (PostgreSQL, or a batch the flat check cannot take)."""
+
+    flat: tuple[list, ...] | None = None
+
+
+class KvSide:
+    """The KV half of validation, batch by batch (the walk's ``item`` and ``batch`` hooks,
+    in whichever process walks). On SQLite a fast payment travels as its flat rows
+    (:mod:`.canon_flat`) and its verdict facts, ``(seq, hash, None, facts)``; its
+    canonical tuple is rebuilt only for a batch whose flat rows differ."""
+
+    def __init__(self, ts: Callable[[int | None], Any], sample_percent: int, pg: bool,
+                 alloc: SwitchIdAllocator) -> None:
+        self.ts, self.sample_percent, self.pg, self.alloc = ts, sample_percent, pg, alloc
+        self.flat = None if pg else FlatRows()
+
+    def item(self, seq: int, phash: bytes, bucket) -> tuple:
+        flat = self.flat
+        if flat is None:
+            return kv_item(seq, phash, bucket, self.ts, self.sample_percent, self.pg, self.alloc)
+        sampled = in_sample(phash, self.sample_percent)
+        if not sampled:
+            fp = decode_payment(bucket)
+            if fp is not FALLBACK:
+                flat.add_fast(fp, phash, self.ts)
+                return seq, phash, None, (fp.status.label, fp.value, len(fp.attempts), fp.created)  # SQLite
+        return seq, phash, None, full_item(phash, bucket, self.ts, sampled, self.pg, self.alloc, flat)
+
+    def batch(self, items: list) -> Batch:
+        out = Batch(items)
+        if self.flat is not None:
+            out.flat = self.flat.take()
+        return out
 
 
 def _no_alloc() -> int:
@@ -329,6 +377,7 @@ class CanonValidator:
         self.sample_percent = sample_percent
         self.pg = dialect.is_postgres
         self.routes: dict[str, int] = defaultdict(int)
+        self.flat_batches: dict[bool, int] = defaultdict(int)  # batches by the flat check's outcome
 
     def check(self, batch: list[tuple[int, bytes]], checked_before: int) -> list[Verdict]:
         """``batch``: ``(index sequence, payment hash[, payment bucket])`` of main payments, in
@@ -337,9 +386,9 @@ class CanonValidator:
         first one is ``first_payment_id + checked_before``). DecodeError propagates, as
         in the engine's validation. Both halves in this process: :func:`kv_item` per
         payment, then :meth:`compare`."""
-        ts = ts_for(self.dialect)
-        items = [kv_item(it[0], it[1], it[2] if len(it) > 2 else self.rb.bucket(it[1]), ts, self.sample_percent,
-                         self.pg, self.alloc) for it in batch]
+        side = KvSide(ts_for(self.dialect), self.sample_percent, self.pg, self.alloc)
+        items = side.batch([side.item(it[0], it[1], it[2] if len(it) > 2 else self.rb.bucket(it[1]))
+                            for it in batch])
         return self.compare(items, checked_before)
 
     def compare(self, items: list[tuple], checked_before: int) -> list[Verdict]:
@@ -349,18 +398,24 @@ class CanonValidator:
         A payment whose tuples differ is decoded again here, from this process's own
         snapshot, for the tree diff."""
         sql: dict[bytes, tuple[int, tuple]] = {}
+        same = False  # the whole batch's rows are the predicted ones (canon_flat)
         if self.first_payment_id is not None and items:
             lo = self.first_payment_id + checked_before
-            for pid, (ident, canon) in read_canonical(self.db, lo, lo + len(items) - 1).items():
-                sql[ident] = (pid, canon)
+            hi = lo + len(items) - 1
+            kv_flat = getattr(items, "flat", None)
+            if kv_flat is not None and not self.pg:
+                same = read_flat(self.db, lo, hi) == kv_flat
+                self.flat_batches[same] += 1
+            if not same:
+                for pid, (ident, canon) in read_canonical(self.db, lo, hi).items():
+                    sql[ident] = (pid, canon)
         out: list[Verdict | None] = []
         full: list[tuple] = []  # (slot, seq, phash, Full | None, expected)
         counted = checked_before
         first = self.first_payment_id
         for seq, phash, canon, info in items:
             expected = first + counted if first is not None else None
-            got = sql.get(phash)
-            if canon is None:  # the fast decoder's FALLBACK, or the sample
+            if isinstance(info, Full):  # the fast decoder's FALLBACK, or the sample
                 f = info
                 self.alloc.next = f.alloc_after
                 if f.reject is not None:
@@ -368,19 +423,25 @@ class CanonValidator:
                                        [FieldDiff(phash.hex(), "payment", f.reject, None)], "model"))
                     continue
                 counted += 1
-                if not f.sampled and got is not None and got[0] == expected and f.canon == got[1]:
-                    out.append(_verdict(seq, phash, got[0], f.info, "model"))
-                    continue
+                if not f.sampled:
+                    got = sql.get(phash)
+                    if same or (got is not None and got[0] == expected and f.canon == got[1]):
+                        out.append(_verdict(seq, phash, expected, f.info, "model"))
+                        continue
                 full.append((len(out), seq, phash, f, expected))
                 out.append(None)
                 continue
             counted += 1
-            if got is not None and got[0] == expected and canon == got[1]:
-                status, value, attempts, created = info
-                out.append(Verdict(seq, phash, got[0], True, status, value, attempts, created, [], 0))
-                continue
-            full.append((len(out), seq, phash, None, expected))
-            out.append(None)
+            if not same:
+                got = sql.get(phash)
+                if canon is None:  # sent as flat rows: its tuple, from this process's snapshot
+                    canon = canon_fast(decode_payment(self.rb.bucket(phash)), ts_for(self.dialect))
+                if got is None or got[0] != expected or canon != got[1]:
+                    full.append((len(out), seq, phash, None, expected))
+                    out.append(None)
+                    continue
+            status, value, attempts, created = info
+            out.append(Verdict(seq, phash, expected, True, status, value, attempts, created, [], 0))
         if full:
             self._tree_diff(full, out)
         for v in out:
