@@ -9,7 +9,7 @@ total is counted. Only a clean validation marks the run ``validated``.
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from ..codec import DecodeError, decide_status, fetch_payment, render_key
 from ..codec.keys import PAYMENTS_INDEX_BUCKET, PAYMENTS_ROOT_BUCKET
@@ -128,7 +128,9 @@ class _Validation:
                                                    "this target was migrated from")
                         error = _INDEX_CHANGED
                 try:
-                    if self._compare_all(walk, batch_size, total, t0, cancel):
+                    with self._reads():
+                        stopped = self._compare_all(walk, batch_size, total, t0, cancel)
+                    if stopped:
                         error = _CANCELLED
                 except SnapshotMismatch as e:
                     error = f"validation stopped: {e}"
@@ -200,6 +202,14 @@ class _Validation:
         ctx.log("info" if ok else "error", f"Validation: {msg}")
         ctx.emit(PhaseFinished(phase, ok, msg))
         return report
+
+    def _reads(self):
+        """The fast path's SQLite reads go through a memory map (``fast.canon_flat``)."""
+        if self.canon is None or self.pg:
+            return nullcontext()
+        from ..fast.canon_flat import mapped_reads
+
+        return mapped_reads(self.db)
 
     def _compare_all(self, walk, batch_size: int, total: int, t0: float, cancel: threading.Event | None) -> bool:
         """Compare the walk's batches as they come; True when stopped by ``cancel``."""

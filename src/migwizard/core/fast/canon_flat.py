@@ -16,12 +16,14 @@ The flat rows hold values in their stored forms, as the canonical tuples do.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from ..engine.sqlread import _query
 from .rows import FastPayment
 
 _U64 = 1 << 64
+_U32 = 1 << 32
 _MAX_I64 = (1 << 63) - 1
 _MAX_I32 = (1 << 31) - 1
 
@@ -63,6 +65,22 @@ QUERIES = (
 TABLES = len(QUERIES)
 
 
+MMAP_BYTES = 1 << 40  # SQLite caps it (2 GiB by default)
+
+
+@contextmanager
+def mapped_reads(db) -> Iterator[None]:
+    """SQLite reads the file through a memory map while validation reads it back:
+    pages come straight from the OS cache instead of being copied into SQLite's own
+    (about a quarter of the read's CPU at 100k). The connection's setting is restored."""
+    (before,) = db.execute_sql("PRAGMA mmap_size").fetchone()
+    db.execute_sql(f"PRAGMA mmap_size = {MMAP_BYTES}")
+    try:
+        yield
+    finally:
+        db.execute_sql(f"PRAGMA mmap_size = {int(before)}")
+
+
 def read_flat(db, lo: int, hi: int) -> tuple[list, ...]:
     """The rows of ``payments.id`` ``lo..hi`` and their children, flat, per table (SQLite)."""
     return tuple(_query(db, sql, (lo, lo, hi) if offset else (lo, hi)) for sql, offset in QUERIES)
@@ -77,7 +95,6 @@ def _i32(u: int) -> int:
 
 
 _NO_RES = (0, None, None, None, None, None, None)
-_NO_HOP_EXTRAS = (0, None, None, None, 0, None, None, None)  # no AMP, no blinded part
 
 
 class FlatRows:
@@ -98,7 +115,9 @@ class FlatRows:
         k = self.n
         self.n += 1
         pay, intents, first, att, arec, hops, hrec, _dups = self.tables
-        pay.append((k, _i64(fp.value), ts(fp.created), fp.identifier, fp.fail_reason))
+        # The int64/int32 casts inlined: this loop runs once per hop of the store.
+        v = fp.value
+        pay.append((k, v - _U64 if v > _MAX_I64 else v, ts(fp.created), fp.identifier, fp.fail_reason))
         if fp.payment_request:
             intents.append((k, 0, fp.payment_request))
         for key, v in fp.first_hop_records:
@@ -110,18 +129,25 @@ class FlatRows:
                 r = (1, ts(res[1]), 1, res[2], None, None, None)
             else:
                 r = (1, ts(res[1]), 2, None, _i32(res[2]), res[3], res[4])
-            att.append((k, aidx, skey, ts(atime), ph, _i64(fha), _i32(ttl), _i64(tamt), src) + r)
+            att.append((k, aidx, skey, ts(atime), ph, fha - _U64 if fha > _MAX_I64 else fha,
+                        ttl - _U32 if ttl > _MAX_I32 else ttl, tamt - _U64 if tamt > _MAX_I64 else tamt, src) + r)
             for key, v in wire:
                 arec.append((aidx, key, v))
-            for i, (pub, chan, otl, amt, meta, mpp, custom) in enumerate(hs):
-                if mpp is not None:
-                    hops.append((aidx, i, pub, str(chan), _i32(otl), _i64(amt), meta, 1, mpp[0], _i64(mpp[1]))
-                                + _NO_HOP_EXTRAS)
+            i = 0
+            for pub, chan, otl, amt, meta, mpp, custom in hs:
+                if otl > _MAX_I32:
+                    otl -= _U32
+                if amt > _MAX_I64:
+                    amt -= _U64
+                if mpp is None:
+                    hops.append((aidx, i, pub, str(chan), otl, amt, meta, 0, None, None,
+                                 0, None, None, None, 0, None, None, None))
                 else:
-                    hops.append((aidx, i, pub, str(chan), _i32(otl), _i64(amt), meta, 0, None, None)
-                                + _NO_HOP_EXTRAS)
+                    hops.append((aidx, i, pub, str(chan), otl, amt, meta, 1, mpp[0], _i64(mpp[1]),
+                                 0, None, None, None, 0, None, None, None))
                 for key, v in custom:
                     hrec.append((aidx, i, key, v))
+                i += 1
 
     def add_rows(self, rows: dict[str, list[tuple]], phash: bytes) -> None:
         """A payment through the migration's row mapping (``engine.rows`` layout: what
