@@ -244,18 +244,22 @@ class _Validation:
         """Compare one batch of ``fast.canon.kv_item`` tuples by canonical tuples, tree diff
         where they differ (never a backfill or a quarantine: those take the tree path)."""
         diffs, rows = self.diffs, self.rows
+        counted = dups = 0
         for v in self.canon.compare(batch, self.placed):
             pdiffs = v.differences
-            self.diff_total += len(pdiffs)
-            diffs.extend(pdiffs[: max(0, MAX_REPORTED_DIFFS - len(diffs))])
+            if pdiffs:
+                self.diff_total += len(pdiffs)
+                diffs.extend(pdiffs[: max(0, MAX_REPORTED_DIFFS - len(diffs))])
             if not v.counted:
                 continue  # LND's migration refuses it: reported, neither checked nor in id order
-            self.checked += 1
-            self.placed += 1
-            self.dup_checked += v.duplicates
+            counted += 1
+            dups += v.duplicates
             if (pdiffs and len(rows) < REPORT_ROW_LIMIT + MAX_REPORTED_DIFFS) or len(rows) < REPORT_ROW_LIMIT:
                 rows.append(PaymentRow(v.identifier.hex(), v.sequence, v.sql_id, v.status, v.amount_msat,
                                        v.attempts, v.created_ns, v.normalisations, len(pdiffs)))
+        self.checked += counted
+        self.placed += counted
+        self.dup_checked += dups
         batch.clear()
 
     def _tree_batch(self, batch: list) -> None:
