@@ -87,6 +87,24 @@ def test_fast_and_full_engine_give_identical_tables_and_verdicts(generated, targ
     assert _verdict(fast) == _verdict(slow)
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_legacy_zero_ids_every_payment_tampered_same_verdicts(generated, target_url, monkeypatch, workers):
+    """The walk does the full decode (and the legacy ID-0 allocator replay) of the
+    fallback and sampled payments; a fallback payment whose rows differ is decoded again
+    for the tree diff from the horizon the walk saw before it. Every payment tampered, so
+    every remapped legacy attempt takes that replay, in one process and in two."""
+    kv = generated("legacy-zero-ids", 60)
+    monkeypatch.setenv("MIGWIZ_VALIDATION_BATCH", "7")  # the replay across many batches
+    monkeypatch.setenv("MIGWIZ_WORKERS", workers)
+    _res, rep = _run(kv, target_url, monkeypatch, fast=True)
+    assert rep.ok
+    _exec(target_url, "UPDATE payment_htlc_attempts SET route_total_amount = route_total_amount + 1")
+    fast, slow = _revalidate(kv, target_url, monkeypatch, True), _revalidate(kv, target_url, monkeypatch, False)
+    assert not fast.ok and fast.differences_total >= fast.payments_checked
+    assert any("legacy_zero_attempt_id_remapped" in r.normalisations for r in fast.payments)
+    assert _verdict(fast) == _verdict(slow)
+
+
 def test_chunks_close_by_rows_and_chunk_size_stays_an_upper_bound(generated, sqlite_url, tmp_path, monkeypatch):
     kv = generated("mixed", 200)
     res_rows, _ = _run(kv, sqlite_url, monkeypatch, fast=True, MIGWIZ_CHUNK_ROWS="300")

@@ -9,7 +9,7 @@ total is counted. Only a clean validation marks the run ``validated``.
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from ..codec import DecodeError, decide_status, fetch_payment, render_key
 from ..codec.keys import PAYMENTS_INDEX_BUCKET, PAYMENTS_ROOT_BUCKET
@@ -104,7 +104,7 @@ class _Validation:
                                             first_payment_id=run.first_payment_id, alloc=self.switch)
                 # Opened first, so a second process starts while this one prepares.
                 items = source(root, str(store.path), ctx.dialect(), batch_size=batch_size,
-                               payments=run.payments_done or 0)
+                               payments=run.payments_done or 0, alloc=self.switch)
             else:
                 items = _in_process(validation_walk(root, batch_size, tree_item))
             with items as walk:
@@ -128,7 +128,9 @@ class _Validation:
                                                    "this target was migrated from")
                         error = _INDEX_CHANGED
                 try:
-                    if self._compare_all(walk, batch_size, total, t0, cancel):
+                    with self._reads():
+                        stopped = self._compare_all(walk, batch_size, total, t0, cancel)
+                    if stopped:
                         error = _CANCELLED
                 except SnapshotMismatch as e:
                     error = f"validation stopped: {e}"
@@ -201,6 +203,14 @@ class _Validation:
         ctx.emit(PhaseFinished(phase, ok, msg))
         return report
 
+    def _reads(self):
+        """The fast path's SQLite reads go through a memory map (``fast.canon_flat``)."""
+        if self.canon is None or self.pg:
+            return nullcontext()
+        from ..fast.canon_flat import mapped_reads
+
+        return mapped_reads(self.db)
+
     def _compare_all(self, walk, batch_size: int, total: int, t0: float, cancel: threading.Event | None) -> bool:
         """Compare the walk's batches as they come; True when stopped by ``cancel``."""
         ctx, rate, last = self.ctx, RollingRate(), -1e9
@@ -234,18 +244,22 @@ class _Validation:
         """Compare one batch of ``fast.canon.kv_item`` tuples by canonical tuples, tree diff
         where they differ (never a backfill or a quarantine: those take the tree path)."""
         diffs, rows = self.diffs, self.rows
+        counted = dups = 0
         for v in self.canon.compare(batch, self.placed):
             pdiffs = v.differences
-            self.diff_total += len(pdiffs)
-            diffs.extend(pdiffs[: max(0, MAX_REPORTED_DIFFS - len(diffs))])
+            if pdiffs:
+                self.diff_total += len(pdiffs)
+                diffs.extend(pdiffs[: max(0, MAX_REPORTED_DIFFS - len(diffs))])
             if not v.counted:
                 continue  # LND's migration refuses it: reported, neither checked nor in id order
-            self.checked += 1
-            self.placed += 1
-            self.dup_checked += v.duplicates
+            counted += 1
+            dups += v.duplicates
             if (pdiffs and len(rows) < REPORT_ROW_LIMIT + MAX_REPORTED_DIFFS) or len(rows) < REPORT_ROW_LIMIT:
                 rows.append(PaymentRow(v.identifier.hex(), v.sequence, v.sql_id, v.status, v.amount_msat,
                                        v.attempts, v.created_ns, v.normalisations, len(pdiffs)))
+        self.checked += counted
+        self.placed += counted
+        self.dup_checked += dups
         batch.clear()
 
     def _tree_batch(self, batch: list) -> None:

@@ -58,9 +58,11 @@ class WalkFacts:
         return WalkResult(self._index.frozen(), digest, root_payments)
 
 
-def validation_walk(root: Any, batch_size: int, item: Callable[[int, bytes, Any], Any]) -> Iterator[tuple[str, Any]]:
-    """``(BATCH, [item(seq, payment hash, bucket), ...])`` of at most ``batch_size`` main
-    payments in index order, then ``(FACTS, WalkResult)``.
+def validation_walk(root: Any, batch_size: int, item: Callable[[int, bytes, Any], Any],
+                    finish: Callable[[list], Any] = lambda b: b) -> Iterator[tuple[str, Any]]:
+    """``(BATCH, finish([item(seq, payment hash, bucket), ...]))`` of at most ``batch_size``
+    main payments in index order, then ``(FACTS, WalkResult)``. ``finish`` may add what
+    the batch says as a whole (it must stay a list of the items).
 
     Skips what LND's loop skips (non-value entries, missing buckets, duplicates' index
     entries); an entry LND's migration aborts on raises its located DecodeError, and
@@ -78,10 +80,10 @@ def validation_walk(root: Any, batch_size: int, item: Callable[[int, bytes, Any]
             continue  # duplicates' entries and missing buckets, skipped as the migration does
         batch.append(item(entry.seq, entry.payment_hash, entry.bucket))
         if len(batch) >= batch_size:
-            yield BATCH, batch
+            yield BATCH, finish(batch)
             batch = []
     if batch:
-        yield BATCH, batch
+        yield BATCH, finish(batch)
     yield FACTS, facts.result(root)
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from ..codec import decide_status, fetch_payment, render_key
 from ..codec.keys import PAYMENTS_ROOT_BUCKET as ROOT_BUCKET
@@ -32,6 +32,7 @@ from ..engine.sqlread import _query, read_payments, sql_ids_by_identifier
 from ..engine.transform import MigrationReject, expected_sql_payment, truncate_ns_to_us
 from ..engine.tree import compare_payment, payment_tree
 from ..sql.introspect import is_postgres
+from .canon_flat import FlatRows, read_flat
 from .canon_pg import TWICE, read_canonical_pg
 from .rows import FALLBACK, FastPayment, decode_payment
 from .timefmt import ts_for
@@ -114,9 +115,14 @@ def canon_model(payment, duplicates, ts: Callable[[int | None], Any]) -> tuple:
     """The canonical tuple of a transformed payment (the full decoder's view), through
     the row mapping the migration used; the identifier is the payment's own, as the
     tree diff compares it."""
+    return canon_rows(model_rows(payment, duplicates, ts))
+
+
+def model_rows(payment, duplicates, ts: Callable[[int | None], Any]) -> dict[str, list[tuple]]:
+    """A transformed payment's rows through the migration's row mapping (ids from 1)."""
     chunk = ChunkRows()
     add_payment_rows(chunk, payment, payment.info.payment_identifier, duplicates, IdCounters({}), ts)
-    return canon_rows(chunk.rows)
+    return chunk.rows
 
 
 # -- SQL side ------------------------------------------------------------------
@@ -214,19 +220,119 @@ def read_canonical_joined(db, lo: int, hi: int) -> dict[int, tuple[bytes, tuple]
 # -- the KV half of one payment (either process) -----------------------------------
 
 
+class Full(NamedTuple):
+    """The KV half of a payment that takes the full decoder, done where the walk runs
+    (the full decode is most of what the ~2.5% fallback + sampled payments cost).
+
+    ``canon``: its canonical tuple through the migration's row mapping (not for the
+    sample, which always takes the tree diff); ``tree``: its KV tree for that diff
+    (the sample only); ``info``: what its verdict lists. The legacy ID-0 allocator is
+    called here, in index order: ``alloc_before``/``alloc_after`` are its horizon
+    around this payment, so the comparing process can replay the same decode (when
+    the tuples differ) and carry the horizon on. ``reject``: LND's migration refuses
+    the payment (MigrationReject's message)."""
+
+    sampled: bool
+    canon: tuple | None
+    info: tuple | None  # (status, value, attempts, created, normalisations, duplicates)
+    tree: dict | None
+    alloc_before: int
+    alloc_after: int
+    reject: str | None
+
+
+def transform(bucket, phash: bytes, alloc: Callable[[], int], pg: bool):
+    """The full decoder + LND's normalisations for one payment bucket: ``(Transformed,
+    expected duplicates)``; DecodeError and MigrationReject propagate."""
+    kvp = fetch_payment(bucket, payment_id=phash, key_prefix=render_key(ROOT_BUCKET))
+    t = expected_sql_payment(kvp, phash, allocate_zero_id=alloc, truncate_us=pg, in_place=True,
+                             sort_remapped=True)
+    edups = expected_duplicates(kvp)
+    if pg:
+        for d in edups:
+            d.created_ns = truncate_ns_to_us(d.created_ns)
+            d.settle_time = truncate_ns_to_us(d.settle_time)
+    return t, edups
+
+
+def _info(t, edups) -> tuple:
+    p = t.payment
+    return (decide_status(p).label, p.info.value, len(p.htlcs), p.info.creation_time,
+            sorted(set(t.names) - {"timestamps_truncated_to_microseconds"}), len(edups))
+
+
+def full_item(phash: bytes, bucket, ts: Callable[[int | None], Any], sampled: bool, pg: bool,
+              alloc: SwitchIdAllocator, flat: FlatRows | None = None) -> Full:
+    """The full way for one payment (see :class:`Full`); ``flat``: the batch's flat rows
+    to add its rows to."""
+    before = alloc.next
+    try:
+        t, edups = transform(bucket, phash, alloc, pg)
+    except MigrationReject as e:
+        return Full(sampled, None, None, None, before, alloc.next, str(e))
+    rows = model_rows(t.payment, edups, ts)
+    if flat is not None:
+        flat.add_rows(rows, phash)
+    if sampled:
+        return Full(True, None, _info(t, edups), payment_tree(t.payment, edups), before, alloc.next, None)
+    return Full(False, canon_rows(rows), _info(t, edups), None, before, alloc.next, None)
+
+
 def kv_item(seq: int, phash: bytes, bucket, ts: Callable[[int | None], Any], sample_percent: int,
-            pg: bool) -> tuple:
+            pg: bool, alloc: SwitchIdAllocator) -> tuple:
     """What :meth:`CanonValidator.compare` needs of one payment from the KV side, picklable:
     ``(seq, hash, canonical tuple, (status, value, attempts, created))`` for a payment the
-    fast decoder accepted, ``(seq, hash, None, sampled)`` for one that takes the full
-    decoder (a shape it leaves alone, or the deterministic sample)."""
-    if in_sample(phash, sample_percent):
-        return seq, phash, None, True
-    fp = decode_payment(bucket)
-    if fp is FALLBACK:
-        return seq, phash, None, False
-    created = truncate_ns_to_us(fp.created) if pg else fp.created
-    return seq, phash, canon_fast(fp, ts), (fp.status.label, fp.value, len(fp.attempts), created)
+    fast decoder accepted, ``(seq, hash, None, Full)`` for one that takes the full
+    decoder (a shape it leaves alone, or the deterministic sample). ``alloc``: the
+    legacy ID-0 allocator, called in index order (only the full decoder calls it)."""
+    sampled = in_sample(phash, sample_percent)
+    if not sampled:
+        fp = decode_payment(bucket)
+        if fp is not FALLBACK:
+            created = truncate_ns_to_us(fp.created) if pg else fp.created
+            return seq, phash, canon_fast(fp, ts), (fp.status.label, fp.value, len(fp.attempts), created)
+    return seq, phash, None, full_item(phash, bucket, ts, sampled, pg, alloc)
+
+
+class Batch(list):
+    """One batch of :func:`kv_item`-like items; ``flat``: its :class:`FlatRows` prediction
+    (SQLite), or None (PostgreSQL, or a batch the flat check cannot take)."""
+
+    flat: tuple[list, ...] | None = None
+
+
+class KvSide:
+    """The KV half of validation, batch by batch (the walk's ``item`` and ``batch`` hooks,
+    in whichever process walks). On SQLite a fast payment travels as its flat rows
+    (:mod:`.canon_flat`) and its verdict facts, ``(seq, hash, None, facts)``; its
+    canonical tuple is rebuilt only for a batch whose flat rows differ."""
+
+    def __init__(self, ts: Callable[[int | None], Any], sample_percent: int, pg: bool,
+                 alloc: SwitchIdAllocator) -> None:
+        self.ts, self.sample_percent, self.pg, self.alloc = ts, sample_percent, pg, alloc
+        self.flat = None if pg else FlatRows()
+
+    def item(self, seq: int, phash: bytes, bucket) -> tuple:
+        flat = self.flat
+        if flat is None:
+            return kv_item(seq, phash, bucket, self.ts, self.sample_percent, self.pg, self.alloc)
+        sampled = in_sample(phash, self.sample_percent)
+        if not sampled:
+            fp = decode_payment(bucket)
+            if fp is not FALLBACK:
+                flat.add_fast(fp, phash, self.ts)
+                return seq, phash, None, (fp.status.label, fp.value, len(fp.attempts), fp.created)  # SQLite
+        return seq, phash, None, full_item(phash, bucket, self.ts, sampled, self.pg, self.alloc, flat)
+
+    def batch(self, items: list) -> Batch:
+        out = Batch(items)
+        if self.flat is not None:
+            out.flat = self.flat.take()
+        return out
+
+
+def _no_alloc() -> int:
+    raise RuntimeError("the fast decoder accepted a payment with a legacy ID-0 attempt")
 
 
 # -- the per-batch check ---------------------------------------------------------
@@ -256,11 +362,12 @@ class CanonValidator:
     ``rb``: the ``payments-root-bucket``; ``dialect``: the target's
     ``sql.values.Dialect``; ``first_payment_id``: the run's first payments.id (None:
     no id order to check, everything takes the tree diff, as today); ``alloc``: the
-    legacy ID-0 allocator replayed from the run's ``switch_seq_before``, called in
-    the migration's order (only the full decoder ever calls it).
+    legacy ID-0 allocator replayed from the run's ``switch_seq_before``; the walk
+    calls it (or its copy in the second process) in the migration's order, and
+    :meth:`compare` carries the walk's horizon over into it.
     """
 
-    def __init__(self, db, dialect, rb, *, first_payment_id: int | None, alloc: Callable[[], int],
+    def __init__(self, db, dialect, rb, *, first_payment_id: int | None, alloc: SwitchIdAllocator,
                  sample_percent: int = SAMPLE_PERCENT) -> None:
         self.db = db
         self.dialect = dialect
@@ -270,17 +377,7 @@ class CanonValidator:
         self.sample_percent = sample_percent
         self.pg = dialect.is_postgres
         self.routes: dict[str, int] = defaultdict(int)
-
-    def _transform(self, phash: bytes):
-        kvp = fetch_payment(self.rb.bucket(phash), payment_id=phash, key_prefix=render_key(ROOT_BUCKET))
-        t = expected_sql_payment(kvp, phash, allocate_zero_id=self.alloc, truncate_us=self.pg, in_place=True,
-                                 sort_remapped=True)
-        edups = expected_duplicates(kvp)
-        if self.pg:
-            for d in edups:
-                d.created_ns = truncate_ns_to_us(d.created_ns)
-                d.settle_time = truncate_ns_to_us(d.settle_time)
-        return t, edups
+        self.flat_batches: dict[bool, int] = defaultdict(int)  # batches by the flat check's outcome
 
     def check(self, batch: list[tuple[int, bytes]], checked_before: int) -> list[Verdict]:
         """``batch``: ``(index sequence, payment hash[, payment bucket])`` of main payments, in
@@ -289,83 +386,101 @@ class CanonValidator:
         first one is ``first_payment_id + checked_before``). DecodeError propagates, as
         in the engine's validation. Both halves in this process: :func:`kv_item` per
         payment, then :meth:`compare`."""
-        ts = ts_for(self.dialect)
-        items = [kv_item(it[0], it[1], it[2] if len(it) > 2 else self.rb.bucket(it[1]), ts, self.sample_percent,
-                         self.pg) for it in batch]
+        side = KvSide(ts_for(self.dialect), self.sample_percent, self.pg, self.alloc)
+        items = side.batch([side.item(it[0], it[1], it[2] if len(it) > 2 else self.rb.bucket(it[1]))
+                            for it in batch])
         return self.compare(items, checked_before)
 
     def compare(self, items: list[tuple], checked_before: int) -> list[Verdict]:
         """The SQL half: ``items`` from :func:`kv_item` (in this process or the second one),
-        in index order. The full decoder and tree diff run here, from this process's own
-        snapshot, in index order (the legacy ID-0 allocator is replayed in that order)."""
+        in index order. The full decode was done by the walk (which replays the legacy
+        ID-0 allocator in index order); this process's allocator takes the walk's horizon.
+        A payment whose tuples differ is decoded again here, from this process's own
+        snapshot, for the tree diff."""
         sql: dict[bytes, tuple[int, tuple]] = {}
+        same = False  # the whole batch's rows are the predicted ones (canon_flat)
         if self.first_payment_id is not None and items:
             lo = self.first_payment_id + checked_before
-            for pid, (ident, canon) in read_canonical(self.db, lo, lo + len(items) - 1).items():
-                sql[ident] = (pid, canon)
-        ts = None
+            hi = lo + len(items) - 1
+            kv_flat = getattr(items, "flat", None)
+            if kv_flat is not None and not self.pg:
+                same = read_flat(self.db, lo, hi) == kv_flat
+                self.flat_batches[same] += 1
+            if not same:
+                for pid, (ident, canon) in read_canonical(self.db, lo, hi).items():
+                    sql[ident] = (pid, canon)
         out: list[Verdict | None] = []
-        full: list[tuple] = []  # (slot, seq, phash, t, edups, expected)
+        full: list[tuple] = []  # (slot, seq, phash, Full | None, expected)
         counted = checked_before
+        first = self.first_payment_id
         for seq, phash, canon, info in items:
-            expected = self.first_payment_id + counted if self.first_payment_id is not None else None
-            got = sql.get(phash)
-            if canon is None:  # the fast decoder's FALLBACK, or the sample (info: sampled)
-                sampled = info
-                try:
-                    t, edups = self._transform(phash)
-                except MigrationReject as e:
+            expected = first + counted if first is not None else None
+            if isinstance(info, Full):  # the fast decoder's FALLBACK, or the sample
+                f = info
+                self.alloc.next = f.alloc_after
+                if f.reject is not None:
                     out.append(Verdict(seq, phash, None, False, "", 0, 0, None, [], 0,
-                                       [FieldDiff(phash.hex(), "payment", str(e), None)], "model"))
+                                       [FieldDiff(phash.hex(), "payment", f.reject, None)], "model"))
                     continue
                 counted += 1
-                if ts is None:
-                    ts = ts_for(self.dialect)
-                if not sampled and got is not None and got[0] == expected \
-                        and canon_model(t.payment, edups, ts) == got[1]:
-                    out.append(_verdict(seq, phash, got[0], t, edups, "model"))
-                    continue
-                full.append((len(out), seq, phash, t, edups, expected))
+                if not f.sampled:
+                    got = sql.get(phash)
+                    if same or (got is not None and got[0] == expected and f.canon == got[1]):
+                        out.append(_verdict(seq, phash, expected, f.info, "model"))
+                        continue
+                full.append((len(out), seq, phash, f, expected))
                 out.append(None)
                 continue
             counted += 1
-            if got is not None and got[0] == expected and canon == got[1]:
-                status, value, attempts, created = info
-                out.append(Verdict(seq, phash, got[0], True, status, value, attempts, created, [], 0))
-                continue
-            t, edups = self._transform(phash)  # never calls alloc: no legacy ID-0 attempt here
-            full.append((len(out), seq, phash, t, edups, expected))
-            out.append(None)
+            if not same:
+                got = sql.get(phash)
+                if canon is None:  # sent as flat rows: its tuple, from this process's snapshot
+                    canon = canon_fast(decode_payment(self.rb.bucket(phash)), ts_for(self.dialect))
+                if got is None or got[0] != expected or canon != got[1]:
+                    full.append((len(out), seq, phash, None, expected))
+                    out.append(None)
+                    continue
+            status, value, attempts, created = info
+            out.append(Verdict(seq, phash, expected, True, status, value, attempts, created, [], 0))
         if full:
             self._tree_diff(full, out)
         for v in out:
             self.routes[v.route] += 1
         return out  # type: ignore[return-value]
 
+    def _kv_side(self, phash: bytes, f: Full | None) -> tuple[dict, tuple]:
+        """The KV tree and verdict info of a payment for the tree diff: the walk's own
+        for the sample, else decoded again here (a fast payment never calls the
+        allocator; a full one replays it from the horizon the walk saw before it)."""
+        if f is not None and f.tree is not None:
+            return f.tree, f.info
+        alloc = SwitchIdAllocator(f.alloc_before) if f is not None else _no_alloc
+        t, edups = transform(self.rb.bucket(phash), phash, alloc, self.pg)
+        return payment_tree(t.payment, edups), _info(t, edups)
+
     def _tree_diff(self, full, out) -> None:
         """The engine's detailed comparison (sqlread + tree diff) for the payments that need it."""
         idmap = sql_ids_by_identifier(self.db, [phash for _s, _q, phash, *_ in full])
         loaded = read_payments(self.db, list(idmap.values()), self.dialect.ts_to_ns)
-        for slot, seq, phash, t, edups, expected in full:
+        for slot, seq, phash, f, expected in full:
             sid = idmap.get(phash)
             sp = loaded.get(sid) if sid is not None else None
-            kv_tree = payment_tree(t.payment, edups)
+            kv_tree, info = self._kv_side(phash, f)
             diffs = compare_payment(phash.hex(), kv_tree, sp, sid, expected)
-            v = _verdict(seq, phash, sid, t, edups, "sample" if in_sample(phash, self.sample_percent) else "diff")
+            v = _verdict(seq, phash, sid, info, "sample" if in_sample(phash, self.sample_percent) else "diff")
             v.differences = diffs
             out[slot] = v
 
 
-def _verdict(seq: int, phash: bytes, sid: int | None, t, edups, route: str) -> Verdict:
-    p = t.payment
-    return Verdict(seq, phash, sid, True, decide_status(p).label, p.info.value, len(p.htlcs), p.info.creation_time,
-                   sorted(set(t.names) - {"timestamps_truncated_to_microseconds"}), len(edups), [], route)
+def _verdict(seq: int, phash: bytes, sid: int | None, info: tuple, route: str) -> Verdict:
+    status, value, attempts, created, names, dups = info
+    return Verdict(seq, phash, sid, True, status, value, attempts, created, list(names), dups, [], route)
 
 
 # -- driving a whole store (bench, tests; the engine wires ``CanonValidator`` itself) --
 
 
-def replay_allocator(switch_seq_before: int) -> Callable[[], int]:
+def replay_allocator(switch_seq_before: int) -> SwitchIdAllocator:
     """The engine's validation allocator: the switch sequencer replayed from the run's start."""
     return SwitchIdAllocator(switch_seq_before or 0)
 

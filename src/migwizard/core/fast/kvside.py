@@ -22,10 +22,11 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from ..engine import workers
+from ..engine.rows import SwitchIdAllocator
 from ..engine.vwalk import SnapshotMismatch, txn_id, validation_walk
 from ..kv.lmdb_store import LmdbStore
 from ..sql.values import POSTGRES, SQLITE
-from .canon import SAMPLE_PERCENT, kv_item
+from .canon import SAMPLE_PERCENT, KvSide
 from .timefmt import ts_for
 
 log = logging.getLogger("migwizard")
@@ -45,15 +46,11 @@ def use_child(payments: int) -> bool:
     return workers.worker_count() >= 2 and payments >= CHILD_MIN_PAYMENTS
 
 
-def _item_fn(dialect_name: str, sample_percent: int):
+def _walk(root: Any, batch_size: int, dialect_name: str, sample_percent: int,
+          alloc: SwitchIdAllocator) -> Iterator[tuple[str, Any]]:
     dialect = POSTGRES if dialect_name == POSTGRES.name else SQLITE
-    ts = ts_for(dialect)
-    pg = dialect.is_postgres
-
-    def item(seq: int, phash: bytes, bucket: Any) -> tuple:
-        return kv_item(seq, phash, bucket, ts, sample_percent, pg)
-
-    return item
+    side = KvSide(ts_for(dialect), sample_percent, dialect.is_postgres, alloc)
+    return validation_walk(root, batch_size, side.item, side.batch)
 
 
 def child(args: dict) -> Iterator[tuple[str, Any]]:
@@ -64,17 +61,20 @@ def child(args: dict) -> Iterator[tuple[str, Any]]:
         if mine != args["txn_id"]:
             raise SnapshotMismatch(f"{args['path']}: the store changed between the two halves of the validation "
                                    f"(read snapshot {mine}, the validating process holds {args['txn_id']})")
-        yield from validation_walk(root, args["batch_size"], _item_fn(args["dialect"], args["sample_percent"]))
+        alloc = SwitchIdAllocator(args["switch_next"])  # a copy, replayed here in index order
+        yield from _walk(root, args["batch_size"], args["dialect"], args["sample_percent"], alloc)
 
 
 @contextmanager
-def source(root: Any, store_path: str, dialect, *, batch_size: int, payments: int,
+def source(root: Any, store_path: str, dialect, *, batch_size: int, payments: int, alloc: SwitchIdAllocator,
            sample_percent: int = SAMPLE_PERCENT) -> Iterator[Iterator[tuple[str, Any]]]:
     """The walk's ``(kind, payload)`` items for the parent's snapshot ``root``: from a
-    child process or from this one (see :func:`use_child`); the child is reaped on exit."""
+    child process or from this one (see :func:`use_child`); the child is reaped on exit.
+    ``alloc``: the legacy ID-0 allocator at the walk's start (the child replays a copy;
+    ``CanonValidator.compare`` carries its horizon back)."""
     if use_child(payments):
         args = {"path": store_path, "txn_id": txn_id(root), "batch_size": batch_size, "dialect": dialect.name,
-                "sample_percent": sample_percent}
+                "sample_percent": sample_percent, "switch_next": alloc.next}
         s = workers.stream(f"{__name__}:child", args, workers=2)
         if s.in_child:
             log.info("validation: two processes (KV half in pid %s, %d payments)", s.pid, payments)
@@ -83,7 +83,7 @@ def source(root: Any, store_path: str, dialect, *, batch_size: int, payments: in
             return
         s.close()  # could not start one; its in-process stand-in would reopen the store: walk here instead
     log.info("validation: one process (%d payments)", payments)
-    gen = validation_walk(root, batch_size, _item_fn(dialect.name, sample_percent))
+    gen = _walk(root, batch_size, dialect.name, sample_percent, alloc)
     try:
         yield gen
     finally:

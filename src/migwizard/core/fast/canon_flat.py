@@ -1,0 +1,199 @@
+"""A whole batch checked at once on SQLite: the rows of its id range, flat, against
+the rows the KV side predicts for it.
+
+Building every payment's canonical tuple from the SQL rows (``canon.read_canonical``)
+is most of what the comparing process spends on a clean target. Here both sides
+hand over each table's rows for the batch as one flat list, in one fixed order,
+with just enough keys to say whom a row belongs to: the payment's offset in the
+batch (``payments.id - lo``: the KV side counts its payments, so an id out of
+index order is a different row) and the KV's own attempt index and hop index. Two
+equal lists therefore give every payment of the batch exactly the canonical tuple
+the KV side expects, at its expected id, which is all the per-payment comparison
+would have concluded; a list that differs anywhere sends the whole batch to that
+comparison (``CanonValidator.compare``), whose verdicts are the ones reported.
+The flat rows hold values in their stored forms, as the canonical tuples do.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+from ..engine.sqlread import _query
+from .rows import FastPayment
+
+_U64 = 1 << 64
+_U32 = 1 << 32
+_MAX_I64 = (1 << 63) - 1
+_MAX_I32 = (1 << 31) - 1
+
+# Joins are driven from the batch's attempts (CROSS JOIN fixes SQLite's join order:
+# without statistics it may start from a full scan of the other table).
+QUERIES = (
+    ("SELECT id - ?, amount_msat, created_at, payment_identifier, fail_reason FROM payments "
+     "WHERE id BETWEEN ? AND ? ORDER BY id", True),
+    ("SELECT payment_id - ?, intent_type, intent_payload FROM payment_intents "
+     "WHERE payment_id BETWEEN ? AND ? ORDER BY payment_id, id", True),
+    ("SELECT payment_id - ?, key, value FROM payment_first_hop_custom_records "
+     "WHERE payment_id BETWEEN ? AND ? ORDER BY payment_id, id", True),
+    # attempts with their resolution (the resolution's key is the attempt index: at most one)
+    ("SELECT a.payment_id - ?, a.attempt_index, a.session_key, a.attempt_time, a.payment_hash, "
+     "a.first_hop_amount_msat, a.route_total_time_lock, a.route_total_amount, a.route_source_key, "
+     "r.attempt_index IS NOT NULL, r.resolution_time, r.resolution_type, r.settle_preimage, "
+     "r.failure_source_index, r.htlc_fail_reason, r.failure_msg "
+     "FROM payment_htlc_attempts a LEFT JOIN payment_htlc_attempt_resolutions r ON r.attempt_index = a.attempt_index "
+     "WHERE a.payment_id BETWEEN ? AND ? ORDER BY a.payment_id, a.attempt_index", True),
+    ("SELECT c.htlc_attempt_index, c.key, c.value FROM payment_htlc_attempts a "
+     "CROSS JOIN payment_attempt_first_hop_custom_records c ON c.htlc_attempt_index = a.attempt_index "
+     "WHERE a.payment_id BETWEEN ? AND ? ORDER BY a.payment_id, c.htlc_attempt_index, c.id", False),
+    ("SELECT h.htlc_attempt_index, h.hop_index, h.pub_key, h.scid, h.outgoing_time_lock, h.amt_to_forward, "
+     "h.meta_data, m.hop_id IS NOT NULL, m.payment_addr, m.total_msat, p.hop_id IS NOT NULL, p.root_share, "
+     "p.set_id, p.child_index, b.hop_id IS NOT NULL, b.encrypted_data, b.blinding_point, "
+     "b.blinded_path_total_amt FROM payment_htlc_attempts a "
+     "CROSS JOIN payment_route_hops h ON h.htlc_attempt_index = a.attempt_index "
+     "LEFT JOIN payment_route_hop_mpp m ON m.hop_id = h.id "
+     "LEFT JOIN payment_route_hop_amp p ON p.hop_id = h.id "
+     "LEFT JOIN payment_route_hop_blinded b ON b.hop_id = h.id "
+     "WHERE a.payment_id BETWEEN ? AND ? ORDER BY a.payment_id, h.htlc_attempt_index, h.hop_index", False),
+    ("SELECT h.htlc_attempt_index, h.hop_index, c.key, c.value FROM payment_htlc_attempts a "
+     "CROSS JOIN payment_route_hops h ON h.htlc_attempt_index = a.attempt_index "
+     "CROSS JOIN payment_hop_custom_records c ON c.hop_id = h.id "
+     "WHERE a.payment_id BETWEEN ? AND ? ORDER BY a.payment_id, h.htlc_attempt_index, h.hop_index, c.id", False),
+    ("SELECT payment_id - ?, amount_msat, created_at, fail_reason, settle_preimage, settle_time "
+     "FROM payment_duplicates WHERE payment_id BETWEEN ? AND ? ORDER BY payment_id, id", True),
+)
+TABLES = len(QUERIES)
+
+
+MMAP_BYTES = 1 << 40  # SQLite caps it (2 GiB by default)
+
+
+@contextmanager
+def mapped_reads(db) -> Iterator[None]:
+    """SQLite reads the file through a memory map while validation reads it back:
+    pages come straight from the OS cache instead of being copied into SQLite's own
+    (about a quarter of the read's CPU at 100k). The connection's setting is restored."""
+    (before,) = db.execute_sql("PRAGMA mmap_size").fetchone()
+    db.execute_sql(f"PRAGMA mmap_size = {MMAP_BYTES}")
+    try:
+        yield
+    finally:
+        db.execute_sql(f"PRAGMA mmap_size = {int(before)}")
+
+
+def read_flat(db, lo: int, hi: int) -> tuple[list, ...]:
+    """The rows of ``payments.id`` ``lo..hi`` and their children, flat, per table (SQLite)."""
+    return tuple(_query(db, sql, (lo, lo, hi) if offset else (lo, hi)) for sql, offset in QUERIES)
+
+
+def _i64(u: int) -> int:
+    return u - _U64 if u > _MAX_I64 else u
+
+
+def _i32(u: int) -> int:
+    return u - (1 << 32) if u > _MAX_I32 else u
+
+
+_NO_RES = (0, None, None, None, None, None, None)
+
+
+class FlatRows:
+    """The KV side's prediction of :func:`read_flat` for one batch, payment by payment
+    in index order. ``ok`` is False once a payment cannot be predicted this way (its
+    own identifier is not its index key: only the per-payment comparison says what
+    that means)."""
+
+    def __init__(self) -> None:
+        self.tables: tuple[list, ...] = tuple([] for _ in range(TABLES))
+        self.n = 0  # payments predicted so far: the next one's offset in the batch
+        self.ok = True
+
+    def add_fast(self, fp: FastPayment, phash: bytes, ts: Callable[[int | None], Any]) -> None:
+        """A payment the fast decoder accepted (``canon.canon_fast``'s values)."""
+        if fp.identifier != phash:
+            self.ok = False
+        k = self.n
+        self.n += 1
+        pay, intents, first, att, arec, hops, hrec, _dups = self.tables
+        # The int64/int32 casts inlined: this loop runs once per hop of the store.
+        v = fp.value
+        pay.append((k, v - _U64 if v > _MAX_I64 else v, ts(fp.created), fp.identifier, fp.fail_reason))
+        if fp.payment_request:
+            intents.append((k, 0, fp.payment_request))
+        for key, v in fp.first_hop_records:
+            first.append((k, key, v))
+        for aidx, skey, atime, ph, fha, ttl, tamt, src, hs, res, wire in fp.attempts:
+            if res is None:
+                r = _NO_RES
+            elif res[0] == 1:
+                r = (1, ts(res[1]), 1, res[2], None, None, None)
+            else:
+                r = (1, ts(res[1]), 2, None, _i32(res[2]), res[3], res[4])
+            att.append((k, aidx, skey, ts(atime), ph, fha - _U64 if fha > _MAX_I64 else fha,
+                        ttl - _U32 if ttl > _MAX_I32 else ttl, tamt - _U64 if tamt > _MAX_I64 else tamt, src) + r)
+            for key, v in wire:
+                arec.append((aidx, key, v))
+            i = 0
+            for pub, chan, otl, amt, meta, mpp, custom in hs:
+                if otl > _MAX_I32:
+                    otl -= _U32
+                if amt > _MAX_I64:
+                    amt -= _U64
+                if mpp is None:
+                    hops.append((aidx, i, pub, str(chan), otl, amt, meta, 0, None, None,
+                                 0, None, None, None, 0, None, None, None))
+                else:
+                    hops.append((aidx, i, pub, str(chan), otl, amt, meta, 1, mpp[0], _i64(mpp[1]),
+                                 0, None, None, None, 0, None, None, None))
+                for key, v in custom:
+                    hrec.append((aidx, i, key, v))
+                i += 1
+
+    def add_rows(self, rows: dict[str, list[tuple]], phash: bytes) -> None:
+        """A payment through the migration's row mapping (``engine.rows`` layout: what
+        ``canon.canon_rows`` reads; surrogate ids ignored)."""
+        (_pid, amount, created, ident, fail_reason) = rows["payments"][0]
+        if ident != phash:
+            self.ok = False
+        k = self.n
+        self.n += 1
+        pay, intents, first, att, arec, hops, hrec, dups = self.tables
+        pay.append((k, amount, created, ident, fail_reason))
+        intents.extend((k, t, p) for _i, _p, t, p in rows["payment_intents"])
+        first.extend((k, key, v) for _i, _p, key, v in rows["payment_first_hop_custom_records"])
+        mpp = {r[0]: r[1:] for r in rows["payment_route_hop_mpp"]}
+        amp = {r[0]: r[1:] for r in rows["payment_route_hop_amp"]}
+        blinded = {r[0]: r[1:] for r in rows["payment_route_hop_blinded"]}
+        res: dict[int, list] = {}
+        for r in rows["payment_htlc_attempt_resolutions"]:
+            res.setdefault(r[0], []).append(r[1:])
+        acr: dict[int, list] = {}
+        for _id, aidx, key, v in rows["payment_attempt_first_hop_custom_records"]:
+            acr.setdefault(aidx, []).append((aidx, key, v))
+        hcr: dict[int, list] = {}
+        for _id, hid, key, v in rows["payment_hop_custom_records"]:
+            hcr.setdefault(hid, []).append((key, v))
+        by_attempt: dict[int, list] = {}
+        for h in rows["payment_route_hops"]:
+            by_attempt.setdefault(h[1], []).append(h)
+        for _id, aidx, _p, skey, at, ph, fha, ttl, tamt, src in sorted(rows["payment_htlc_attempts"],
+                                                                     key=lambda r: r[1]):
+            rs = res.get(aidx, ())
+            if len(rs) > 1:
+                self.ok = False  # two resolutions for one attempt: never equal to anything
+            att.append((k, aidx, skey, at, ph, fha, ttl, tamt, src) + ((1,) + rs[0] if rs else _NO_RES))
+            arec.extend(acr.get(aidx, ()))
+            for hid, _a, i, pub, scid, otl, amt, meta in by_attempt.get(aidx, ()):
+                m, p, b = mpp.get(hid), amp.get(hid), blinded.get(hid)
+                hops.append((aidx, i, pub, scid, otl, amt, meta)
+                            + ((1,) + m if m is not None else (0, None, None))
+                            + ((1,) + p if p is not None else (0, None, None, None))
+                            + ((1,) + b if b is not None else (0, None, None, None)))
+                hrec.extend((aidx, i, key, v) for key, v in hcr.get(hid, ()))
+        dups.extend((k,) + r[2:] for r in rows["payment_duplicates"])
+
+    def take(self) -> tuple[list, ...] | None:
+        """The batch's prediction (None: not predictable), and start the next batch."""
+        out = self.tables if self.ok else None
+        self.__init__()
+        return out

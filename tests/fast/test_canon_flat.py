@@ -1,0 +1,93 @@
+"""The flat batch check (``fast.canon_flat``) on SQLite: on a clean migration every
+batch's rows are exactly the ones the KV side predicts (no batch pays for the
+per-payment comparison), and a planted corruption makes its batch differ, so the
+per-payment comparison (whose verdicts ``test_canon`` checks against the full
+decoder) decides. PostgreSQL never takes it."""
+
+from __future__ import annotations
+
+import pytest
+
+from migwizard.core.engine.runs import latest_run
+from migwizard.core.fast.canon import SAMPLE_PERCENT, CanonValidator, KvSide, iter_main_payments, replay_allocator
+from migwizard.core.fast.canon_flat import read_flat
+from migwizard.core.fast.timefmt import ts_for
+from migwizard.core.kv.lmdb_store import LmdbStore
+from migwizard.core.sql.connect import open_database
+from migwizard.core.sql.values import POSTGRES, dialect_for
+
+from .test_canon import CORRUPTIONS, SQLITE_ONLY, _exec, _migrated
+
+
+def _check_all(kv, url, batch_size=40):
+    """A CanonValidator over the whole store: (its flat outcomes, the verdicts, the
+    predicted and read flat rows of every batch)."""
+    db = open_database(url)
+    try:
+        run = latest_run(db)
+        with LmdbStore.open(kv, readonly=True) as store, store.read() as root:
+            v = CanonValidator(db, dialect_for(db), root.bucket(b"payments-root-bucket"),
+                               first_payment_id=run.first_payment_id,
+                               alloc=replay_allocator(run.switch_seq_before or 0))
+            verdicts, batch = [], []
+            for item in iter_main_payments(root):
+                batch.append(item)
+                if len(batch) == batch_size:
+                    verdicts += v.check(batch, sum(x.counted for x in verdicts))
+                    batch = []
+            if batch:
+                verdicts += v.check(batch, sum(x.counted for x in verdicts))
+            return dict(v.flat_batches), verdicts
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("profile,count", [("edge", 260), ("mixed", 400), ("legacy-zero-ids", 60)])
+def test_clean_migration_every_batch_flat_equal(generated_ro, sqlite_url, profile, count):
+    kv = generated_ro(profile, count)
+    _migrated(kv, sqlite_url)
+    flat, verdicts = _check_all(kv, sqlite_url)
+    assert flat.get(False, 0) == 0 and flat[True] == -(-len(verdicts) // 40)
+    assert not any(v.differences for v in verdicts)
+    assert any(v.route == "sample" for v in verdicts) or profile == "legacy-zero-ids"
+
+
+@pytest.mark.parametrize("name", ["alice", "carol", "dave"])
+def test_real_fixtures_every_batch_flat_equal(import_fixture, sqlite_url, name):
+    kv = import_fixture(name)
+    _migrated(kv, sqlite_url)
+    flat, verdicts = _check_all(kv, sqlite_url)
+    assert verdicts and flat.get(False, 0) == 0 and flat[True] >= 1
+
+
+@pytest.mark.parametrize("corruption", sorted(CORRUPTIONS) + sorted(SQLITE_ONLY))
+def test_planted_corruption_fails_its_batch(generated_ro, sqlite_url, corruption):
+    kv = generated_ro("mixed", 150)
+    _migrated(kv, sqlite_url)
+    _exec(sqlite_url, {**CORRUPTIONS, **SQLITE_ONLY}[corruption])
+    flat, verdicts = _check_all(kv, sqlite_url)
+    assert flat.get(False, 0) >= 1
+    assert any(v.route == "diff" for v in verdicts)
+
+
+def test_predicted_rows_are_the_read_rows(generated_ro, sqlite_url):
+    """Table by table, row by row (a failing comparison says where)."""
+    kv = generated_ro("edge", 120)
+    _migrated(kv, sqlite_url)
+    db = open_database(sqlite_url)
+    try:
+        run = latest_run(db)
+        with LmdbStore.open(kv, readonly=True) as store, store.read() as root:
+            side = KvSide(ts_for(dialect_for(db)), SAMPLE_PERCENT, False, replay_allocator(run.switch_seq_before or 0))
+            items = [side.item(*it) for it in iter_main_payments(root)]
+            b = side.batch(items)
+            lo = run.first_payment_id
+            for mine, read in zip(b.flat, read_flat(db, lo, lo + len(items) - 1)):
+                assert mine == read
+    finally:
+        db.close()
+
+
+def test_postgres_keeps_the_tuples():
+    side = KvSide(ts_for(POSTGRES), SAMPLE_PERCENT, True, replay_allocator(0))
+    assert side.flat is None and side.batch([]).flat is None
