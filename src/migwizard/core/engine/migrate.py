@@ -117,7 +117,7 @@ class _Migration:
         args = self._args(chunk_size=self.ctx.chunk_size, max_rows=self.max_rows)
         if migrate_kv.child_pays_off(remaining):
             # Progress ticks share the bounded queue: 3 items keep ~a chunk of lookahead between them.
-            s = workers.stream(migrate_kv.TARGET, args, cancel=cancel, workers=2, lookahead=3)
+            s = workers.stream(migrate_kv.TARGET, args, cancel=cancel, workers=2, lookahead=3, wire=migrate_kv.WIRE)
             if s.in_child:
                 self.ctx.log("info", "migration: KV decoding in a second process")
                 return s
