@@ -4,7 +4,8 @@ Go's ``time.Time.String()`` text is built per value with datetime arithmetic,
 about a fifth of the fast row path. Payments cluster in time, so the date part is
 cached per day; the clock part is two table lookups (1,440 "HH:MM:" and 60 "SS"
 texts: no per-value formatting of hour, minute and second, ~0.4 s of CPU per 100k
-payments). Identical output is checked against ``go_time_string`` in tests (epoch, pre-1970, extremes, zero time).
+payments). Identical output is checked against ``go_time_string`` in tests (epoch,
+pre-1970, extremes, zero time).
 """
 
 from __future__ import annotations
