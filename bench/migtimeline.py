@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import multiprocessing.queues as mpq
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -76,7 +77,8 @@ def child_produce(args: dict):
     finally:
         d = {"child_wall_s": time.perf_counter() - w0, "child_cpu_s": time.process_time() - c0,
              "child_gen_wall_s": gen_wall, "child_gen_main_cpu_s": gen_cpu, "child_put_wall_s": yielded_wall,
-             "child_pickle_s": _C.get("pickle_s", 0.0), "child_pickled_mb": _C.get("pickled_bytes", 0) / 1e6}
+             "child_pickle_s": _C.get("pickle_s", 0.0), "child_pickled_mb": _C.get("pickled_bytes", 0) / 1e6,
+             "child_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         Path(out).write_text(json.dumps({k: round(v, 2) for k, v in d.items()}))
 
 
@@ -186,6 +188,7 @@ def main() -> None:
     out.update(_C)
     out["commit_s"] = _C.get("commit_s", 0.0)  # chunk commits + the final one (index build inside)
     out["load_after"] = os.getloadavg()[0]
+    out["parent_maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if child_out.exists():
         out.update(json.loads(child_out.read_text()))
     out["wal_mb"] = round(Path(str(db) + "-wal").stat().st_size / 1e6, 1) if Path(str(db) + "-wal").exists() else 0
