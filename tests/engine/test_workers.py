@@ -31,6 +31,16 @@ def test_child_and_local_give_the_same_items():
     assert {p for _, p in local} == {os.getpid()}
 
 
+def test_items_cross_as_blobs_where_the_wire_codec_takes_them():
+    with workers.stream(f"{T}:count", {"n": 10}, workers=2, wire=T) as s:
+        assert s.in_child
+        got = list(s)
+    assert [x[1] if x[0] == "w" else x[0] for x in got] == list(range(10))  # order kept
+    assert [x[0] == "w" for x in got] == [i % 2 == 0 for i in range(10)]  # encoded ones decoded, others pickled
+    with workers.stream(f"{T}:count", {"n": 10}, workers=1, wire=T) as s:  # one process: items as they are
+        assert [i for i, _ in s] == list(range(10))
+
+
 def test_typed_error_crosses_with_its_fields():
     got = []
     with pytest.raises(DecodeError) as ei, workers.stream(f"{T}:fail_typed", {}, workers=2) as s:

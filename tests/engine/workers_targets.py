@@ -37,3 +37,18 @@ def pidfile(args: dict):
     while True:
         yield 0
         time.sleep(0.05)
+
+
+# A wire codec (``workers.stream(..., wire=__name__)``): even items cross as marshal blobs
+# tagged "w", odd ones pickled, so a test sees which way each went.
+def to_wire(item):
+    import marshal
+
+    i, pid = item
+    return marshal.dumps(("w", i, pid)) if i % 2 == 0 else None
+
+
+def from_wire(blob: bytes):
+    import marshal
+
+    return marshal.loads(blob)

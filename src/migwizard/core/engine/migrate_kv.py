@@ -17,6 +17,7 @@ is why no per-payment copy of the rows is kept (issue 11 item 3).
 
 from __future__ import annotations
 
+import marshal
 import os
 import time
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from .rows import ChunkRows, IdCounters, SwitchIdAllocator, add_payment_rows, ex
 from .transform import expected_sql_payment
 
 TARGET = "migwizard.core.engine.migrate_kv:produce"
+WIRE = "migwizard.core.engine.migrate_kv"  # to_wire/from_wire below: chunks cross as one marshal blob
 QUARANTINE_REASON = "quarantined"
 # The counters the KV half keeps (MigrationStats fields); rows, table seconds and chunks are the SQL half's.
 COUNT_FIELDS = ("payments", "succeeded", "failed", "in_flight", "initiated", "attempts", "attempts_settled",
@@ -113,6 +115,32 @@ class _Open:
     quarantined: int = 0
     collisions: int = 0
     last_payment: bytes | None = None
+
+
+def to_wire(item: Any) -> bytes | None:
+    """A :class:`Chunk` as one ``marshal`` blob (its rows are tuples of int/bytes/str/None on
+    SQLite), or None: the item crosses pickled. ``marshal`` keeps every type it accepts exactly
+    (tuple vs list, bytes vs str, dict order) and refuses the rest (PostgreSQL's datetimes, an
+    int subclass), so a chunk it cannot carry as it is simply goes the pickled way."""
+    if type(item) is not Chunk:
+        return None
+    r, st = item.rows, item.state
+    try:
+        return marshal.dumps((r.rows, r.attempts, r.hops, item.skipped, item.first_seq, item.last_seq,
+                              item.payments, item.first_pid, item.last_pid, item.quarantined, item.collisions,
+                              item.last_payment, item.logs, st.done, st.next_ids, st.switch_next,
+                              st.normalisations, st.counts))
+    except ValueError:
+        return None
+
+
+def from_wire(blob: bytes) -> Chunk:
+    """The :class:`Chunk` :func:`to_wire` encoded, equal to the one it was made from."""
+    (rows, attempts, hops, skipped, first_seq, last_seq, payments, first_pid, last_pid, quarantined, collisions,
+     last_payment, logs, done, next_ids, switch_next, normalisations, counts) = marshal.loads(blob)
+    return Chunk(ChunkRows(rows, attempts, hops), skipped, first_seq, last_seq, payments, first_pid, last_pid,
+                 quarantined, collisions, last_payment, logs, KVState(done, next_ids, switch_next, normalisations,
+                                                                      counts))
 
 
 def producer_args(*, kv_path: str, after: int | None, chunk_size: int, max_rows: int, dialect: str, fast: bool,

@@ -77,13 +77,17 @@ def worker_count() -> int:
 
 
 def stream(target: str, args: dict, *, cancel: threading.Event | None = None, lookahead: int = 2,
-           workers: int | None = None) -> "ItemStream":
+           workers: int | None = None, wire: str | None = None) -> "ItemStream":
     """Items of the generator ``target`` ("package.module:function", called as ``fn(args)``),
-    from a child process when ``workers`` (default :func:`worker_count`) is 2, else in-process."""
+    from a child process when ``workers`` (default :func:`worker_count`) is 2, else in-process.
+
+    ``wire`` names a module with ``to_wire(item) -> bytes | None`` and ``from_wire(bytes) -> item``:
+    the child sends the items it encodes as one bytes blob each (``marshal`` of plain tuples is
+    ~3x cheaper than pickling dataclasses of tuples, on both sides), the others pickled."""
     n = worker_count() if workers is None else workers
     if n >= 2:
         try:
-            return _ChildStream(target, args, cancel, lookahead)
+            return _ChildStream(target, args, cancel, lookahead, wire)
         except (OSError, RuntimeError, ValueError) as e:  # no spawn here (limits, sandbox): one process
             log.warning("could not start a second process (%s); continuing in one", e)
     return _LocalStream(target, args, cancel)
@@ -128,13 +132,15 @@ class _LocalStream(ItemStream):
 class _ChildStream(ItemStream):
     in_child = True
 
-    def __init__(self, target: str, args: dict, cancel: threading.Event | None, lookahead: int) -> None:
+    def __init__(self, target: str, args: dict, cancel: threading.Event | None, lookahead: int,
+                 wire: str | None = None) -> None:
         ctx = mp.get_context("spawn")  # never fork: the parent holds LMDB/SQLite handles and threads
         self._cancel = cancel
+        self._from_wire = getattr(importlib.import_module(wire), "from_wire") if wire else None
         with _spawnable():
             self._q = ctx.Queue(maxsize=max(1, lookahead))
             self._stop = ctx.Event()
-            self._proc = ctx.Process(target=_child_main, args=(target, args, self._q, self._stop, os.getpid()),
+            self._proc = ctx.Process(target=_child_main, args=(target, args, self._q, self._stop, os.getpid(), wire),
                                      name="migwizard-kv", daemon=True)
             self._proc.start()
 
@@ -162,6 +168,8 @@ class _ChildStream(ItemStream):
                     continue
             if kind == "item":
                 yield payload
+            elif kind == "wire":
+                yield self._from_wire(payload)
             elif kind == "done":
                 return
             else:
@@ -277,7 +285,7 @@ class _Stopped(Exception):
     pass
 
 
-def _child_main(target: str, args: dict, q, stop, parent: int) -> None:
+def _child_main(target: str, args: dict, q, stop, parent: int, wire: str | None = None) -> None:
     _die_with_parent(parent)
     _quiet()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (chunk boundary)
@@ -296,9 +304,11 @@ def _child_main(target: str, args: dict, q, stop, parent: int) -> None:
 
     gen = None
     try:
+        to_wire = getattr(importlib.import_module(wire), "to_wire") if wire else None
         gen = _resolve(target)(args)
         for item in gen:
-            put(("item", item))
+            blob = to_wire(item) if to_wire is not None else None
+            put(("item", item) if blob is None else ("wire", blob))
         put(("done", None))
     except _Stopped:
         pass

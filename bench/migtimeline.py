@@ -1,0 +1,201 @@
+"""Where the migrate phase's wall time goes, in each process (issue 11, two-process pipeline).
+
+    PYTHONPATH=src python bench/migtimeline.py .bench/stores/mixed-100000 [WORKDIR]
+
+Copies the store, runs preflight, then migrate with the parent and child instrumented by
+monkeypatching only (the engine is unchanged): the child runs a wrapper target that times
+the generator (decode + row building: main thread CPU and wall), the time the main thread
+waits for the bounded queue (``put`` blocked), and the feeder thread's pickling; the parent
+times waiting on the queue, unpickling, each table's executemany, the commit and the final
+index build. One JSON line on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing.queues as mpq
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+_C: dict[str, float] = {}
+
+
+def _add(k: str, v: float) -> None:
+    _C[k] = _C.get(k, 0.0) + v
+
+
+class _TimedPickler:
+    """Stands in for multiprocessing's ``_ForkingPickler`` to time dumps/loads."""
+
+    def __init__(self, real) -> None:
+        self._real = real
+
+    def dumps(self, obj, protocol=None):
+        t = time.perf_counter()
+        out = self._real.dumps(obj, protocol)
+        _add("pickle_s", time.perf_counter() - t)
+        _add("pickled_bytes", len(out))
+        return out
+
+    def loads(self, data, *a, **k):
+        t = time.perf_counter()
+        out = self._real.loads(data, *a, **k)
+        _add("unpickle_s", time.perf_counter() - t)
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def child_produce(args: dict):
+    """The migration's KV generator, timed (runs in the child)."""
+    from migwizard.core.engine import migrate_kv
+
+    mpq._ForkingPickler = _TimedPickler(mpq._ForkingPickler)
+    out = args.pop("_timeline_out")
+    w0, c0 = time.perf_counter(), time.process_time()
+    gen = migrate_kv.produce(args)
+    gen_wall = gen_cpu = yielded_wall = 0.0
+    try:
+        while True:
+            t, tc = time.perf_counter(), time.thread_time()
+            try:
+                item = next(gen)
+            except StopIteration:
+                break
+            gen_wall += time.perf_counter() - t
+            gen_cpu += time.thread_time() - tc
+            t = time.perf_counter()
+            yield item  # the consumer puts it on the queue (blocks while the queue is full)
+            yielded_wall += time.perf_counter() - t
+    finally:
+        d = {"child_wall_s": time.perf_counter() - w0, "child_cpu_s": time.process_time() - c0,
+             "child_gen_wall_s": gen_wall, "child_gen_main_cpu_s": gen_cpu, "child_put_wall_s": yielded_wall,
+             "child_pickle_s": _C.get("pickle_s", 0.0), "child_pickled_mb": _C.get("pickled_bytes", 0) / 1e6,
+             "child_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        Path(out).write_text(json.dumps({k: round(v, 2) for k, v in d.items()}))
+
+
+def main() -> None:
+    src = Path(sys.argv[1])
+    work = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(tempfile.mkdtemp(prefix="migtl-"))
+    kv = work / "kv"
+    if kv.exists():
+        shutil.rmtree(kv)
+    kv.mkdir(parents=True)
+    shutil.copy2(src / "data.mdb", kv / "data.mdb")
+    db = work / "target.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    child_out = work / "child.json"
+    child_out.unlink(missing_ok=True)
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from migwizard.core.engine import Engine, migrate, migrate_kv, workers
+    from migwizard.core.engine import indexes as deferred_objects
+    from migwizard.core.sql import bulk
+
+    mpq._ForkingPickler = _TimedPickler(mpq._ForkingPickler)
+
+    real_stream = workers.stream
+
+    def stream(target, args, **kw):
+        if target == migrate_kv.TARGET and kw.get("workers") == 2:
+            target = "migtimeline:child_produce"
+            args = {**args, "_timeline_out": str(child_out)}
+        return real_stream(target, args, **kw)
+
+    migrate.workers.stream = stream  # type: ignore[attr-defined]
+
+    real_get = mpq.Queue.get
+
+    def get(self, *a, **k):
+        t = time.perf_counter()
+        try:
+            return real_get(self, *a, **k)
+        finally:
+            _add("queue_get_s", time.perf_counter() - t)
+
+    mpq.Queue.get = get
+
+    real_insert = bulk.BulkWriter.insert
+
+    def insert(self, table, columns, rows):
+        t = time.perf_counter()
+        try:
+            return real_insert(self, table, columns, rows)
+        finally:
+            _add("executemany_s", time.perf_counter() - t)
+
+    bulk.BulkWriter.insert = insert
+
+    real_txn = migrate.write_txn
+
+    @contextmanager
+    def write_txn(dbh):
+        cm = real_txn(dbh)
+        r = cm.__enter__()
+        try:
+            yield r
+        except BaseException:
+            if not cm.__exit__(*sys.exc_info()):
+                raise
+        else:
+            t = time.perf_counter()
+            cm.__exit__(None, None, None)
+            _add("commit_s", time.perf_counter() - t)
+
+    migrate.write_txn = write_txn
+
+    real_flush = migrate._Migration._flush
+
+    def flush(self, chunk, root):
+        t = time.perf_counter()
+        try:
+            return real_flush(self, chunk, root)
+        finally:
+            _add("flush_s", time.perf_counter() - t)
+
+    migrate._Migration._flush = flush
+
+    real_build = deferred_objects.build_in_txn
+
+    def build(dbh, run):
+        t, c = time.perf_counter(), time.process_time()
+        try:
+            return real_build(dbh, run)
+        finally:
+            _add("index_build_s", time.perf_counter() - t)
+            _add("index_build_cpu_s", time.process_time() - c)
+
+    migrate.deferred_objects.build_in_txn = build
+
+    out: dict = {"store": str(src), "load_before": os.getloadavg()[0],
+                 "workers": os.environ.get("MIGWIZ_WORKERS", "")}
+    with Engine(kv, f"sqlite:///{db}") as e:
+        e.preflight()
+        t, c = time.perf_counter(), time.process_time()
+        r = e.migrate()
+        out["migrate_wall_s"] = time.perf_counter() - t
+        out["parent_cpu_s"] = time.process_time() - c
+        assert r.outcome == "complete", r
+    out.update(_C)
+    out["commit_s"] = _C.get("commit_s", 0.0)  # chunk commits + the final one (index build inside)
+    out["load_after"] = os.getloadavg()[0]
+    out["parent_maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if child_out.exists():
+        out.update(json.loads(child_out.read_text()))
+    out["wal_mb"] = round(Path(str(db) + "-wal").stat().st_size / 1e6, 1) if Path(str(db) + "-wal").exists() else 0
+    print(json.dumps({k: (round(v, 2) if isinstance(v, float) else v) for k, v in out.items()}), flush=True)
+    if len(sys.argv) <= 2:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
