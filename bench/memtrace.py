@@ -210,7 +210,8 @@ def main(argv: list[str] | None = None) -> None:
 
     s = Sampler(a.interval, a.tracemalloc)
     _wrap(deferred, "build", s, "index build", "migrate")
-    _wrap(vmod, "scan_kv", s, "validate scan_kv", "validate")
+    if hasattr(vmod, "scan_kv"):  # validation no longer scans (it walks the index itself)
+        _wrap(vmod, "scan_kv", s, "validate scan_kv", "validate")
     with tempfile.TemporaryDirectory() as tmp:
         url = a.sql or f"sqlite:///{Path(tmp) / 'memtrace.sqlite'}"
         s.start()
