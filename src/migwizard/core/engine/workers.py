@@ -161,7 +161,7 @@ class _ChildStream(ItemStream):
                 else:
                     continue
             if kind == "item":
-                yield payload
+                yield pickle.loads(payload)
             elif kind == "done":
                 return
             else:
@@ -266,6 +266,24 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+# glibc's mallopt parameter and the value: allocations of 1 MiB and more (pickled chunks,
+# ~5 MiB each) get their own mapping, returned to the kernel when freed.
+_M_MMAP_THRESHOLD = -3
+_BIG_ALLOCATION = 1 << 20
+
+
+def _big_buffers_unmapped() -> None:
+    """Without this, glibc raises its mmap threshold after the first freed big buffer and
+    serves every later pickled chunk from the heap, whose freed middle it keeps: the
+    child's heap then grows with the largest chunks it has ever had in flight at once."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, _BIG_ALLOCATION)
+    except Exception:  # noqa: BLE001 - not glibc: only the memory use differs
+        pass
+
+
 def _quiet() -> None:
     fd = os.open(os.devnull, os.O_RDWR)
     for std in (1, 2):
@@ -279,6 +297,7 @@ class _Stopped(Exception):
 
 def _child_main(target: str, args: dict, q, stop, parent: int) -> None:
     _die_with_parent(parent)
+    _big_buffers_unmapped()
     _quiet()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (chunk boundary)
 
@@ -298,7 +317,13 @@ def _child_main(target: str, args: dict, q, stop, parent: int) -> None:
     try:
         gen = _resolve(target)(args)
         for item in gen:
-            put(("item", item))
+            # Pickled here, not by the queue's feeder thread: the queue would hold up to
+            # ``lookahead`` items as objects (a 50,000-row chunk is ~16 MiB of tuples, ~5 MiB
+            # pickled), and the loop variable one more while the next is built.
+            data = pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
+            item = None
+            put(("item", data))
+            data = None
         put(("done", None))
     except _Stopped:
         pass
