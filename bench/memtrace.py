@@ -9,6 +9,7 @@ seconds and in-process:
 - ``sqlite3_memory_used()`` of the libsqlite3 the ``sqlite3`` module loaded
   (page cache, sorter, statements: the library's global allocator counter);
 - glibc ``mallinfo2``: bytes in use and bytes free but kept by the allocator;
+- the RssAnon of the second process (``core.engine.workers``), from ``/proc``;
 - optionally ``tracemalloc`` (Python objects only; slows the run ~2x), with a
   top-N snapshot at every phase end.
 
@@ -36,6 +37,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from monitor import descendants  # noqa: E402 - bench/ on the path first
+from monitor import rss_anon_kib as anon_of  # noqa: E402 - 0 for a process that just ended
 
 
 class _MallInfo2(ctypes.Structure):
@@ -101,6 +106,7 @@ class Sampler:
         self.samples.append({
             "t": round(time.perf_counter() - self.t0, 3), "phase": self.phase,
             "rss_anon_kib": rss_anon_kib(),
+            "children_anon_kib": sum(anon_of(p) for p in descendants(os.getpid())),
             "sqlite_kib": self._sq.sqlite3_memory_used() // 1024,
             "malloc_used_kib": (mi.uordblks + mi.hblkhd) // 1024, "malloc_free_kib": mi.fordblks // 1024,
             "py_traced_kib": tracemalloc.get_traced_memory()[0] // 1024 if self.traced else None,
@@ -160,23 +166,25 @@ def summarise(samples: list[dict]) -> list[dict]:
     out: dict[str, dict] = {}
     for s in samples:
         p = out.setdefault(s["phase"], {"phase": s["phase"], "t0": s["t"], "start": s["rss_anon_kib"],
-                                        "peak": 0, "sqlite_peak": 0, "free_peak": 0, "py_peak": 0})
+                                        "peak": 0, "sqlite_peak": 0, "free_peak": 0, "py_peak": 0,
+                                        "child_peak": 0})
         p["t1"] = s["t"]
         p["end"] = s["rss_anon_kib"]
         p["peak"] = max(p["peak"], s["rss_anon_kib"])
         p["sqlite_peak"] = max(p["sqlite_peak"], s["sqlite_kib"])
         p["free_peak"] = max(p["free_peak"], s["malloc_free_kib"])
         p["py_peak"] = max(p["py_peak"], s["py_traced_kib"] or 0)
+        p["child_peak"] = max(p["child_peak"], s.get("children_anon_kib", 0))
     return list(out.values())
 
 
 def render(rows: list[dict]) -> str:
     lines = ["| phase | s | RssAnon start / peak / end MiB | SQLite peak MiB | malloc free peak MiB | "
-             "Python traced peak MiB |", "|---|---|---|---|---|---|"]
+             "Python traced peak MiB | second process peak MiB |", "|---|---|---|---|---|---|---|"]
     for p in rows:
         lines.append(f"| {p['phase']} | {p['t1'] - p['t0']:.1f} | {p['start'] / 1024:.0f} / {p['peak'] / 1024:.0f}"
                      f" / {p['end'] / 1024:.0f} | {p['sqlite_peak'] / 1024:.0f} | {p['free_peak'] / 1024:.0f} | "
-                     f"{p['py_peak'] / 1024:.0f} |")
+                     f"{p['py_peak'] / 1024:.0f} | {p['child_peak'] / 1024:.0f} |")
     return "\n".join(lines)
 
 
@@ -210,7 +218,8 @@ def main(argv: list[str] | None = None) -> None:
 
     s = Sampler(a.interval, a.tracemalloc)
     _wrap(deferred, "build", s, "index build", "migrate")
-    _wrap(vmod, "scan_kv", s, "validate scan_kv", "validate")
+    if hasattr(vmod, "scan_kv"):  # validation no longer scans (it walks the index itself)
+        _wrap(vmod, "scan_kv", s, "validate scan_kv", "validate")
     with tempfile.TemporaryDirectory() as tmp:
         url = a.sql or f"sqlite:///{Path(tmp) / 'memtrace.sqlite'}"
         s.start()

@@ -18,9 +18,7 @@ from typing import Any, Callable, TypeVar
 from ..kv.errors import KVError, LockedError
 from ..kv.lmdb_store import LmdbStore
 from ..kv.open import detect_kind
-from ..sql.connect import TargetURL, open_database
 from ..sql.sqlitefile import TargetSymlinkError
-from ..sql.schema import detect_lnd_schema
 from ..sql.values import dialect_for
 from .events import EventSink, LogRecord
 from .results import EngineError, ExitCode
@@ -57,6 +55,11 @@ class Context:
         if chunk_size < 1:
             raise EngineError("chunk size must be at least 1", exit_code=ExitCode.USAGE)
         self.kv_path = kv_path
+        # The SQL stack (peewee, psycopg) is imported where it is used, not with this module:
+        # the KV-side second process (.workers) imports modules that import this one, and
+        # needs none of it (a fixed cost of every two-process phase).
+        from ..sql.connect import TargetURL
+
         try:
             self.url = TargetURL.parse(sql_url)
         except Exception as e:  # noqa: BLE001 - any parse problem is a usage error
@@ -111,6 +114,8 @@ class Context:
                 if not path.parent.exists():
                     raise EngineError(f"the directory for the SQLite target does not exist: {path.parent}",
                                       exit_code=ExitCode.PREFLIGHT_REFUSED, hint="create it first")
+            from ..sql.connect import open_database
+
             try:
                 self._db = open_database(self.url)
                 if self.url.is_sqlite and not self.sqlite_existed:
@@ -166,6 +171,8 @@ class Context:
         return dialect_for(self.db())
 
     def lnd_schema(self):
+        from ..sql.schema import detect_lnd_schema
+
         return detect_lnd_schema(self.db())
 
     # -- the KV store -----------------------------------------------------

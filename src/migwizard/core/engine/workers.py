@@ -167,7 +167,7 @@ class _ChildStream(ItemStream):
                 else:
                     continue
             if kind == "item":
-                yield payload
+                yield pickle.loads(payload)
             elif kind == "wire":
                 yield self._from_wire(payload)
             elif kind == "done":
@@ -274,6 +274,24 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+# glibc's mallopt parameter and the value: allocations of 1 MiB and more (pickled chunks,
+# ~5 MiB each) get their own mapping, returned to the kernel when freed.
+_M_MMAP_THRESHOLD = -3
+_BIG_ALLOCATION = 1 << 20
+
+
+def _big_buffers_unmapped() -> None:
+    """Without this, glibc raises its mmap threshold after the first freed big buffer and
+    serves every later pickled chunk from the heap, whose freed middle it keeps: the
+    child's heap then grows with the largest chunks it has ever had in flight at once."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, _BIG_ALLOCATION)
+    except Exception:  # noqa: BLE001 - not glibc: only the memory use differs
+        pass
+
+
 def _quiet() -> None:
     fd = os.open(os.devnull, os.O_RDWR)
     for std in (1, 2):
@@ -287,6 +305,7 @@ class _Stopped(Exception):
 
 def _child_main(target: str, args: dict, q, stop, parent: int, wire: str | None = None) -> None:
     _die_with_parent(parent)
+    _big_buffers_unmapped()
     _quiet()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (chunk boundary)
 
@@ -307,8 +326,14 @@ def _child_main(target: str, args: dict, q, stop, parent: int, wire: str | None 
         to_wire = getattr(importlib.import_module(wire), "to_wire") if wire else None
         gen = _resolve(target)(args)
         for item in gen:
+            # Encoded here, not by the queue's feeder thread: the queue would hold up to
+            # ``lookahead`` items as objects (a 50,000-row chunk is ~16 MiB of tuples, ~5 MiB
+            # as bytes), and the loop variable one more while the next is built.
             blob = to_wire(item) if to_wire is not None else None
-            put(("item", item) if blob is None else ("wire", blob))
+            msg = ("wire", blob) if blob is not None else ("item", pickle.dumps(item, pickle.HIGHEST_PROTOCOL))
+            item = blob = None
+            put(msg)
+            msg = None
         put(("done", None))
     except _Stopped:
         pass
