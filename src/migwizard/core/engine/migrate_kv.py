@@ -121,7 +121,8 @@ def to_wire(item: Any) -> bytes | None:
     """A :class:`Chunk` as one ``marshal`` blob (its rows are tuples of int/bytes/str/None on
     SQLite), or None: the item crosses pickled. ``marshal`` keeps every type it accepts exactly
     (tuple vs list, bytes vs str, dict order) and refuses the rest (PostgreSQL's datetimes, an
-    int subclass), so a chunk it cannot carry as it is simply goes the pickled way."""
+    int subclass), so a chunk it cannot carry as it is simply goes the pickled way. (A buffer
+    such as a memoryview would arrive as bytes, which SQLite stores alike; the rows hold none.)"""
     if type(item) is not Chunk:
         return None
     r, st = item.rows, item.state
