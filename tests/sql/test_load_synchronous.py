@@ -1,0 +1,78 @@
+"""SQLite: the chunks load with ``synchronous=normal`` and every commit after the load
+(the phase's end, validation, commit) is LND's ``full`` again. ``normal`` in WAL mode
+never corrupts; a power cut forgets only the last chunks with their checkpoints, which a
+resume redoes (docs/RELIABILITY.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from migwizard.core.engine import indexes as deferred_objects
+from migwizard.core.engine.api import Engine
+from migwizard.core.sql import bulk
+from migwizard.core.sql.connect import LOAD_SYNC_ENV, load_synchronous, open_database
+
+from tests.engine.kvbuild import build_store, make_attempt, make_payment, seed_hash
+
+FULL, NORMAL = 2, 1
+
+
+def _sync(db) -> int:
+    return db.execute_sql("PRAGMA synchronous").fetchone()[0]
+
+
+@pytest.fixture
+def db(tmp_path):
+    d = open_database(f"sqlite:///{tmp_path / 't.sqlite'}")
+    yield d
+    d.close()
+
+
+def test_normal_inside_full_after(db, monkeypatch):
+    monkeypatch.delenv(LOAD_SYNC_ENV, raising=False)
+    assert _sync(db) == FULL  # LND's pragma on every connection
+    with load_synchronous(db):
+        assert _sync(db) == NORMAL
+    assert _sync(db) == FULL
+
+
+def test_restored_when_the_load_fails(db, monkeypatch):
+    monkeypatch.delenv(LOAD_SYNC_ENV, raising=False)
+    with pytest.raises(RuntimeError), load_synchronous(db):
+        raise RuntimeError("chunk refused")
+    assert _sync(db) == FULL
+
+
+def test_env_keeps_full(db, monkeypatch):
+    monkeypatch.setenv(LOAD_SYNC_ENV, "full")
+    with load_synchronous(db):
+        assert _sync(db) == FULL
+
+
+def test_engine_loads_normal_and_finishes_full(tmp_path, monkeypatch):
+    """Each chunk's inserts see ``normal``; the transaction that records the load's end
+    (deferred indexes built, run marked migrated) sees ``full``, so its WAL sync covers
+    every chunk before it."""
+    monkeypatch.delenv(LOAD_SYNC_ENV, raising=False)
+    pays = []
+    for seq in range(1, 7):
+        h = seed_hash(40 + seq)
+        pays.append(make_payment(seq, h, 1000, htlcs=[make_attempt(seq, hash=h, settled=h)]))
+    kv = build_store(tmp_path / "kv", pays)
+    seen: dict[str, list[int]] = {"insert": [], "finish": []}
+    real_insert, real_build = bulk.BulkWriter.insert, deferred_objects.build_in_txn
+
+    def insert(self, table, columns, rows):
+        seen["insert"].append(_sync(self.db))
+        return real_insert(self, table, columns, rows)
+
+    def build(db, run):
+        seen["finish"].append(_sync(db))
+        return real_build(db, run)
+
+    monkeypatch.setattr(bulk.BulkWriter, "insert", insert)
+    monkeypatch.setattr(deferred_objects, "build_in_txn", build)
+    with Engine(kv, f"sqlite:///{tmp_path / 'target.sqlite'}", chunk_size=2) as eng:
+        assert eng.migrate().outcome == "complete"
+    assert seen["insert"] and set(seen["insert"]) == {NORMAL}
+    assert seen["finish"] == [FULL]
