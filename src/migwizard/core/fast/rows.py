@@ -61,11 +61,6 @@ _ROUTE = Struct(">IQB33sI")
 _U32S = Struct(">I")
 # Key CompactSize, key, channel id, outgoing time lock, amount, legacy flag, record count.
 _HOP = Struct(">B33sQIQBI")
-# Routes of up to 27 hops read whole (LND caps routes at 20 hops), and the constant
-# columns of their hop tuples.
-_ROUTES = {n: Struct(">" + "B33sQIQBI" * n) for n in range(1, 28)}
-_NONES = [(None,) * n for n in range(28)]
-_EMPTIES = [((),) * n for n in range(28)]
 _ATTEMPT_TAIL = Struct(">Q32s")  # attempt time, payment hash
 _SETTLE = Struct(">32sQ")  # preimage, settle time
 _RECORD = Struct(">QB")  # record type, value CompactSize (single byte only)
@@ -156,37 +151,6 @@ def _tlv(v: bytes, off: int, *, p2p: bool) -> list[tuple[int, bytes]]:
     return out
 
 
-def _hop_records(v: bytes, off: int, nrec: int) -> tuple:
-    """A hop's ``nrec`` records from ``off``: (next offset, metadata, mpp, custom records)."""
-    mpp = None
-    meta = None
-    seen_meta = False
-    custom = None
-    for _ in range(nrec):
-        typ, ln = _RECORD.unpack_from(v, off)
-        off += 9
-        val = v[off:off + ln]
-        if ln >= 0xFD or len(val) != ln:
-            raise _Fall
-        off += ln
-        if typ == MPP_ONION_TYPE and mpp is None:
-            if not 32 <= ln <= 40 or (ln > 32 and val[32] == 0):
-                raise _Fall
-            mpp = (val[:32], int.from_bytes(val[32:], "big"))
-        elif typ == METADATA_ONION_TYPE and not seen_meta:
-            seen_meta = True
-            meta = val
-        elif _MIN_CUSTOM <= typ <= _MAX_I64:
-            if custom is None:
-                custom = {}
-            elif typ in custom:
-                raise _Fall  # repeated type: Go's map keeps the last
-            custom[typ] = val
-        else:
-            raise _Fall  # AMP, blinded, stray low types, repeated MPP/metadata
-    return off, meta, mpp, tuple(sorted(custom.items())) if custom else ()
-
-
 def _attempt(v: bytes, aid: int) -> list:
     skey = v[:32]
     if skey >= _N_BYTES:
@@ -195,44 +159,43 @@ def _attempt(v: bytes, aid: int) -> list:
     ttl, tamt, klen, src, nhops = _ROUTE.unpack_from(v, 32)
     if klen != 33:
         raise _Fall  # other lengths are resized (a normalisation) or CompactSize-extended
-    hops = None
-    route = _ROUTES.get(nhops)
-    if route is not None:
-        # Every hop before the last without records (the usual route; MPP sits on the
-        # last hop): the hops lie at fixed strides, so one Struct reads them all.
-        f = route.unpack_from(v, 82)
-        nrecs = f[6::7]
-        if not any(nrecs[:-1]):
-            if f[0::7].count(33) != nhops or any(f[5::7]):
-                raise _Fall  # a resized key; legacy_payload_dropped
-            hops = list(zip(f[1::7], f[2::7], f[3::7], f[4::7], _NONES[nhops], _NONES[nhops], _EMPTIES[nhops]))
-            off = 82 + 59 * nhops
-            last = nrecs[-1]
-            if last:
-                typ, ln = _RECORD.unpack_from(v, off)
-                if last == 1 and typ == MPP_ONION_TYPE and 32 <= ln <= 40:
-                    # The usual record: an MPP record alone (what _hop_records gives).
-                    val = v[off + 9:off + 9 + ln]
-                    if len(val) != ln or (ln > 32 and val[32] == 0):
-                        raise _Fall
-                    off += 9 + ln
-                    hops[-1] = hops[-1][:4] + (None, (val[:32], int.from_bytes(val[32:], "big")), ())
-                else:
-                    off, meta, mpp, custom = _hop_records(v, off, last)
-                    hops[-1] = hops[-1][:4] + (meta, mpp, custom)
-    if hops is None:
-        off = 82
-        hops = []
-        for _ in range(nhops):
-            klen, pub, chan, otl, amt, legacy, nrec = _HOP.unpack_from(v, off)
-            off += 59
-            if klen != 33 or legacy:
-                raise _Fall  # a resized key; legacy_payload_dropped
-            if not nrec:
-                hops.append((pub, chan, otl, amt, None, None, ()))
-                continue
-            off, meta, mpp, custom = _hop_records(v, off, nrec)
-            hops.append((pub, chan, otl, amt, meta, mpp, custom))
+    off = 82
+    hops = []
+    for _ in range(nhops):
+        klen, pub, chan, otl, amt, legacy, nrec = _HOP.unpack_from(v, off)
+        off += 59
+        if klen != 33 or legacy:
+            raise _Fall  # a resized key; legacy_payload_dropped
+        if not nrec:
+            hops.append((pub, chan, otl, amt, None, None, ()))
+            continue
+        mpp = None
+        meta = None
+        seen_meta = False
+        custom = None
+        for _ in range(nrec):
+            typ, ln = _RECORD.unpack_from(v, off)
+            off += 9
+            val = v[off:off + ln]
+            if ln >= 0xFD or len(val) != ln:
+                raise _Fall
+            off += ln
+            if typ == MPP_ONION_TYPE and mpp is None:
+                if not 32 <= ln <= 40 or (ln > 32 and val[32] == 0):
+                    raise _Fall
+                mpp = (val[:32], int.from_bytes(val[32:], "big"))
+            elif typ == METADATA_ONION_TYPE and not seen_meta:
+                seen_meta = True
+                meta = val
+            elif _MIN_CUSTOM <= typ <= _MAX_I64:
+                if custom is None:
+                    custom = {}
+                elif typ in custom:
+                    raise _Fall  # repeated type: Go's map keeps the last
+                custom[typ] = val
+            else:
+                raise _Fall  # AMP, blinded, stray low types, repeated MPP/metadata
+        hops.append((pub, chan, otl, amt, meta, mpp, tuple(sorted(custom.items())) if custom else ()))
     if len(v) - off < 40:
         raise _Fall  # nil hash (or stray bytes LND ignores); or truncated
     atime, phash = _ATTEMPT_TAIL.unpack_from(v, off)
