@@ -84,6 +84,7 @@ def main() -> None:
         copy = Path(tempfile.mkdtemp(prefix="decode-base-")) / "rows_base.py"
         copy.write_bytes(args.base.read_bytes())  # a process substitution can be read once only
         base = load_base(copy)
+        shutil.rmtree(copy.parent)
     work = Path(tempfile.mkdtemp(prefix="decode-bench-"))
     try:
         kv = work / "kv"

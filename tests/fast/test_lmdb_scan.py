@@ -286,3 +286,61 @@ def test_property_payments(prop_store, p, spacer):
         pb = root.bucket(ROOT).bucket(name)
         check_bucket(pb)
         assert same_answer(decode_payment(pb), decode_payment(DictBucket(tree)))
+
+
+# -- planted record shapes on the whole-route read ----------------------------------
+
+
+def _with_padded_mpp_total(v: bytes) -> bytes | None:
+    """The attempt value with its last hop's MPP total re-encoded with a leading zero
+    byte (a non-minimal truncated u64), or None when that hop has no lone MPP record."""
+    nhops = int.from_bytes(v[78:82], "big")
+    if not nhops:
+        return None
+    last = 82 + 59 * (nhops - 1)
+    if v[last + 55:last + 59] != b"\x00\x00\x00\x01":
+        return None
+    rec = 82 + 59 * nhops
+    if int.from_bytes(v[rec:rec + 8], "big") != 8 or v[rec + 8] >= 40:
+        return None
+    ln = v[rec + 8]
+    val = v[rec + 9:rec + 9 + ln]
+    return v[:rec + 8] + bytes([ln + 1]) + val[:32] + b"\x00" + val[32:] + v[rec + 9 + ln:]
+
+
+def test_padded_mpp_total_matches_full_path(generated_ro):
+    """Whatever the full decoder makes of an MPP total with a leading zero byte, the
+    fast decoder gives exactly that (here: it must fall back, the full path counts a
+    normalisation)."""
+    from migwizard.core.sql.values import SQLITE
+
+    from .reference import Side, assert_same
+
+    done = 0
+    with LmdbStore.open(generated_ro("mixed", 3000, seed=7), readonly=True) as s, s.read() as root:
+        for phash, pb in main_payments(root):
+            if decode_payment(pb) is FALLBACK:
+                continue
+            tree = _to_tree(pb)
+            htlcs = tree.get(PAYMENT_HTLCS_BUCKET) or {}
+            for k, v in htlcs.items():
+                new = _with_padded_mpp_total(v) if k[:2] == b"ai" else None
+                if new is None:
+                    continue
+                mutated = dict(tree)
+                mutated[PAYMENT_HTLCS_BUCKET] = dict(htlcs)
+                mutated[PAYMENT_HTLCS_BUCKET][k] = new
+                bucket = DictBucket(mutated)
+                ref, fast = Side(7), Side(7)
+                try:
+                    ref.full(bucket, phash, SQLITE.ts)
+                except Exception:  # noqa: BLE001 - refused by the full path: the fast one must not take it
+                    assert decode_payment(bucket) is FALLBACK
+                else:
+                    fast.fast(bucket, phash, SQLITE)
+                    assert_same(ref, fast)
+                done += 1
+                break
+            if done >= 40:
+                break
+    assert done >= 40

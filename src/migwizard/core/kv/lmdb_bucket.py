@@ -195,7 +195,8 @@ class LmdbBucket(BucketBase):
         tag or bucket entry (this level eagerly, ``sub`` lazily, as ``items()``).
         """
         cur = self._txn.cursor(db=self._store._kv)
-        end = _range_end(self._id)
+        bid = self._id
+        end = (bid + 1).to_bytes(8, "big") if bid < U64_MAX else _range_end(bid)
         out: dict[bytes, bytes | None] = {}
         child = None
         full = None
@@ -230,7 +231,8 @@ class LmdbBucket(BucketBase):
         (``here``: the cursor stands on its first entry already)."""
         if not here and not cur.set_range(prefix):
             return
-        end = _range_end(int.from_bytes(prefix, "big"))
+        cid = int.from_bytes(prefix, "big")
+        end = (cid + 1).to_bytes(8, "big") if cid < U64_MAX else _range_end(cid)
         for full, raw in cur.iternext():
             if full >= end:
                 break
