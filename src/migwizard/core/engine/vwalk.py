@@ -13,7 +13,10 @@ the number of payment buckets (one raw pass, ``digest.payment_tree_digest``) -- 
 accumulated by :class:`WalkFacts`, fed every entry the walk yields, and delivered
 once at the end as a picklable :class:`WalkResult`. Keeping it in one object means
 a fact added to the walk is added once and is computed wherever the walk runs, in
-the same read snapshot as the payments compared.
+the same read snapshot as the payments compared. Validation asks for the result
+without the digest (``digest=False``) and digests in the comparing process
+(``digest.PaymentTreeDigest``, a batch at a time, on its own snapshot of the same
+version), which has the spare time while the walking process decodes.
 """
 
 from __future__ import annotations

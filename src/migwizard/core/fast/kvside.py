@@ -1,12 +1,13 @@
 """The KV half of validation's fast path, in a second process when two cores are free.
 
-The walk (``engine.vwalk``), the content digest and the decode of every payment
+The walk (``engine.vwalk``) and the decode of every payment
 (``fast.canon.KvSide``: the fast decoder's flat rows or canonical tuple, the full
 decoder and the legacy ID-0 allocator replay for the fallback shapes and the sample)
 need no SQL; reading the rows back, comparing and the tree diff need no walk. So
 the child walks and decodes batch N+1 while the parent reads and compares batch N
 (issue 11 item 4), and the parent still makes every decision, in index order, from
-its own read snapshot.
+its own read snapshot. The payment tree's content digest is the parent's too
+(``digest.PaymentTreeDigest``): the decode makes this half the slower one.
 
 The two halves must look at the same version of the store: the child opens the
 store read-only by path and refuses (:class:`~..engine.vwalk.SnapshotMismatch`)
