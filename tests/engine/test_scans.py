@@ -371,6 +371,35 @@ def test_a_damaged_record_is_a_typed_refusal_naming_it(generated, sqlite_url, wh
             assert e.status().run.state != "validated"
 
 
+@pytest.mark.parametrize("step", [1, 7, 1000])
+def test_the_digest_in_steps_is_the_whole_pass(generated, step):
+    """Validation's comparing process advances the digest a batch at a time: any step
+    size gives the one-pass digest and count (edge: duplicates, nested buckets)."""
+    kv = generated("edge", 60)
+    raw = _digest(kv)
+    with LmdbStore.open(kv, readonly=True) as store, store.read() as root:
+        whole = digest_mod.payment_tree_digest(root)
+        d = digest_mod.PaymentTreeDigest(root)
+        for _ in range(5):
+            d.advance(step)
+        assert d.result() == d.result() == whole == raw and raw[1] == 60
+
+
+def test_the_digest_in_steps_keeps_its_error_for_the_result(generated, sqlite_url):
+    """A damaged record met while advancing is raised by ``result()`` only (where the walk's
+    own digest raised it: after the payments were compared), typed as before."""
+    kv = generated("mixed", 20)
+    with Engine(kv, sqlite_url) as e:
+        assert e.migrate().outcome == "complete"
+    _bad_tag(kv, "root")
+    with LmdbStore.open(kv, readonly=True) as store, store.read() as root:
+        d = digest_mod.PaymentTreeDigest(root)
+        d.advance(1000)  # meets the record: keeps it
+        with pytest.raises(EngineError, match="damaged.*unknown tag 9") as ei:
+            d.result()
+        assert ei.value.exit_code == 2
+
+
 @pytest.mark.parametrize("target", ["payment", "itself"])
 def test_buckets_pointing_back_do_not_loop(generated, target):
     """A damaged store whose nested bucket points back at its payment (or at itself):

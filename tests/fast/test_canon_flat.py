@@ -10,7 +10,7 @@ import pytest
 
 from migwizard.core.engine.runs import latest_run
 from migwizard.core.fast.canon import SAMPLE_PERCENT, CanonValidator, KvSide, iter_main_payments, replay_allocator
-from migwizard.core.fast.canon_flat import read_flat
+from migwizard.core.fast.canon_flat import read_flat, with_times
 from migwizard.core.fast.timefmt import ts_for
 from migwizard.core.kv.lmdb_store import LmdbStore
 from migwizard.core.sql.connect import open_database
@@ -78,11 +78,12 @@ def test_predicted_rows_are_the_read_rows(generated_ro, sqlite_url):
     try:
         run = latest_run(db)
         with LmdbStore.open(kv, readonly=True) as store, store.read() as root:
-            side = KvSide(ts_for(dialect_for(db)), SAMPLE_PERCENT, False, replay_allocator(run.switch_seq_before or 0))
+            ts = ts_for(dialect_for(db))
+            side = KvSide(ts, SAMPLE_PERCENT, False, replay_allocator(run.switch_seq_before or 0))
             items = [side.item(*it) for it in iter_main_payments(root)]
             b = side.batch(items)
             lo = run.first_payment_id
-            for mine, read in zip(b.flat, read_flat(db, lo, lo + len(items) - 1)):
+            for mine, read in zip(with_times(b.flat, ts), read_flat(db, lo, lo + len(items) - 1)):
                 assert mine == read
     finally:
         db.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager, nullcontext
+from dataclasses import replace
 
 from ..codec import DecodeError, decide_status, fetch_payment, render_key
 from ..codec.keys import PAYMENTS_INDEX_BUCKET, PAYMENTS_ROOT_BUCKET
@@ -20,7 +21,7 @@ from .crashpoints import crash_point
 from .context import PROGRESS_INTERVAL_S, Context, one_session_at_a_time
 from .events import Phase, PhaseFinished, PhaseStarted, Progress
 from .indexes import build_deferred_indexes
-from .digest import CONTENT_DIGEST_VERSION
+from .digest import CONTENT_DIGEST_VERSION, PaymentTreeDigest
 from .markers import fingerprint_kv, foreign_run, missing_damage, require_index, tombstone_record, tombstoned, \
     wrong_target
 from .tuning import fastpath_enabled, validation_batch
@@ -88,6 +89,7 @@ class _Validation:
         self.quarantined = 0
         self.facts: WalkResult | None = None  # the walk's facts (content digest), once it finished
         self.canon = None  # a fast.canon.CanonValidator unless MIGWIZ_FASTPATH=0, a backfill or a quarantine
+        self.tree: PaymentTreeDigest | None = None  # the payment tree's digest, advanced batch by batch
 
     def run(self, cancel: threading.Event | None, verify_only: bool) -> ValidationReport:
         ctx, db, run, phase = self.ctx, self.db, self.run_, self.phase
@@ -106,7 +108,7 @@ class _Validation:
                 items = source(root, str(store.path), ctx.dialect(), batch_size=batch_size,
                                payments=run.payments_done or 0, alloc=self.switch)
             else:
-                items = _in_process(validation_walk(root, batch_size, tree_item))
+                items = _in_process(validation_walk(root, batch_size, tree_item, digest=False))
             with items as walk:
                 # No scan of its own: the index facts, the payment tree's digest and the payment
                 # buckets come from the walk (in whichever process walks, in this snapshot).
@@ -127,6 +129,9 @@ class _Validation:
                                               hint="point --sql at this store's own target, or --kv at the store "
                                                    "this target was migrated from")
                         error = _INDEX_CHANGED
+                # The walk leaves the digest to this process (in this snapshot, the walk's version):
+                # with two processes the walking one is the slower, and this one waits on it.
+                self.tree = PaymentTreeDigest(root)
                 try:
                     with self._reads():
                         stopped = self._compare_all(walk, batch_size, total, t0, cancel)
@@ -138,6 +143,8 @@ class _Validation:
                     error = f"KV payment unreadable during validation: {e}"
                 except (WorkerDied, WorkerFailed) as e:
                     error = f"validation's second process failed: {e}"
+                finally:
+                    self.tree.close()
             if self.facts is not None:
                 scan = self.facts.index.scan(root, self.facts.root_payments)  # the whole index, as walked
                 if error is None and scan.fingerprint != run.source_fingerprint:
@@ -216,10 +223,12 @@ class _Validation:
         ctx, rate, last = self.ctx, RollingRate(), -1e9
         for kind, batch in walk:
             if kind == FACTS:
-                self.facts = batch
+                content, root_payments = self.tree.result()  # raises where the walk's own digest did
+                self.facts = replace(batch, content_digest=content, root_payments=root_payments)
                 continue
             n = len(batch)
             self._batch(batch)
+            self.tree.advance(n)
             if n < batch_size:
                 continue  # the walk's last, partial batch
             crash_point("validate.batch")

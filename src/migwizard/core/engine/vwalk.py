@@ -13,7 +13,10 @@ the number of payment buckets (one raw pass, ``digest.payment_tree_digest``) -- 
 accumulated by :class:`WalkFacts`, fed every entry the walk yields, and delivered
 once at the end as a picklable :class:`WalkResult`. Keeping it in one object means
 a fact added to the walk is added once and is computed wherever the walk runs, in
-the same read snapshot as the payments compared.
+the same read snapshot as the payments compared. Validation asks for the result
+without the digest (``digest=False``) and digests in the comparing process
+(``digest.PaymentTreeDigest``, a batch at a time, on its own snapshot of the same
+version), which has the spare time while the walking process decodes.
 """
 
 from __future__ import annotations
@@ -40,8 +43,8 @@ class WalkResult:
     """What the finished walk learnt; crosses the process boundary."""
 
     index: IndexFacts  # fingerprint, entry counts, unmatched and missing entries (finished)
-    content_digest: str  # the payment tree's digest (digest.CONTENT_DIGEST_VERSION)
-    root_payments: int  # payment buckets directly under payments-root-bucket
+    content_digest: str | None  # the payment tree's digest (digest.CONTENT_DIGEST_VERSION); None: not asked
+    root_payments: int | None  # payment buckets directly under payments-root-bucket; None: not asked
 
 
 class WalkFacts:
@@ -53,16 +56,20 @@ class WalkFacts:
     def feed(self, entry: Any) -> None:
         self._index.see(entry)
 
-    def result(self, root: Any) -> WalkResult:
-        digest, root_payments = payment_tree_digest(root)
-        return WalkResult(self._index.frozen(), digest, root_payments)
+    def result(self, root: Any, digest: bool = True) -> WalkResult:
+        if not digest:
+            return WalkResult(self._index.frozen(), None, None)
+        content, root_payments = payment_tree_digest(root)
+        return WalkResult(self._index.frozen(), content, root_payments)
 
 
 def validation_walk(root: Any, batch_size: int, item: Callable[[int, bytes, Any], Any],
-                    finish: Callable[[list], Any] = lambda b: b) -> Iterator[tuple[str, Any]]:
+                    finish: Callable[[list], Any] = lambda b: b, *, digest: bool = True) -> Iterator[tuple[str, Any]]:
     """``(BATCH, finish([item(seq, payment hash, bucket), ...]))`` of at most ``batch_size``
     main payments in index order, then ``(FACTS, WalkResult)``. ``finish`` may add what
-    the batch says as a whole (it must stay a list of the items).
+    the batch says as a whole (it must stay a list of the items). ``digest=False``: the
+    result leaves the payment tree's digest to the caller (validation's comparing process
+    computes it, ``digest.PaymentTreeDigest``, on its own snapshot of the same version).
 
     Skips what LND's loop skips (non-value entries, missing buckets, duplicates' index
     entries); an entry LND's migration aborts on raises its located DecodeError, and
@@ -84,7 +91,7 @@ def validation_walk(root: Any, batch_size: int, item: Callable[[int, bytes, Any]
             batch = []
     if batch:
         yield BATCH, finish(batch)
-    yield FACTS, facts.result(root)
+    yield FACTS, facts.result(root, digest)
 
 
 def tree_item(seq: int, phash: bytes, bucket: Any) -> tuple[int, bytes, Any]:

@@ -32,7 +32,7 @@ from ..engine.sqlread import _query, read_payments, sql_ids_by_identifier
 from ..engine.transform import MigrationReject, expected_sql_payment, truncate_ns_to_us
 from ..engine.tree import compare_payment, payment_tree
 from ..sql.introspect import is_postgres
-from .canon_flat import FlatRows, read_flat
+from .canon_flat import FlatRows, read_flat, with_times
 from .canon_pg import TWICE, read_canonical_pg
 from .rows import FALLBACK, FastPayment, decode_payment
 from .timefmt import ts_for
@@ -320,7 +320,7 @@ class KvSide:
         if not sampled:
             fp = decode_payment(bucket)
             if fp is not FALLBACK:
-                flat.add_fast(fp, phash, self.ts)
+                flat.add_fast(fp, phash)
                 return seq, phash, None, (fp.status.label, fp.value, len(fp.attempts), fp.created)  # SQLite
         return seq, phash, None, full_item(phash, bucket, self.ts, sampled, self.pg, self.alloc, flat)
 
@@ -376,6 +376,7 @@ class CanonValidator:
         self.alloc = alloc
         self.sample_percent = sample_percent
         self.pg = dialect.is_postgres
+        self._ts = ts_for(dialect)  # the fast payments' flat rows carry nanoseconds (canon_flat.with_times)
         self.routes: dict[str, int] = defaultdict(int)
         self.flat_batches: dict[bool, int] = defaultdict(int)  # batches by the flat check's outcome
 
@@ -404,7 +405,7 @@ class CanonValidator:
             hi = lo + len(items) - 1
             kv_flat = getattr(items, "flat", None)
             if kv_flat is not None and not self.pg:
-                same = read_flat(self.db, lo, hi) == kv_flat
+                same = read_flat(self.db, lo, hi) == with_times(kv_flat, self._ts)
                 self.flat_batches[same] += 1
             if not same:
                 for pid, (ident, canon) in read_canonical(self.db, lo, hi).items():

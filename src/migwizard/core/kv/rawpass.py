@@ -23,7 +23,7 @@ from .bucket import BucketBase, walk
 from .errors import CorruptError
 from .lmdb_bucket import TAG_BUCKET, TAG_VALUE, LmdbBucket
 
-__all__ = ["sub_bucket_count", "tree_digest", "values_digest"]
+__all__ = ["sub_bucket_count", "tree_digest", "tree_digest_steps", "values_digest"]
 
 _FRAME = struct.Struct(">HI")  # key length (<= 511), value length
 
@@ -88,6 +88,19 @@ def tree_digest(h, bucket: BucketBase) -> int:
     new id (the store rewritten: also worth refusing a commit). Memory stays flat:
     one sub-bucket's pending ids at a time. A damaged store whose buckets point back
     at each other still ends (a pointer to a lower id is followed once)."""
+    steps = tree_digest_steps(h, bucket)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def tree_digest_steps(h, bucket: BucketBase):
+    """:func:`tree_digest` as a generator that pauses after each sub-bucket directly
+    under ``bucket`` (for the payment root: after each payment) and returns the same
+    count: validation's comparing process advances it a batch at a time, so the pass
+    overlaps the other process's walk instead of lengthening it."""
     if not isinstance(bucket, LmdbBucket):
         return _generic_digest(h, bucket)
     txn, db, top = bucket._txn, bucket._store._kv, bucket._prefix
@@ -106,6 +119,7 @@ def tree_digest(h, bucket: BucketBase) -> int:
         if tag == TAG_BUCKET and len(v) == 17:
             direct += 1
             at = _subtree(update, frame, inner, at, v[1:9], bucket)
+            yield
         elif tag != TAG_VALUE:
             _damaged(bucket, k, v)
     return direct
