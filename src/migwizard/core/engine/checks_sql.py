@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..sql.connect import server_version, sqlite_library_version
+from ..sql.connect import load_wal_bytes, server_version, sqlite_library_version
 from ..sql.schema import verify_lnd_tables
 from .context import Context
 from .markers import KVScan
@@ -134,6 +134,7 @@ def space_checks(ctx: Context, scan: KVScan) -> list[Check]:
         while not where.exists() and where != where.parent:
             where = where.parent
         free = shutil.disk_usage(where).free
+        est_wal += load_wal_bytes()  # the load checkpoints every 128 MiB of WAL, not after each chunk
         need = est_rows + est_wal
         out.append(Check("sql.free_space", "Free space (target)",
                          CheckStatus.PASS if free >= need * 1.2 else CheckStatus.FAIL,
