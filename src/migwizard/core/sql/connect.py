@@ -89,7 +89,7 @@ def load_wal_bytes() -> int:
     return LOAD_WAL_AUTOCHECKPOINT * SQLITE_PAGE_SIZE
 
 
-#: ``MIGWIZ_LOAD_SYNC=full`` keeps LND's ``synchronous=full`` through the bulk load too.
+#: ``MIGWIZ_LOAD_SYNC=full`` keeps LND's ``synchronous=full`` (and SQLite's checkpoint interval) through the load too.
 LOAD_SYNC_ENV = "MIGWIZ_LOAD_SYNC"
 
 
