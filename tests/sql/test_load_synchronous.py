@@ -1,5 +1,6 @@
-"""SQLite: the chunks load with ``synchronous=normal`` and every commit after the load
-(the phase's end, validation, commit) is LND's ``full`` again. ``normal`` in WAL mode
+"""SQLite: the chunks load with ``synchronous=normal`` (and a checkpoint every
+LOAD_WAL_AUTOCHECKPOINT WAL pages) and every commit after the load (the phase's end,
+validation, commit) is LND's ``full`` (and SQLite's 1000 pages) again. ``normal`` in WAL mode
 never corrupts; a power cut forgets only the last chunks with their checkpoints, which a
 resume redoes (docs/RELIABILITY.md)."""
 
@@ -8,17 +9,25 @@ from __future__ import annotations
 import pytest
 
 from migwizard.core.engine import indexes as deferred_objects
+from migwizard.core.engine import checks_sql
 from migwizard.core.engine.api import Engine
+from migwizard.core.engine.markers import KVScan
 from migwizard.core.sql import bulk
-from migwizard.core.sql.connect import LOAD_SYNC_ENV, load_synchronous, open_database
+from migwizard.core.sql.connect import (LOAD_SYNC_ENV, LOAD_WAL_AUTOCHECKPOINT, load_synchronous, load_wal_bytes,
+                                         open_database)
 
 from tests.engine.kvbuild import build_store, make_attempt, make_payment, seed_hash
 
 FULL, NORMAL = 2, 1
+SQLITE_AUTOCHECKPOINT = 1000  # SQLite's default, which LND keeps
 
 
 def _sync(db) -> int:
     return db.execute_sql("PRAGMA synchronous").fetchone()[0]
+
+
+def _autockpt(db) -> int:
+    return db.execute_sql("PRAGMA wal_autocheckpoint").fetchone()[0]
 
 
 @pytest.fixture
@@ -31,9 +40,12 @@ def db(tmp_path):
 def test_normal_inside_full_after(db, monkeypatch):
     monkeypatch.delenv(LOAD_SYNC_ENV, raising=False)
     assert _sync(db) == FULL  # LND's pragma on every connection
+    assert _autockpt(db) == SQLITE_AUTOCHECKPOINT
     with load_synchronous(db):
         assert _sync(db) == NORMAL
+        assert _autockpt(db) == LOAD_WAL_AUTOCHECKPOINT > SQLITE_AUTOCHECKPOINT
     assert _sync(db) == FULL
+    assert _autockpt(db) == SQLITE_AUTOCHECKPOINT
 
 
 def test_restored_when_the_load_fails(db, monkeypatch):
@@ -41,12 +53,14 @@ def test_restored_when_the_load_fails(db, monkeypatch):
     with pytest.raises(RuntimeError), load_synchronous(db):
         raise RuntimeError("chunk refused")
     assert _sync(db) == FULL
+    assert _autockpt(db) == SQLITE_AUTOCHECKPOINT
 
 
 def test_env_keeps_full(db, monkeypatch):
     monkeypatch.setenv(LOAD_SYNC_ENV, "full")
     with load_synchronous(db):
         assert _sync(db) == FULL
+        assert _autockpt(db) == SQLITE_AUTOCHECKPOINT
 
 
 def test_engine_loads_normal_and_finishes_full(tmp_path, monkeypatch):
@@ -59,20 +73,36 @@ def test_engine_loads_normal_and_finishes_full(tmp_path, monkeypatch):
         h = seed_hash(40 + seq)
         pays.append(make_payment(seq, h, 1000, htlcs=[make_attempt(seq, hash=h, settled=h)]))
     kv = build_store(tmp_path / "kv", pays)
-    seen: dict[str, list[int]] = {"insert": [], "finish": []}
+    seen: dict[str, list] = {"insert": [], "finish": []}
     real_insert, real_build = bulk.BulkWriter.insert, deferred_objects.build_in_txn
 
     def insert(self, table, columns, rows):
-        seen["insert"].append(_sync(self.db))
+        seen["insert"].append((_sync(self.db), _autockpt(self.db)))
         return real_insert(self, table, columns, rows)
 
     def build(db, run):
-        seen["finish"].append(_sync(db))
+        seen["finish"].append((_sync(db), _autockpt(db)))
         return real_build(db, run)
 
     monkeypatch.setattr(bulk.BulkWriter, "insert", insert)
     monkeypatch.setattr(deferred_objects, "build_in_txn", build)
     with Engine(kv, f"sqlite:///{tmp_path / 'target.sqlite'}", chunk_size=2) as eng:
         assert eng.migrate().outcome == "complete"
-    assert seen["insert"] and set(seen["insert"]) == {NORMAL}
-    assert seen["finish"] == [FULL]
+    assert seen["insert"] and set(seen["insert"]) == {(NORMAL, LOAD_WAL_AUTOCHECKPOINT)}
+    assert seen["finish"] == [(FULL, SQLITE_AUTOCHECKPOINT)]
+
+
+def test_preflight_counts_the_load_wal(tmp_path):
+    """The WAL may hold LOAD_WAL_AUTOCHECKPOINT pages plus a chunk before it is checkpointed,
+    and no more than all the chunks append: the free-space check asks for that."""
+    kv = build_store(tmp_path / "kv", [make_payment(1, seed_hash(1), 1000)])
+    with Engine(kv, f"sqlite:///{tmp_path / 'target.sqlite'}") as eng:
+        one = {c.id: c for c in eng.preflight().checks}["sql.free_space"].details["required"]
+    scan = KVScan(fingerprint="", counts=None, switch_sequence=None, tombstone=False, remaining_payments=100_000)
+    assert checks_sql._load_wal_extra(scan, 2000.0, 100) == load_wal_bytes()  # 1000 chunks of 400 kB
+    scan.remaining_payments = 300
+    assert checks_sql._load_wal_extra(scan, 2000.0, 100) == 2 * 400_000  # 3 chunks
+    assert checks_sql._load_wal_extra(scan, 200.0, 100) == 2 * checks_sql.MIN_CHUNK_WAL  # tiny rows
+    scan.remaining_payments = 1
+    assert checks_sql._load_wal_extra(scan, 2000.0, 100) == 0  # one chunk: the WAL estimate had it
+    assert one < load_wal_bytes()

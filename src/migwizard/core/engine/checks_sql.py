@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..sql.connect import server_version, sqlite_library_version
+from ..sql.connect import load_wal_bytes, server_version, sqlite_library_version
 from ..sql.schema import verify_lnd_tables
 from .context import Context
 from .markers import KVScan
@@ -134,6 +134,7 @@ def space_checks(ctx: Context, scan: KVScan) -> list[Check]:
         while not where.exists() and where != where.parent:
             where = where.parent
         free = shutil.disk_usage(where).free
+        est_wal += _load_wal_extra(scan, per_payment, ctx.chunk_size)
         need = est_rows + est_wal
         out.append(Check("sql.free_space", "Free space (target)",
                          CheckStatus.PASS if free >= need * 1.2 else CheckStatus.FAIL,
@@ -166,6 +167,20 @@ def space_checks(ctx: Context, scan: KVScan) -> list[Check]:
                      f"{tmp}: {mb(tfree)} free, ~{mb(tneed)} may be used for sorting",
                      "" if tfree >= tneed else "set TMPDIR/SQLITE_TMPDIR to a larger volume"))
     return out
+
+
+#: The fewest WAL bytes one chunk appends, however few its rows: a page or more of each
+#: payment table, its indexes and the run's records.
+MIN_CHUNK_WAL = 256 * 1024
+
+
+def _load_wal_extra(scan: KVScan, per_payment: float, chunk_size: int) -> int:
+    """What the WAL may hold beyond one chunk while a SQLite target loads: up to
+    load_wal_bytes() before a checkpoint recycles it, and never more than every
+    remaining chunk appends (a small store keeps a small WAL)."""
+    chunks = -(-scan.remaining_payments // max(1, chunk_size))
+    per_chunk = max(MIN_CHUNK_WAL, int(per_payment * chunk_size * 2))
+    return min(load_wal_bytes(), max(0, chunks - 1) * per_chunk)
 
 
 def _lnd_details(lnd) -> dict[str, Any]:
