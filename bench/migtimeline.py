@@ -18,10 +18,12 @@ import os
 import resource
 import shutil
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from workcopy import work_copy  # noqa: E402
 
 _C: dict[str, float] = {}
 
@@ -83,16 +85,7 @@ def child_produce(args: dict):
 
 
 def main() -> None:
-    src = Path(sys.argv[1])
-    work = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(tempfile.mkdtemp(prefix="migtl-"))
-    kv = work / "kv"
-    if kv.exists():
-        shutil.rmtree(kv)
-    kv.mkdir(parents=True)
-    shutil.copy2(src / "data.mdb", kv / "data.mdb")
-    db = work / "target.sqlite"
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(db) + suffix).unlink(missing_ok=True)
+    src, work, kv, db = work_copy("migtl-")
     child_out = work / "child.json"
     child_out.unlink(missing_ok=True)
 

@@ -13,22 +13,15 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from workcopy import work_copy  # noqa: E402
+
 
 def main() -> None:
-    src = Path(sys.argv[1])
-    work = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(tempfile.mkdtemp(prefix="phases-"))
-    kv = work / "kv"
-    if kv.exists():
-        shutil.rmtree(kv)
-    kv.mkdir(parents=True)
-    shutil.copy2(src / "data.mdb", kv / "data.mdb")
-    db = work / "target.sqlite"
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(db) + suffix).unlink(missing_ok=True)
+    src, work, kv, db = work_copy("phases-")
     from migwizard.core.engine import Engine
 
     out: dict = {"store": str(src), "load_before": os.getloadavg()[0]}

@@ -16,10 +16,10 @@ The flat rows hold values in their stored forms, as the canonical tuples do.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from ..engine.sqlread import _query
+from ..sql.connect import sqlite_pragma
 from .rows import FastPayment
 
 _U64 = 1 << 64
@@ -68,17 +68,11 @@ TABLES = len(QUERIES)
 MMAP_BYTES = 1 << 40  # SQLite caps it (2 GiB by default)
 
 
-@contextmanager
-def mapped_reads(db) -> Iterator[None]:
+def mapped_reads(db):
     """SQLite reads the file through a memory map while validation reads it back:
     pages come straight from the OS cache instead of being copied into SQLite's own
     (about a quarter of the read's CPU at 100k). The connection's setting is restored."""
-    (before,) = db.execute_sql("PRAGMA mmap_size").fetchone()
-    db.execute_sql(f"PRAGMA mmap_size = {MMAP_BYTES}")
-    try:
-        yield
-    finally:
-        db.execute_sql(f"PRAGMA mmap_size = {int(before)}")
+    return sqlite_pragma(db, "mmap_size", MMAP_BYTES)
 
 
 def read_flat(db, lo: int, hi: int) -> tuple[list, ...]:

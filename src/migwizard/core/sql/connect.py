@@ -62,18 +62,24 @@ SQLITE_BUILD_CACHE_KIB = 8192
 
 
 @contextmanager
-def small_sort_memory(db: peewee.Database) -> Iterator[None]:
-    """SQLite: the page cache (and so the sorter's budget) at SQLITE_BUILD_CACHE_KIB
-    for the block, then back to what it was. Other databases: nothing."""
+def sqlite_pragma(db: peewee.Database, name: str, value: int) -> Iterator[None]:
+    """An integer pragma of our SQLite connection at ``value`` for the block, then back to
+    what it was (also on failure). Other databases: nothing."""
     if not isinstance(db, peewee.SqliteDatabase):
         yield
         return
-    (before,) = db.execute_sql("PRAGMA cache_size").fetchone()
-    db.execute_sql(f"PRAGMA cache_size = {-SQLITE_BUILD_CACHE_KIB}")
+    (before,) = db.execute_sql(f"PRAGMA {name}").fetchone()
+    db.execute_sql(f"PRAGMA {name} = {int(value)}")
     try:
         yield
     finally:
-        db.execute_sql(f"PRAGMA cache_size = {int(before)}")
+        db.execute_sql(f"PRAGMA {name} = {int(before)}")
+
+
+def small_sort_memory(db: peewee.Database):
+    """SQLite: the page cache (and so the sorter's budget) at SQLITE_BUILD_CACHE_KIB
+    for the block, then back to what it was."""
+    return sqlite_pragma(db, "cache_size", -SQLITE_BUILD_CACHE_KIB)
 
 
 #: WAL pages between checkpoints while the chunks load (SQLite's default is 1000). With
