@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from migwizard.core.engine import Engine
-from migwizard.core.fast.canon import read_canonical, read_canonical_joined
+from migwizard.core.fast.canon_sql import read_canonical, read_canonical_joined
 from migwizard.core.fast.canon_pg import read_canonical_pg
 from migwizard.core.sql import pgconstraints
 from migwizard.core.sql.connect import open_database

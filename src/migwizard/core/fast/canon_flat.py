@@ -1,7 +1,7 @@
 """A whole batch checked at once on SQLite: the rows of its id range, flat, against
 the rows the KV side predicts for it.
 
-Building every payment's canonical tuple from the SQL rows (``canon.read_canonical``)
+Building every payment's canonical tuple from the SQL rows (``canon_sql.read_canonical``)
 is most of what the comparing process spends on a clean target. Here both sides
 hand over each table's rows for the batch as one flat list, in one fixed order,
 with just enough keys to say whom a row belongs to: the payment's offset in the

@@ -1,7 +1,7 @@
 """PostgreSQL's reader of canonical tuples: the rows of a ``payments.id`` range in three
 round trips, by the keys each level found, in binary.
 
-The portable reader (:func:`.canon.read_canonical` on SQLite) joins every child table
+The portable reader (:func:`.canon_sql.read_canonical` on SQLite) joins every child table
 to ``payment_htlc_attempts`` on ``payment_id BETWEEN``. On PostgreSQL that plan is
 the planner's choice per query: above ~1,000 payments per batch it switched to
 sequential scans of the hop and resolution tables (a scan of the whole table per
@@ -91,7 +91,7 @@ def _one_each(rows) -> dict[int, Any]:
 
 def read_canonical_pg(db, lo: int, hi: int) -> dict[int, tuple[bytes, tuple]]:
     """``{payments.id: (payment_identifier, canonical tuple)}`` for ids ``lo..hi`` (see
-    :func:`.canon.read_canonical`)."""
+    :func:`.canon_sql.read_canonical`)."""
     conn = db.connection()
     span = (lo, hi)
     pays, intents_rows, first_rows, attempt_rows, dup_rows = _level(
