@@ -19,7 +19,7 @@ import os
 import threading
 import time
 import uuid
-from typing import Any
+from contextlib import ExitStack, contextmanager
 
 from ... import __version__
 from ..codec import DecodeError
@@ -34,6 +34,7 @@ from . import backfill as bf
 from . import indexes as deferred_objects
 from . import lndside, migrate_kv, workers
 from .crashpoints import crash_point
+from .culprit import find_culprit
 from .context import PROGRESS_INTERVAL_S, Context, one_session_at_a_time
 from .events import ChunkCommitted, Phase, PhaseFinished, PhaseStarted, Progress
 from .markers import KVScan, index_payment_count, migration_facts, reconcile, refuse_unfinished_import
@@ -43,7 +44,7 @@ from .results import EngineError, ExitCode, MigrationResult, Outcome
 from .rows import ID_TABLES, PAYMENT_TABLES, TABLE_COLUMNS
 from .runs import Run, now_text, record_chunk, record_skipped, stats_from_run, stats_to_run
 from .transform import MigrationReject
-from .tuning import chunk_rows, fastpath_enabled
+from .tuning import chunk_rows, fastpath_enabled, txn_min_chunk_rows, txn_rows
 
 log = logging.getLogger("migwizard")
 
@@ -105,6 +106,17 @@ class _Migration:
         # core/fast for every payment it accepts (never in a backfill: collisions need the model).
         self.fast = fastpath_enabled() and self.taken is None
         self.max_rows = chunk_rows()
+        # The open transaction (SQLite may carry several chunks in one, see _keep_open): its
+        # ExitStack, the committed state before its first chunk, (chunk_no, checkpoint_seq,
+        # payments_done) of each chunk in it, its rows, and its first chunk number.
+        self._txn: ExitStack | None = None
+        self._base: tuple = ()
+        self._pending: list[tuple[int, int, int]] = []
+        self._txn_rows = 0
+        self._txn_first = 0
+        self._last: migrate_kv.Chunk | None = None
+        self._txn_cap = txn_rows() if self.dialect.name == "sqlite" else 1
+        self._txn_min_chunk = txn_min_chunk_rows()
 
     def _args(self, *, chunk_size: int, max_rows: int, until: int | None = None) -> dict:
         """The KV half's arguments from the run as saved: its checkpoint, ids and counters."""
@@ -147,7 +159,8 @@ class _Migration:
         error = None
         failing = None
         try:
-            with load_synchronous(self.db), self._items(root, max(0, total - seen), cancel) as items:
+            with load_synchronous(self.db), self._items(root, max(0, total - seen), cancel) as items, \
+                    self._settled():
                 it = iter(items)
                 first = next(it, None)
                 if first is None and cancel is not None and cancel.is_set():
@@ -169,6 +182,7 @@ class _Migration:
                         rate.add(now, seen, self.stats.attempts)
                         self._progress(seen, total, now - t0, rate)
                         if cancel is not None and cancel.is_set():
+                            self._commit(root)
                             raise _Cancelled()
                     else:
                         end = item
@@ -176,6 +190,7 @@ class _Migration:
                     if cancel is not None and cancel.is_set():
                         raise _Cancelled()
                     raise workers.WorkerDied("the KV half of the migration ended before the end of the index")
+                self._commit(root)
             self.switch_next = end.state.switch_next
             self._finish_migrated()
         except _Cancelled:
@@ -232,13 +247,18 @@ class _Migration:
                                rate.eta(max(0, total - done))))
 
     def _flush(self, chunk: migrate_kv.Chunk, root) -> None:
+        """Write the chunk, its checkpoint and state into the open transaction (opened here if
+        none is), then commit unless :meth:`_keep_open` says the next chunk may join it."""
         ctx, db, run, stats = self.ctx, self.db, self.run_, self.stats
-        writer = BulkWriter(db, self.dialect)
         chunk_no = run.chunks_done + 1
         wall = now_text(ctx.wall())
-        prev = (run.checkpoint_seq, dict(run.next_ids), dict(run.normalisations), dict(run.stats),
-                run.chunks_done, run.first_payment_id, run.payments_done, run.attempts_done, run.hops_done,
-                run.duplicates_done, run.skipped_done)
+        opening = self._txn is None
+        if opening:  # what a rollback of the transaction returns to
+            self._base = (run.checkpoint_seq, dict(run.next_ids), dict(run.normalisations), dict(run.stats),
+                          run.chunks_done, run.first_payment_id, run.payments_done, run.attempts_done,
+                          run.hops_done, run.duplicates_done, run.skipped_done)
+            self._txn_first = chunk_no
+        self._last = chunk
         state = chunk.state
         for k, v in state.counts.items():
             setattr(stats, k, v)
@@ -256,76 +276,117 @@ class _Migration:
         if chunk.collisions:
             run.stats["collisions"] = int(run.stats.get("collisions", 0)) + chunk.collisions
         rows = chunk.rows
+        writer = BulkWriter(db, self.dialect)
+        n = 0
         try:
-            with write_txn(db):
-                crash_point("chunk.begin")
-                for table in PAYMENT_TABLES:
-                    trows = rows.rows[table]
-                    if trows:
-                        ts = ctx.clock()
-                        writer.insert(table, TABLE_COLUMNS[table], trows)
-                        stats.table_seconds[table] = stats.table_seconds.get(table, 0.0) + ctx.clock() - ts
-                        stats.rows[table] = stats.rows.get(table, 0) + len(trows)
-                crash_point("chunk.rows_written")
-                for seq, ident, reason, detail in chunk.skipped:
-                    record_skipped(db, run, _i64(seq), ident, reason, detail, wall)
-                now = ctx.clock()
-                run.stats["seconds"] = float(run.stats.get("seconds", 0.0)) + (now - self.since_flush)
-                stats_to_run(run, stats)
-                run.updated_at = wall
-                run.save(db)
-                record_chunk(db, run, chunk_no, _i64(chunk.first_seq), _i64(chunk.last_seq),
-                             {"payments": chunk.payments, "attempts": rows.attempts, "hops": rows.hops,
-                              "duplicates": len(rows.rows["payment_duplicates"]), "skipped": len(chunk.skipped)},
-                             chunk.first_pid, chunk.last_pid, wall)
-                crash_point("chunk.checkpoint_written")
+            if opening:
+                txn = ExitStack()
+                txn.enter_context(write_txn(db))
+                self._txn = txn
+            crash_point("chunk.begin")
+            for table in PAYMENT_TABLES:
+                trows = rows.rows[table]
+                if trows:
+                    ts = ctx.clock()
+                    writer.insert(table, TABLE_COLUMNS[table], trows)
+                    stats.table_seconds[table] = stats.table_seconds.get(table, 0.0) + ctx.clock() - ts
+                    stats.rows[table] = stats.rows.get(table, 0) + len(trows)
+                    n += len(trows)
+            crash_point("chunk.rows_written")
+            for seq, ident, reason, detail in chunk.skipped:
+                record_skipped(db, run, _i64(seq), ident, reason, detail, wall)
+            now = ctx.clock()
+            run.stats["seconds"] = float(run.stats.get("seconds", 0.0)) + (now - self.since_flush)
+            stats_to_run(run, stats)
+            run.updated_at = wall
+            run.save(db)
+            record_chunk(db, run, chunk_no, _i64(chunk.first_seq), _i64(chunk.last_seq),
+                         {"payments": chunk.payments, "attempts": rows.attempts, "hops": rows.hops,
+                          "duplicates": len(rows.rows["payment_duplicates"]), "skipped": len(chunk.skipped)},
+                         chunk.first_pid, chunk.last_pid, wall)
+            crash_point("chunk.checkpoint_written")
         except Exception as e:  # noqa: BLE001 - find which payment the database refused
-            (run.checkpoint_seq, run.next_ids, run.normalisations, run.stats, run.chunks_done,
-             run.first_payment_id, run.payments_done, run.attempts_done, run.hops_done,
-             run.duplicates_done, run.skipped_done) = prev
-            self.stats = stats_from_run(run)
-            culprit, cause = self._find_culprit(root, writer, chunk)
-            msg = ctx.url.scrub(str(cause if cause is not None else e)).strip().splitlines()[0]
-            raise ChunkFailed(
-                f"the SQL target refused chunk {chunk_no} (KV sequences {chunk.first_seq}..{chunk.last_seq}): "
-                f"{msg}" + (f"; first failing payment {culprit.hex()}" if culprit else ""), culprit) from None
-        crash_point("chunk.committed")
-        stats.chunks = chunk_no
+            self._refused(root, chunk, e)
+        except BaseException as e:  # a half-written chunk is never committed: back to the last commit
+            self._abandon(e)
+            raise
         self.since_flush = now
-        ctx.emit(ChunkCommitted(chunk_no, run.checkpoint_seq, run.payments_done))
+        self._pending.append((chunk_no, run.checkpoint_seq, run.payments_done))
+        self._txn_rows += n
+        if not self._keep_open(n):
+            self._commit(root)
+
+    def _keep_open(self, chunk_rows_: int) -> bool:
+        """Whether the next chunk joins this one's transaction: SQLite, chunks of at least
+        MIGWIZ_TXN_MIN_CHUNK_ROWS rows, up to MIGWIZ_TXN_ROWS rows (why: tuning.py). A kill loses
+        the open transaction's chunks with their checkpoints; a resume redoes exactly those."""
+        return not THROTTLE_S and chunk_rows_ >= self._txn_min_chunk and self._txn_rows < self._txn_cap
+
+    def _commit(self, root) -> None:
+        """Commit the open transaction (if any), then report each of its chunks committed."""
+        txn, self._txn = self._txn, None
+        if txn is None:
+            return
+        try:
+            txn.close()
+        except Exception as e:  # noqa: BLE001 - COMMIT failed: rolled back; find which payment
+            self._refused(root, self._last if root is not None else None, e, rolled_back=True)
+        except BaseException as e:
+            self._abandon(e)
+            raise
+        pending, self._pending, self._txn_rows = self._pending, [], 0
+        for chunk_no, seq, done in pending:
+            crash_point("chunk.committed")
+            self.stats.chunks = chunk_no
+            self.ctx.emit(ChunkCommitted(chunk_no, seq, done))
         if THROTTLE_S:
             time.sleep(THROTTLE_S)
 
+    def _refused(self, root, chunk: migrate_kv.Chunk | None, e: Exception, rolled_back: bool = False) -> None:
+        """The target refused a write (or its COMMIT): roll the open transaction back, return to the
+        state committed before it, name the first payment refused, raise :class:`ChunkFailed`."""
+        first, chunk_no = self._txn_first, self.run_.chunks_done
+        self._abandon(None if rolled_back else e)
+        culprit, cause = (self._find_culprit(root, BulkWriter(self.db, self.dialect), chunk) if chunk is not None
+                          else (None, None))
+        msg = self.ctx.url.scrub(str(cause if cause is not None else e)).strip().splitlines()[0]
+        which = f"chunk {chunk_no}" if first >= chunk_no else f"chunks {first}..{chunk_no}"
+        seqs = f" (KV sequences {chunk.first_seq}..{chunk.last_seq})" if chunk is not None else ""
+        raise ChunkFailed(f"the SQL target refused {which}{seqs}: {msg}"
+                          + (f"; first failing payment {culprit.hex()}" if culprit else ""), culprit) from None
+
+    def _abandon(self, e: BaseException | None) -> None:
+        """Roll the open transaction back (unless ``e`` is None: it is already) and return the run
+        to the state committed before its first chunk."""
+        run = self.run_
+        txn, self._txn = self._txn, None
+        if txn is not None and e is not None:
+            txn.__exit__(type(e), e, e.__traceback__)  # ROLLBACK (write_txn keeps e as the error)
+        self._pending, self._txn_rows = [], 0
+        (run.checkpoint_seq, run.next_ids, run.normalisations, run.stats, run.chunks_done,
+         run.first_payment_id, run.payments_done, run.attempts_done, run.hops_done,
+         run.duplicates_done, run.skipped_done) = self._base
+        self.stats = stats_from_run(run)
+
+    @contextmanager
+    def _settled(self):
+        """Whatever stops the load with a transaction open (a decode error, a dead child, a cancel
+        seen in the KV half) commits the whole chunks it holds, as a commit per chunk would have."""
+        try:
+            yield
+        except BaseException as stop:
+            if self._txn is not None:
+                try:
+                    self._commit(None)
+                except Exception as e:  # noqa: BLE001 - rolled back to the last commit; stop's error stands
+                    stop.add_note(f"(the chunks written before it could not be committed: {e})")
+            raise
+
     def _find_culprit(self, root, writer: BulkWriter, chunk: migrate_kv.Chunk) -> tuple[bytes | None,
                                                                                          Exception | None]:
-        """Rebuild the refused chunk from the KV store, one payment per item (the same walk from the
-        chunk's start state, in this process, on the same snapshot), and insert each payment in a
-        savepoint of a transaction that is always rolled back, until one fails."""
-        found: list[Any] = [None, None]
-
-        class _Undo(Exception):
-            pass
-
+        """Walk again from the state committed last to the refused chunk's end (:mod:`.culprit`)."""
         args = self._args(chunk_size=1, max_rows=1 << 62, until=chunk.last_seq)
-        try:
-            with workers.stream(migrate_kv.TARGET, {**args, "root": root}, workers=1) as items, write_txn(self.db):
-                for item in items:
-                    if not isinstance(item, migrate_kv.Chunk):
-                        continue
-                    try:
-                        with write_txn(self.db):  # a savepoint
-                            for table in PAYMENT_TABLES:
-                                if item.rows.rows[table]:
-                                    writer.insert(table, TABLE_COLUMNS[table], item.rows.rows[table])
-                    except Exception as e:  # noqa: BLE001
-                        found[0], found[1] = item.last_payment, e
-                        break
-                raise _Undo()
-        except _Undo:
-            pass
-        except Exception as e:  # noqa: BLE001
-            found[1] = found[1] or e
-        return found[0], found[1]
+        return find_culprit(self.db, writer, {**args, "root": root})
 
     def _finish_migrated(self) -> None:
         run, stats = self.run_, self.stats

@@ -7,6 +7,18 @@ against, and a way out should a fast path ever be suspected in the field.
 ``MIGWIZ_CHUNK_ROWS`` bounds a chunk by rows (all tables together): the SQL cost of
 a chunk follows its rows, not its payments, and a payment may carry one row or
 hundreds. ``--chunk-size`` stays an upper bound in payments.
+``MIGWIZ_TXN_ROWS`` (SQLite): a transaction carries whole chunks, each with its own
+checkpoint, until it holds this many rows; only chunks of at least
+``MIGWIZ_TXN_MIN_CHUNK_ROWS`` rows share one (see ``migrate._Migration._keep_open``).
+``MIGWIZ_TXN_ROWS=1`` commits every chunk alone. Why several chunks per transaction: LND's
+inline random-keyed UNIQUE indexes (``payments.payment_identifier``,
+``payment_htlc_attempts.session_key``) outgrow the 64 MB page cache near 1M payments; then every
+COMMIT wrote thousands of their leaf pages to the WAL again and each checkpoint copied them back
+(1M mixed: 15.7 GB written for a 1.5 GB file). A page several chunks of one transaction dirty is
+written once (8.7 GB). Each chunk keeps its own checkpoint in the transaction, so a kill loses
+the open transaction's chunks with their checkpoints and a resume redoes exactly those. Small
+chunks (``--chunk-size``, a store's tail) and throttled runs commit alone: their commits are
+cheap, and a stop or a kill loses no more than one chunk.
 """
 
 from __future__ import annotations
@@ -14,6 +26,10 @@ from __future__ import annotations
 import os
 
 DEFAULT_CHUNK_ROWS = 50_000
+# Rows per SQLite transaction during the load (5 default chunks; docs/PERFORMANCE.md, "1M: chunks
+# per transaction"), and the smallest chunk that may share one.
+DEFAULT_TXN_ROWS = 250_000
+DEFAULT_TXN_MIN_CHUNK_ROWS = 10_000
 VALIDATION_BATCH = 250  # payments per validation batch: one payments.id range read back per batch
 
 
@@ -23,6 +39,14 @@ def fastpath_enabled() -> bool:
 
 def chunk_rows() -> int:
     return _positive_int("MIGWIZ_CHUNK_ROWS", DEFAULT_CHUNK_ROWS)
+
+
+def txn_rows() -> int:
+    return _positive_int("MIGWIZ_TXN_ROWS", DEFAULT_TXN_ROWS)
+
+
+def txn_min_chunk_rows() -> int:
+    return _positive_int("MIGWIZ_TXN_MIN_CHUNK_ROWS", DEFAULT_TXN_MIN_CHUNK_ROWS)
 
 
 def validation_batch() -> int:
