@@ -12,6 +12,7 @@ from migwizard.core.engine import indexes as deferred_objects
 from migwizard.core.engine import checks_sql
 from migwizard.core.engine.api import Engine
 from migwizard.core.engine.markers import KVScan
+from migwizard.core.engine.tuning import DEFAULT_CHUNK_ROWS, DEFAULT_TXN_ROWS
 from migwizard.core.sql import bulk
 from migwizard.core.sql.connect import (LOAD_SYNC_ENV, LOAD_WAL_AUTOCHECKPOINT, load_synchronous, load_wal_bytes,
                                          open_database)
@@ -93,13 +94,14 @@ def test_engine_loads_normal_and_finishes_full(tmp_path, monkeypatch):
 
 
 def test_preflight_counts_the_load_wal(tmp_path):
-    """The WAL may hold LOAD_WAL_AUTOCHECKPOINT pages plus a chunk before it is checkpointed,
+    """The WAL may hold LOAD_WAL_AUTOCHECKPOINT pages plus a transaction's chunks before it is checkpointed,
     and no more than all the chunks append: the free-space check asks for that."""
     kv = build_store(tmp_path / "kv", [make_payment(1, seed_hash(1), 1000)])
     with Engine(kv, f"sqlite:///{tmp_path / 'target.sqlite'}") as eng:
         one = {c.id: c for c in eng.preflight().checks}["sql.free_space"].details["required"]
     scan = KVScan(fingerprint="", counts=None, switch_sequence=None, tombstone=False, remaining_payments=100_000)
-    assert checks_sql._load_wal_extra(scan, 2000.0, 100) == load_wal_bytes()  # 1000 chunks of 400 kB
+    per_txn = DEFAULT_TXN_ROWS // DEFAULT_CHUNK_ROWS  # chunks one transaction may carry past the checkpoint
+    assert checks_sql._load_wal_extra(scan, 2000.0, 100) == load_wal_bytes() + (per_txn - 1) * 400_000  # 1000 chunks
     scan.remaining_payments = 300
     assert checks_sql._load_wal_extra(scan, 2000.0, 100) == 2 * 400_000  # 3 chunks
     assert checks_sql._load_wal_extra(scan, 200.0, 100) == 2 * checks_sql.MIN_CHUNK_WAL  # tiny rows

@@ -16,6 +16,7 @@ from .context import Context
 from .markers import KVScan
 from .results import Check, CheckStatus
 from .space import ROWS_PER_KV_BYTE, sql_rows_bytes
+from .tuning import chunk_rows, txn_rows
 
 STANDALONE_REASON = ("{what}: the result is a standalone copy in lnd's schema; lnd will not pick it up by "
                      "itself, and its bookkeeping is left alone")
@@ -176,11 +177,14 @@ MIN_CHUNK_WAL = 256 * 1024
 
 def _load_wal_extra(scan: KVScan, per_payment: float, chunk_size: int) -> int:
     """What the WAL may hold beyond one chunk while a SQLite target loads: up to
-    load_wal_bytes() before a checkpoint recycles it, and never more than every
-    remaining chunk appends (a small store keeps a small WAL)."""
+    load_wal_bytes() before a checkpoint recycles it, plus the other chunks of the
+    transaction that crosses it (a transaction may carry several chunks:
+    tuning.txn_rows), and never more than every remaining chunk appends (a small
+    store keeps a small WAL)."""
     chunks = -(-scan.remaining_payments // max(1, chunk_size))
     per_chunk = max(MIN_CHUNK_WAL, int(per_payment * chunk_size * 2))
-    return min(load_wal_bytes(), max(0, chunks - 1) * per_chunk)
+    per_txn = max(1, -(-txn_rows() // chunk_rows()))
+    return min(load_wal_bytes() + (per_txn - 1) * per_chunk, max(0, chunks - 1) * per_chunk)
 
 
 def _lnd_details(lnd) -> dict[str, Any]:
