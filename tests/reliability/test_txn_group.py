@@ -122,3 +122,21 @@ def test_a_refused_chunk_rolls_its_transaction_back_and_names_the_payment(pristi
     done, records, max_id, last_pid, seq, last_seq = _committed(url)
     assert (done, records) == (2, 2) and max_id == last_pid and seq == last_seq
     assert res.checkpoint_seq == seq
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_decode_error_mid_transaction_commits_the_whole_chunks_before_it(pristine, tmp_path, monkeypatch, workers):
+    """A payment no decoder reads, in chunk 4 while chunk 3 sits in the open transaction: chunk 3
+    is committed (as a commit per chunk would have), nothing of chunk 4; from the child too."""
+    from tests.engine.test_migrate_pipeline import _truncate_creation_info
+
+    for k, v in {**GROUPED, "MIGWIZ_WORKERS": workers}.items():
+        monkeypatch.setenv(k, v)
+    kv = copy_store(pristine, tmp_path / "kv")
+    bad = _truncate_creation_info(kv, [35])
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    with Engine(kv, url, chunk_size=CHUNK) as e:
+        res = e.migrate()
+    assert res.outcome == "failed" and res.failing_payment == bad[0].hex(), res.error
+    done, records, max_id, last_pid, seq, last_seq = _committed(url)
+    assert (done, records) == (3, 3) and max_id == last_pid and seq == last_seq == res.checkpoint_seq
