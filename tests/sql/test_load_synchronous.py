@@ -108,3 +108,30 @@ def test_preflight_counts_the_load_wal(tmp_path):
     scan.remaining_payments = 1
     assert checks_sql._load_wal_extra(scan, 2000.0, 100) == 0  # one chunk: the WAL estimate had it
     assert one < load_wal_bytes()
+
+
+def test_engine_loads_with_the_load_cache_and_gives_the_connection_its_cache_back(tmp_path):
+    """The chunks' inserts see SQLITE_LOAD_CACHE_KIB; the index build and later phases the
+    connection's own page cache again."""
+    from migwizard.core.sql.connect import SQLITE_LOAD_CACHE_KIB, SQLITE_SPEED_PRAGMAS
+
+    own = dict(SQLITE_SPEED_PRAGMAS)["cache_size"]
+    assert own != -SQLITE_LOAD_CACHE_KIB
+    kv = build_store(tmp_path / "kv", [make_payment(seq, seed_hash(60 + seq), 1000) for seq in range(1, 6)])
+    seen: dict[str, list] = {"insert": [], "after": []}
+    real_insert = bulk.BulkWriter.insert
+
+    def insert(self, table, columns, rows):
+        seen["insert"].append(self.db.execute_sql("PRAGMA cache_size").fetchone()[0])
+        return real_insert(self, table, columns, rows)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(bulk.BulkWriter, "insert", insert)
+    try:
+        with Engine(kv, f"sqlite:///{tmp_path / 'target.sqlite'}", chunk_size=2) as eng:
+            assert eng.migrate().outcome == "complete"
+            seen["after"].append(eng._ctx.db().execute_sql("PRAGMA cache_size").fetchone()[0])
+    finally:
+        mp.undo()
+    assert seen["insert"] and set(seen["insert"]) == {-SQLITE_LOAD_CACHE_KIB}
+    assert seen["after"] == [own]

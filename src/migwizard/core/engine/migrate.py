@@ -27,7 +27,7 @@ from ..kv.channeldb import channeldb_version
 from ..kv.errors import KVError
 from ..sql import deferred
 from ..sql.bulk import BulkWriter, next_id
-from ..sql.connect import load_synchronous, server_version
+from ..sql.connect import load_cache, load_synchronous, server_version
 from ..sql.schema import SchemaError, apply_migrations
 from ..sql.transactions import write_txn
 from . import backfill as bf
@@ -159,8 +159,8 @@ class _Migration:
         error = None
         failing = None
         try:
-            with load_synchronous(self.db), self._items(root, max(0, total - seen), cancel) as items, \
-                    self._settled():
+            with load_synchronous(self.db), load_cache(self.db), \
+                    self._items(root, max(0, total - seen), cancel) as items, self._settled():
                 it = iter(items)
                 first = next(it, None)
                 if first is None and cancel is not None and cancel.is_set():
