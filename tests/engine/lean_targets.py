@@ -55,3 +55,13 @@ def big_buffer_mapped(args: dict):
     second = bytearray(size)
     yield info().hblkhd - before
     del second
+
+
+def counted(args: dict):
+    """``args["n"]`` items of ``args["size"]`` bytes, each logged to ``args["log"]`` once built
+    (before it is queued): the parent sees how far ahead the child has run."""
+    for i in range(args["n"]):
+        item = (i, bytes(args["size"]))
+        with open(args["log"], "a") as f:
+            f.write(f"{i}\n")
+        yield item

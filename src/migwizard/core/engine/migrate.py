@@ -133,9 +133,10 @@ class _Migration:
     def _items(self, root, remaining: int, cancel: threading.Event | None) -> workers.ItemStream:
         args = self._args(chunk_size=self.ctx.chunk_size, max_rows=self.max_rows)
         if migrate_kv.child_pays_off(remaining):
-            # Progress ticks (every 0.25 s, ~one per chunk) share the bounded queue: 6 items keep 2-3
-            # chunks of lookahead, so a slow commit or a slow decode does not stall the other side.
-            # A chunk waits in the child as its ~6 MB marshal blob, not as its rows' objects.
+            # Progress ticks (every 0.25 s, ~one per chunk) share the bounded queue: 6 items keep 2
+            # chunks of lookahead (workers.BIG_IN_FLIGHT), so a slow commit or a slow decode does not
+            # stall the other side. A chunk waits in the child as its ~6 MB marshal blob, not as its
+            # rows' objects; never more than two of them, even when this side is the slower one.
             s = workers.stream(migrate_kv.TARGET, args, cancel=cancel, workers=2, lookahead=LOOKAHEAD,
                                wire=migrate_kv.WIRE)
             if s.in_child:
@@ -186,6 +187,7 @@ class _Migration:
                             raise _Cancelled()
                     else:
                         end = item
+                    item = None  # not alive while the next chunk is received and decoded
                 if end is None:  # the stream stopped early: only a cancel does that
                     if cancel is not None and cancel.is_set():
                         raise _Cancelled()

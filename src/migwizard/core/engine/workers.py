@@ -6,8 +6,8 @@ that needs no decoding. On one core they take turns; on two, a child process
 runs the KV half of chunk N+1 while this process does the SQL half of chunk N
 (issue 11 item 4). The child only *reads*: it opens the LMDB store read-only and
 yields picklable items (row chunks, canonical tuples) through a bounded queue,
-so it never holds more than ``lookahead`` items ahead of the parent and memory
-stays flat.
+so it never holds more than ``lookahead`` items ahead of the parent, of them at
+most ``BIG_IN_FLIGHT`` chunks, and memory stays flat whichever side is slower.
 
 The same generator runs in this process when there is one core, when
 ``MIGWIZ_WORKERS=1``, or when the child cannot be started, so the pipeline is a
@@ -52,6 +52,24 @@ WORKERS_ENV = "MIGWIZ_WORKERS"
 _POLL_S = 0.2
 _JOIN_S = 5.0
 
+# glibc's mallopt parameter and the value: allocations of 1 MiB and more (pickled chunks,
+# ~5 MiB each) get their own mapping, returned to the kernel when freed.
+_M_MMAP_THRESHOLD = -3
+_BIG_ALLOCATION = 1 << 20
+
+#: Big items (a migration chunk: ~5.6 MB as its marshal blob) queued but not yet received by
+#: the parent, at most. The queue's ``lookahead`` counts items, and progress ticks share it: when
+#: the parent is the slower side (SQLite's inserts slow down as the target grows, so at 1M
+#: payments it is, and not at 100k) the queue filled with chunks alone and the child held six
+#: blobs, 34 MB more than when it kept up (the child's peak heap 43 -> 77 MiB from 100k to 1M).
+#: Two chunks ahead still cover a slow commit; more only wait.
+BIG_IN_FLIGHT = 2
+
+
+def _is_big(payload: object) -> bool:
+    """An item the big-item bound counts: the same test on both sides of the queue."""
+    return isinstance(payload, bytes) and len(payload) >= _BIG_ALLOCATION
+
 
 class WorkerDied(Exception):
     """The child process ended without finishing or reporting an error."""
@@ -77,17 +95,21 @@ def worker_count() -> int:
 
 
 def stream(target: str, args: dict, *, cancel: threading.Event | None = None, lookahead: int = 2,
-           workers: int | None = None, wire: str | None = None) -> "ItemStream":
+           workers: int | None = None, wire: str | None = None, big_lookahead: int = BIG_IN_FLIGHT) -> "ItemStream":
     """Items of the generator ``target`` ("package.module:function", called as ``fn(args)``),
     from a child process when ``workers`` (default :func:`worker_count`) is 2, else in-process.
 
     ``wire`` names a module with ``to_wire(item) -> bytes | None`` and ``from_wire(bytes) -> item``:
     the child sends the items it encodes as one bytes blob each (``marshal`` of plain tuples is
-    ~3x cheaper than pickling dataclasses of tuples, on both sides), the others pickled."""
+    ~3x cheaper than pickling dataclasses of tuples, on both sides), the others pickled.
+
+    ``big_lookahead``: of the ``lookahead`` items in flight, at most this many big ones (an
+    encoded item of ``_BIG_ALLOCATION`` bytes or more: a chunk, not a progress tick); see
+    :data:`BIG_IN_FLIGHT`."""
     n = worker_count() if workers is None else workers
     if n >= 2:
         try:
-            return _ChildStream(target, args, cancel, lookahead, wire)
+            return _ChildStream(target, args, cancel, lookahead, wire, big_lookahead)
         except (OSError, RuntimeError, ValueError) as e:  # no spawn here (limits, sandbox): one process
             log.warning("could not start a second process (%s); continuing in one", e)
     return _LocalStream(target, args, cancel)
@@ -133,14 +155,17 @@ class _ChildStream(ItemStream):
     in_child = True
 
     def __init__(self, target: str, args: dict, cancel: threading.Event | None, lookahead: int,
-                 wire: str | None = None) -> None:
+                 wire: str | None = None, big_lookahead: int = BIG_IN_FLIGHT) -> None:
         ctx = mp.get_context("spawn")  # never fork: the parent holds LMDB/SQLite handles and threads
+        _big_buffers_unmapped()  # this side receives and decodes the same big buffers
         self._cancel = cancel
         self._from_wire = getattr(importlib.import_module(wire), "from_wire") if wire else None
         with _spawnable():
             self._q = ctx.Queue(maxsize=max(1, lookahead))
             self._stop = ctx.Event()
-            self._proc = ctx.Process(target=_child_main, args=(target, args, self._q, self._stop, os.getpid(), wire),
+            self._big = ctx.Semaphore(max(1, big_lookahead))  # taken by the child per big item, given back here
+            self._proc = ctx.Process(target=_child_main, args=(target, args, self._q, self._stop, os.getpid(), wire,
+                                                               self._big),
                                      name="migwizard-kv", daemon=True)
             self._proc.start()
 
@@ -166,14 +191,21 @@ class _ChildStream(ItemStream):
                                          f"{self._proc.exitcode} before finishing") from None
                 else:
                     continue
+            if _is_big(payload):
+                self._big.release()  # received: the child may queue its next big item
             if kind == "item":
-                yield pickle.loads(payload)
+                item = pickle.loads(payload)
             elif kind == "wire":
-                yield self._from_wire(payload)
+                item = self._from_wire(payload)
             elif kind == "done":
                 return
             else:
                 raise _rebuild(payload)
+            # The encoded bytes go now, and this frame's reference to the item once the caller
+            # has it: the next item is then received and decoded without the last one alive here.
+            payload = None
+            yield item
+            item = None
 
     def close(self) -> None:
         self._stop.set()
@@ -274,16 +306,12 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-# glibc's mallopt parameter and the value: allocations of 1 MiB and more (pickled chunks,
-# ~5 MiB each) get their own mapping, returned to the kernel when freed.
-_M_MMAP_THRESHOLD = -3
-_BIG_ALLOCATION = 1 << 20
-
-
 def _big_buffers_unmapped() -> None:
     """Without this, glibc raises its mmap threshold after the first freed big buffer and
     serves every later pickled chunk from the heap, whose freed middle it keeps: the
-    child's heap then grows with the largest chunks it has ever had in flight at once."""
+    child's heap then grows with the largest chunks it has ever had in flight at once.
+    The parent too (it reads each blob into a buffer, unpickles a copy): at 1M payments
+    its freed-but-kept heap went 9 -> 26 MiB while chunks arrived back to back."""
     try:
         import ctypes
 
@@ -303,13 +331,19 @@ class _Stopped(Exception):
     pass
 
 
-def _child_main(target: str, args: dict, q, stop, parent: int, wire: str | None = None) -> None:
+def _child_main(target: str, args: dict, q, stop, parent: int, wire: str | None = None, big=None) -> None:
     _die_with_parent(parent)
     _big_buffers_unmapped()
     _quiet()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (chunk boundary)
 
     def put(msg: tuple) -> None:
+        if big is not None and _is_big(msg[1]):
+            while not big.acquire(timeout=_POLL_S):  # BIG_IN_FLIGHT: the parent has not taken enough yet
+                if stop.is_set():
+                    raise _Stopped()
+                if os.getppid() != parent:
+                    os._exit(1)
         while True:
             if stop.is_set():
                 raise _Stopped()
