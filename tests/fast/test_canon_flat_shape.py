@@ -177,3 +177,23 @@ def test_attempts_stored_out_of_index_order_take_the_slow_comparison(generated_r
     assert sum(not new for _old, new in both) == 1 and all(old for old, _new in both)
     rep, verdicts = _same_verdicts(kv, sqlite_url)
     assert rep.ok and not any(v.differences for v in verdicts)
+
+
+def test_a_hop_stored_far_from_its_batch_takes_the_slow_comparison(generated_ro, sqlite_url):
+    """One hop (and its MPP row) renumbered past every other: LND reads the same payments;
+    its batch's hop-id range now spans the later batches' hops, so that batch differs
+    and the per-payment comparison clears it; no other batch changes."""
+    import sqlite3
+
+    kv = generated_ro("mixed", 150)
+    _migrated(kv, sqlite_url)
+    con = sqlite3.connect(sqlite_url[len("sqlite:///"):])
+    with con:
+        (hid,) = con.execute("SELECT MIN(hop_id) FROM payment_route_hop_mpp").fetchone()
+        con.execute("UPDATE payment_route_hops SET id = id + 100000 WHERE id = ?", (hid,))
+        con.execute("UPDATE payment_route_hop_mpp SET hop_id = hop_id + 100000 WHERE hop_id = ?", (hid,))
+    con.close()
+    both = _both(kv, sqlite_url)
+    assert [new for _old, new in both].count(False) == 1 and not both[0][1] and all(old for old, _new in both)
+    rep, verdicts = _same_verdicts(kv, sqlite_url)
+    assert rep.ok and not any(v.differences for v in verdicts)

@@ -28,11 +28,10 @@ _MAX_I64 = (1 << 63) - 1
 _MAX_I32 = (1 << 31) - 1
 
 # Joins are driven from the batch's attempts (CROSS JOIN fixes SQLite's join order:
-# without statistics it may start from a full scan of the other table). Attempts and
-# their hops come in index order (payment_id, then the attempt's rowid, then hop_index),
-# which SQLite reads without sorting; they carry their attempt index and hop index, so
-# equal lists are still exactly the per-attempt order the prediction lists (see
-# ``read_flat``). Slots 0-7 line up with the prediction's lists (``FlatRows``); the
+# without statistics it may start from a full scan of the other table). Attempts come in
+# index order (payment_id, then rowid), which SQLite reads without sorting; each carries
+# its attempt index, so equal lists are still exactly the order the prediction lists
+# (see ``read_flat``). Slots 0-7 line up with the prediction's lists (``FlatRows``); the
 # hops' MPP, AMP and blinded parts are lists of their own (8-10, ``BY_HOP_ID``).
 QUERIES = (  # (slot, query, whether it takes the offset parameter)
     (0, "SELECT id - ?, amount_msat, created_at, payment_identifier, fail_reason FROM payments "
@@ -51,24 +50,23 @@ QUERIES = (  # (slot, query, whether it takes the offset parameter)
     (4, "SELECT c.htlc_attempt_index, c.key, c.value FROM payment_htlc_attempts a "
         "CROSS JOIN payment_attempt_first_hop_custom_records c ON c.htlc_attempt_index = a.attempt_index "
         "WHERE a.payment_id BETWEEN ? AND ? ORDER BY a.payment_id, c.htlc_attempt_index, c.id", False),
-    (5, "SELECT h.htlc_attempt_index, h.hop_index, h.pub_key, h.scid, h.outgoing_time_lock, h.amt_to_forward, "
-        "h.meta_data FROM payment_htlc_attempts a "
-        "CROSS JOIN payment_route_hops h ON h.htlc_attempt_index = a.attempt_index "
-        "WHERE a.payment_id BETWEEN ? AND ? ORDER BY a.payment_id, a.id, h.hop_index", False),
     (7, "SELECT payment_id - ?, amount_msat, created_at, fail_reason, settle_preimage, settle_time "
         "FROM payment_duplicates WHERE payment_id BETWEEN ? AND ? ORDER BY payment_id, id", True),
 )
-TABLES = 8  # the prediction's lists (FlatRows): slot 6 holds the hop custom records
+TABLES = 8  # the prediction's lists (FlatRows): slots 5 and 6, the hops and their custom records, BY_HOP_ID
 
-# The hop ids of the batch's hops span HOP_SPAN's MIN..MAX; the hops' own rows of the
-# tables keyed by hop id are read by that range, driven from those tables (one seek per
-# row they hold, instead of three LEFT JOIN seeks per hop). A row in the range whose hop
-# is not one of the batch's carries another attempt's index: the lists differ, and the
-# batch takes the per-payment comparison. Every row of a batch hop is in the range.
+# The hop ids of the batch's hops (those of its attempts) span HOP_SPAN's MIN..MAX; the
+# hops and the rows of the tables keyed by hop id are read by that range, driven from
+# those tables (a range scan, one seek per row a side table holds, instead of a seek per
+# hop into each side table). Every batch hop and all its rows are in the range; a hop in
+# the range that is not one of the batch's carries another attempt's index, so the lists
+# differ and the batch takes the per-payment comparison.
 HOP_SPAN = ("SELECT MIN(h.id), MAX(h.id) FROM payment_htlc_attempts a "
             "CROSS JOIN payment_route_hops h ON h.htlc_attempt_index = a.attempt_index "
             "WHERE a.payment_id BETWEEN ? AND ?")
 BY_HOP_ID = (
+    (5, "SELECT h.htlc_attempt_index, h.hop_index, h.pub_key, h.scid, h.outgoing_time_lock, h.amt_to_forward, "
+        "h.meta_data FROM payment_route_hops h WHERE h.id BETWEEN ? AND ? ORDER BY h.id"),
     (6, "SELECT h.htlc_attempt_index, h.hop_index, c.key, c.value FROM payment_hop_custom_records c "
         "CROSS JOIN payment_route_hops h ON h.id = c.hop_id WHERE c.hop_id BETWEEN ? AND ? ORDER BY c.hop_id, c.id"),
     (8, "SELECT h.htlc_attempt_index, h.hop_index, m.payment_addr, m.total_msat FROM payment_route_hop_mpp m "
@@ -97,13 +95,14 @@ def read_flat(db, lo: int, hi: int) -> tuple[list, ...]:
     """The rows of ``payments.id`` ``lo..hi`` and their children, flat, per table (SQLite),
     in :func:`with_times`'s layout.
 
-    Equal to the prediction means what the former one-query-per-table read (attempts by
-    attempt index, hops with their MPP/AMP/blinded parts joined) would have concluded:
-    every attempt row and hop row carries its attempt index (and hop index), unique
-    keys the prediction lists in ascending order per payment, and the attempts' list
-    ties each attempt to its payment; so the same rows in another order cannot be
-    equal, and rows in the stored order that are equal are the same rows in that
-    order. A hop-keyed row is listed by its hop's keys, once per row."""
+    Equal to the prediction means what the former read (one query per table driven
+    from the payments' ids, attempts sorted by attempt index, hops by attempt and hop
+    index with their MPP/AMP/blinded parts LEFT JOINed) would have concluded: every
+    attempt row carries its payment's offset and attempt index, every hop and hop-keyed
+    row its attempt index and hop index -- keys unique in the tables and in the
+    prediction -- so equal lists hold exactly the batch's rows (nothing missing,
+    nothing of another batch's), and the same rows in another order are not equal.
+    Rows within one owner (custom records, intents) keep their stored id order."""
     out: list = [None] * READ_TABLES
     for slot, sql, offset in QUERIES:
         out[slot] = _query(db, sql, (lo, lo, hi) if offset else (lo, hi))
