@@ -8,6 +8,7 @@ total is counted. Only a clean validation marks the run ``validated``.
 
 from __future__ import annotations
 
+import gc
 import threading
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
@@ -133,7 +134,7 @@ class _Validation:
                 # with two processes the walking one is the slower, and this one waits on it.
                 self.tree = PaymentTreeDigest(root)
                 try:
-                    with self._reads():
+                    with self._reads(), fewer_collections():
                         stopped = self._compare_all(walk, batch_size, total, t0, cancel)
                     if stopped:
                         error = _CANCELLED
@@ -359,6 +360,26 @@ class _Validation:
         q = "?" if self.db.param == "?" else "%s"
         return self.db.execute_sql(f'SELECT COUNT(*) FROM "{table}" WHERE id >= {q}',
                                    (self.start.get(table, 1),)).fetchone()[0]
+
+
+# The comparing process allocates a batch's rows (tens of thousands of tuples) and drops
+# them a moment later; at the default threshold (700) the collector runs every few
+# hundred rows and traverses the rows still being built, all of them young and alive.
+# With a higher one, most of a batch is freed by reference counting before any
+# collection looks at it.
+GEN0_THRESHOLD = 100_000
+
+
+@contextmanager
+def fewer_collections(gen0: int = GEN0_THRESHOLD):
+    """The collector's youngest threshold raised while the batches are compared, then
+    restored (it is process-wide: the wizard's own threads see it too, meanwhile)."""
+    old = gc.get_threshold()
+    gc.set_threshold(max(gen0, old[0]), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 @contextmanager
