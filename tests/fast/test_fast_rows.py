@@ -143,3 +143,15 @@ def _to_tree(b):
     for k, v, child in b.entries():
         out[bytes(k)] = _to_tree(child) if child is not None else bytes(v)
     return out
+
+
+def test_scid_text_cache_bounded(generated_ro, monkeypatch):
+    """The channel-id text cache stops growing at its bound (the child's heap stays flat on a
+    store with more channels than that) and the rows stay identical past it."""
+    from migwizard.core.fast import rows
+
+    monkeypatch.setattr(rows, "_SCID", {})
+    monkeypatch.setattr(rows, "_SCID_MAX", 5)
+    n, taken = compare_store(generated_ro("mixed", 600, seed=3), SQLITE)
+    assert taken > 0.9 * n
+    assert len(rows._SCID) == 5 and all(text == str(chan) for chan, text in rows._SCID.items())

@@ -82,8 +82,11 @@ def walk_payment_index(root: Any, *, after: int | None = None) -> Iterator[Index
     if ib is None:
         return
     rb = root.bucket(PAYMENTS_ROOT_BUCKET)
+    # The LMDB store reads a payment's bucket and its sequence in one call (``child_get``).
+    lookup = getattr(rb, "child_get", None)
     for key, value in ib.items():
-        if after is not None and int.from_bytes(key, "big") <= after:
+        seq = int.from_bytes(key, "big")
+        if after is not None and seq <= after:
             continue
         # Key paths are rendered only for an error: on a million entries the text costs seconds.
         if value is None:
@@ -95,11 +98,14 @@ def walk_payment_index(root: Any, *, after: int | None = None) -> Iterator[Index
         except DecodeError as e:
             yield BadEntry(key, value, e.with_context(key=render_key(PAYMENTS_INDEX_BUCKET, key)), "index")
             continue
-        pb = rb.bucket(phash) if rb is not None else None
+        if lookup is not None:
+            pb, raw_seq = lookup(phash, PAYMENT_SEQUENCE_KEY)
+        else:
+            pb = rb.bucket(phash) if rb is not None else None
+            raw_seq = pb.get(PAYMENT_SEQUENCE_KEY) if pb is not None else None
         if pb is None:
             yield MissingBucket(key, value, phash)
             continue
-        raw_seq = pb.get(PAYMENT_SEQUENCE_KEY)
         if raw_seq is None:
             pkey = render_key(PAYMENTS_ROOT_BUCKET, phash, PAYMENT_SEQUENCE_KEY)
             yield BadEntry(key, value, DecodeError("sequence number not found", payment=phash, key=pkey,
@@ -111,7 +117,7 @@ def walk_payment_index(root: Any, *, after: int | None = None) -> Iterator[Index
             pkey = render_key(PAYMENTS_ROOT_BUCKET, phash, PAYMENT_SEQUENCE_KEY)
             yield BadEntry(key, value, e.with_context(payment=phash, key=pkey), "sequence", phash, raw_seq)
             continue
-        if own != int.from_bytes(key, "big"):
+        if own != seq:
             dups = pb.bucket(PAYMENT_DUPLICATE_BUCKET)
             yield DuplicateEntry(key, value, phash, own, dups is not None and dups.bucket(key) is not None)
         else:

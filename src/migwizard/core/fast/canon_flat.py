@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from ..engine.sqlread import _query
 from ..sql.connect import sqlite_pragma
-from .rows import FastPayment
+from .rows import _SCID, FastPayment, _scid_text
 
 _U64 = 1 << 64
 _U32 = 1 << 32
@@ -161,6 +161,7 @@ class FlatRows:
         k = self.n
         self.n += 1
         pay, intents, first, att, arec, hops, hrec, _dups = self.tables
+        scid = _SCID.get  # channel ids as text, one shared object per channel (fast.rows)
         # The int64/int32 casts inlined: this loop runs once per hop of the store.
         v = fp.value
         pay.append((k, v - _U64 if v > _MAX_I64 else v, fp.created, fp.identifier, fp.fail_reason))
@@ -186,11 +187,11 @@ class FlatRows:
                 if amt > _MAX_I64:
                     amt -= _U64
                 if mpp is None:
-                    hops.append((aidx, i, pub, str(chan), otl, amt, meta, 0, None, None,
+                    hops.append((aidx, i, pub, scid(chan) or _scid_text(chan), otl, amt, meta, 0, None, None,
                                  0, None, None, None, 0, None, None, None))
                 else:
-                    hops.append((aidx, i, pub, str(chan), otl, amt, meta, 1, mpp[0], _i64(mpp[1]),
-                                 0, None, None, None, 0, None, None, None))
+                    hops.append((aidx, i, pub, scid(chan) or _scid_text(chan), otl, amt, meta, 1, mpp[0],
+                                 _i64(mpp[1]), 0, None, None, None, 0, None, None, None))
                 for key, v in custom:
                     hrec.append((aidx, i, key, v))
                 i += 1

@@ -76,7 +76,7 @@ class LmdbBucket(BucketBase):
     parent's entry and is re-read each time).
     """
 
-    __slots__ = ("_store", "_txn", "_id", "_prefix", "_parent", "_name", "path", "writable")
+    __slots__ = ("_store", "_txn", "_id", "_prefix", "_parent", "_name", "path", "writable", "_cur")
 
     def __init__(
         self,
@@ -96,6 +96,7 @@ class LmdbBucket(BucketBase):
         self._name = path[-1] if path else None
         self.path = path
         self.writable = writable
+        self._cur: lmdb.Cursor | None = None  # child_get's own cursor, made on first use
 
     def __repr__(self) -> str:
         return f"<LmdbBucket {render_key(*self.path) or '<root>'} id={self._id}>"
@@ -184,6 +185,62 @@ class LmdbBucket(BucketBase):
             else:
                 raise self._bad_tag(key, raw)
 
+    def items(self) -> Iterator[tuple[bytes, bytes | None]]:
+        """``(key, value)``, or ``(key, None)`` for a sub-bucket, in byte order: what
+        :meth:`entries` yields without building a handle per sub-bucket (the payment
+        index walk reads a million entries through it). Same :class:`CorruptError` for a
+        bad tag or a malformed bucket entry, at the same entry."""
+        cur = self._txn.cursor(db=self._store._kv)
+        bid = self._id
+        end = (bid + 1).to_bytes(8, "big") if bid < U64_MAX else _range_end(bid)
+        if not cur.set_range(self._prefix):
+            return
+        for full, raw in cur.iternext():
+            if full >= end:
+                break
+            tag = raw[0] if raw else None
+            if tag == TAG_VALUE:
+                yield full[8:], raw[1:]
+            elif tag == TAG_BUCKET:
+                if len(raw) != 17:
+                    raise CorruptError(f"{self._store.path}: bucket entry {self._where(full[8:])} is {len(raw)} "
+                                       "bytes, expected 17")
+                yield full[8:], None
+            else:
+                raise self._bad_tag(full[8:], raw)
+
+    def child_get(self, key: bytes, sub: bytes) -> tuple["LmdbBucket | None", bytes | None]:
+        """``(self.bucket(key), that bucket's get(sub))`` in two reads, ``(None, None)`` when
+        ``key`` is no bucket here; the same values and errors as those two calls.
+
+        Why: the payment index walk looks every payment's bucket up by its hash and reads
+        its sequence number, a million times. The second read goes through one cursor kept
+        on this handle: payment buckets get their ids in creation order, so the next
+        payment's sequence key usually sits on the page that cursor already stands on, and
+        LMDB then finds it without descending the tree again."""
+        if not key or len(key) + 8 > self._store.max_key_size or not isinstance(key, bytes):
+            child = self.bucket(key)
+            return child, (child.get(sub) if child is not None else None)
+        raw = self._txn.get(self._prefix + key, db=self._store._kv)
+        if not raw or raw[0] != TAG_BUCKET:
+            return None, None
+        child = self._decode_child(key, raw)
+        if not sub or len(sub) + 8 > self._store.max_key_size:
+            return child, child.get(sub)
+        cur = self._cur
+        if cur is None:
+            cur = self._cur = self._txn.cursor(db=self._store._kv)
+        child._cur = cur  # its scan() starts from there too; the next child_get moves it on
+        raw = cur.get(child._prefix + sub)
+        if raw is None:
+            return child, None
+        tag = raw[:1]
+        if tag == b"\x00":
+            return child, raw[1:]
+        if tag == b"\x01":
+            return child, None
+        raise child._bad_tag(sub, raw)
+
     def scan(self, sub: bytes) -> tuple[dict[bytes, bytes | None], Iterator[tuple[bytes, bytes | None]] | None]:
         """This bucket's entries as ``{key: value, or None for a sub-bucket}``, plus
         ``items()`` of its sub-bucket ``sub`` (None when ``sub`` is absent or a value).
@@ -193,8 +250,13 @@ class LmdbBucket(BucketBase):
         cursor and two generator layers per level. Here one cursor serves both levels
         and no handle is built. Same entries, same :class:`CorruptError` for a bad
         tag or bucket entry (this level eagerly, ``sub`` lazily, as ``items()``).
+        On a bucket :meth:`child_get` returned, the sub-bucket's items run on the parent
+        handle's cursor: consume them before the parent's next ``child_get`` (the fast
+        decoder does, at once).
         """
-        cur = self._txn.cursor(db=self._store._kv)
+        cur = self._cur  # a bucket from child_get: the walk's cursor, standing on this bucket already
+        if cur is None:
+            cur = self._txn.cursor(db=self._store._kv)
         bid = self._id
         end = (bid + 1).to_bytes(8, "big") if bid < U64_MAX else _range_end(bid)
         out: dict[bytes, bytes | None] = {}
