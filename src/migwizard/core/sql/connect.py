@@ -68,6 +68,8 @@ SQLITE_BUILD_CACHE_KIB = 8192
 #: 64 MiB, max RSS 133 against 168 MB; 100k: 4.62 against 4.75 s. LND's random-keyed unique
 #: indexes outgrow either size at 1M, and the OS page cache serves their misses.
 SQLITE_LOAD_CACHE_KIB = 32768
+#: ``MIGWIZ_LOAD_CACHE_KIB`` overrides SQLITE_LOAD_CACHE_KIB (read per load: a bench's A/B knob).
+LOAD_CACHE_ENV = "MIGWIZ_LOAD_CACHE_KIB"
 
 
 @contextmanager
@@ -86,8 +88,19 @@ def sqlite_pragma(db: peewee.Database, name: str, value: int) -> Iterator[None]:
 
 
 def load_cache(db: peewee.Database):
-    """SQLite: the page cache at SQLITE_LOAD_CACHE_KIB while the chunks load."""
-    return sqlite_pragma(db, "cache_size", -SQLITE_LOAD_CACHE_KIB)
+    """SQLite: the page cache at SQLITE_LOAD_CACHE_KIB (or ``MIGWIZ_LOAD_CACHE_KIB``) while the
+    chunks load."""
+    return sqlite_pragma(db, "cache_size", -load_cache_kib())
+
+
+def load_cache_kib() -> int:
+    """The load's page cache in KiB: ``MIGWIZ_LOAD_CACHE_KIB`` when it is a positive integer."""
+    raw = os.environ.get(LOAD_CACHE_ENV, "").strip()
+    try:
+        kib = int(raw) if raw else SQLITE_LOAD_CACHE_KIB
+    except ValueError:
+        kib = SQLITE_LOAD_CACHE_KIB
+    return kib if kib > 0 else SQLITE_LOAD_CACHE_KIB
 
 
 def small_sort_memory(db: peewee.Database):
