@@ -166,10 +166,11 @@ def replay(work: Path, kv: Path, db: Path) -> dict:
     real_build = deferred_objects.build_in_txn
 
     def build(dbh, run):
-        c = time.thread_time()
+        t, c = time.perf_counter(), time.thread_time()
         try:
             return real_build(dbh, run)
         finally:
+            _add("index_build_s", time.perf_counter() - t)
             _add("index_build_cpu_s", time.thread_time() - c)
 
     migrate.deferred_objects.build_in_txn = build

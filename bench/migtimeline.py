@@ -7,7 +7,9 @@ monkeypatching only (the engine is unchanged): the child runs a wrapper target t
 the generator (decode + row building: main thread CPU and wall), the time the main thread
 waits for the bounded queue (``put`` blocked), and the feeder thread's pickling; the parent
 times waiting on the queue, unpickling, each table's executemany, the commit and the final
-index build. One JSON line on stdout.
+index build (wall, and main-thread CPU per table, for the COMMITs and the build), the parent's
+rusage user/sys CPU and bytes written. ``MIGTL_PREFLIGHT=0`` skips preflight (the bench's
+steps.py runs migrate without it). One JSON line on stdout.
 """
 
 from __future__ import annotations
