@@ -7,7 +7,9 @@ monkeypatching only (the engine is unchanged): the child runs a wrapper target t
 the generator (decode + row building: main thread CPU and wall), the time the main thread
 waits for the bounded queue (``put`` blocked), and the feeder thread's pickling; the parent
 times waiting on the queue, unpickling, each table's executemany, the commit and the final
-index build. One JSON line on stdout.
+index build (wall, and main-thread CPU per table, for the COMMITs and the build), the parent's
+rusage user/sys CPU and bytes written. ``MIGTL_PREFLIGHT=0`` skips preflight (the bench's
+steps.py runs migrate without it). One JSON line on stdout.
 """
 
 from __future__ import annotations
@@ -120,11 +122,13 @@ def main() -> None:
     real_insert = bulk.BulkWriter.insert
 
     def insert(self, table, columns, rows):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         try:
             return real_insert(self, table, columns, rows)
         finally:
             _add("executemany_s", time.perf_counter() - t)
+            _add("executemany_cpu_s", time.thread_time() - c)
+            _add(f"cpu_{table}", time.thread_time() - c)
 
     bulk.BulkWriter.insert = insert
 
@@ -140,20 +144,22 @@ def main() -> None:
             if not cm.__exit__(*sys.exc_info()):
                 raise
         else:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.thread_time()
             cm.__exit__(None, None, None)
             _add("commit_s", time.perf_counter() - t)
+            _add("commit_cpu_s", time.thread_time() - c)
 
     migrate.write_txn = write_txn
 
     real_flush = migrate._Migration._flush
 
     def flush(self, chunk, root):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         try:
             return real_flush(self, chunk, root)
         finally:
             _add("flush_s", time.perf_counter() - t)
+            _add("flush_cpu_s", time.thread_time() - c)
 
     migrate._Migration._flush = flush
 
@@ -170,13 +176,21 @@ def main() -> None:
     migrate.deferred_objects.build_in_txn = build
 
     out: dict = {"store": str(src), "load_before": os.getloadavg()[0],
-                 "workers": os.environ.get("MIGWIZ_WORKERS", "")}
+                 "workers": os.environ.get("MIGWIZ_WORKERS", ""),
+                 "env": {k: v for k, v in os.environ.items() if k.startswith("MIGWIZ_")}}
     with Engine(kv, f"sqlite:///{db}") as e:
-        e.preflight()
+        if os.environ.get("MIGTL_PREFLIGHT", "1") != "0":
+            e.preflight()
         t, c = time.perf_counter(), time.process_time()
+        ru0 = resource.getrusage(resource.RUSAGE_SELF)
         r = e.migrate()
+        ru1 = resource.getrusage(resource.RUSAGE_SELF)
         out["migrate_wall_s"] = time.perf_counter() - t
         out["parent_cpu_s"] = time.process_time() - c
+        out["parent_user_s"] = ru1.ru_utime - ru0.ru_utime
+        out["parent_sys_s"] = ru1.ru_stime - ru0.ru_stime
+        out["parent_read_mb"] = (ru1.ru_inblock - ru0.ru_inblock) * 512 / 1e6
+        out["parent_write_mb"] = (ru1.ru_oublock - ru0.ru_oublock) * 512 / 1e6
         assert r.outcome == "complete", r
     out.update(_C)
     out["commit_s"] = _C.get("commit_s", 0.0)  # chunk commits + the final one (index build inside)

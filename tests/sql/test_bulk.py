@@ -146,6 +146,48 @@ def test_unknown_column_and_bad_row_width(migrated_db):
     assert next_id(migrated_db, Payment) == 1
 
 
+def test_bad_row_width_anywhere_in_a_list_is_refused_before_any_row_is_sent(migrated_db, monkeypatch):
+    """Lists of rows go to the driver whole (their widths checked first): a bad row at the end of
+    the list still raises the same ValueError, and nothing reaches executemany."""
+    d = dialect_for(migrated_db)
+    pays, _atts, _hops = _rows(d, 5)
+    sent = []
+    if not introspect.is_postgres(migrated_db):
+        real_cursor = migrated_db.cursor
+
+        class Spy:
+            def __init__(self, cur):
+                self._cur = cur
+
+            def executemany(self, sql, rows):
+                def recorded():
+                    for row in rows:
+                        sent.append(row)
+                        yield row
+                return self._cur.executemany(sql, recorded())
+
+            def __getattr__(self, name):
+                return getattr(self._cur, name)
+
+        monkeypatch.setattr(migrated_db, "cursor", lambda *a, **k: Spy(real_cursor(*a, **k)))
+    with pytest.raises(ValueError, match="row has 4 values, expected 5"):
+        with write_txn(migrated_db):
+            BulkWriter(migrated_db).insert(Payment, PAY_COLS, pays + [pays[0][:4]])
+    assert sent == []
+    assert next_id(migrated_db, Payment) == 1
+
+
+@pytest.mark.parametrize("shape", [list, tuple, iter])
+def test_rows_as_list_tuple_or_iterator_write_the_same(migrated_db, shape):
+    d = dialect_for(migrated_db)
+    pays, _atts, _hops = _rows(d, 7)
+    with write_txn(migrated_db):
+        assert BulkWriter(migrated_db).insert(Payment, PAY_COLS, shape(pays)) == 7
+        assert BulkWriter(migrated_db).insert(Payment, PAY_COLS, shape([])) == 0
+    got = migrated_db.execute_sql("SELECT id, payment_identifier FROM payments ORDER BY id").fetchall()
+    assert [(r[0], bytes(r[1])) for r in got] == [(p[0], p[3]) for p in pays]
+
+
 def test_constraint_error_rolls_back_whole_chunk(migrated_db):
     db = migrated_db
     d = dialect_for(db)

@@ -110,13 +110,31 @@ def test_preflight_counts_the_load_wal(tmp_path):
     assert one < load_wal_bytes()
 
 
-def test_engine_loads_with_the_load_cache_and_gives_the_connection_its_cache_back(tmp_path):
-    """The chunks' inserts see SQLITE_LOAD_CACHE_KIB; the index build and later phases the
-    connection's own page cache again."""
-    from migwizard.core.sql.connect import SQLITE_LOAD_CACHE_KIB, SQLITE_SPEED_PRAGMAS
+def test_load_cache_kib_default_and_env(monkeypatch):
+    from migwizard.core.sql.connect import LOAD_CACHE_ENV, SQLITE_LOAD_CACHE_KIB, load_cache_kib
+
+    monkeypatch.delenv(LOAD_CACHE_ENV, raising=False)
+    assert load_cache_kib() == SQLITE_LOAD_CACHE_KIB
+    for bad in ("", "x", "0", "-5"):
+        monkeypatch.setenv(LOAD_CACHE_ENV, bad)
+        assert load_cache_kib() == SQLITE_LOAD_CACHE_KIB
+    monkeypatch.setenv(LOAD_CACHE_ENV, "12288")
+    assert load_cache_kib() == 12288
+
+
+@pytest.mark.parametrize("env_kib", [None, 12288])
+def test_engine_loads_with_the_load_cache_and_gives_the_connection_its_cache_back(tmp_path, monkeypatch, env_kib):
+    """The chunks' inserts see the load's page cache (SQLITE_LOAD_CACHE_KIB, or
+    MIGWIZ_LOAD_CACHE_KIB); the index build and later phases the connection's own page cache
+    again."""
+    from migwizard.core.sql.connect import LOAD_CACHE_ENV, SQLITE_LOAD_CACHE_KIB, SQLITE_SPEED_PRAGMAS
 
     own = dict(SQLITE_SPEED_PRAGMAS)["cache_size"]
-    assert own != -SQLITE_LOAD_CACHE_KIB
+    if env_kib is None:
+        monkeypatch.delenv(LOAD_CACHE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(LOAD_CACHE_ENV, str(env_kib))
+    load_kib = env_kib or SQLITE_LOAD_CACHE_KIB
     kv = build_store(tmp_path / "kv", [make_payment(seq, seed_hash(60 + seq), 1000) for seq in range(1, 6)])
     seen: dict[str, list] = {"insert": [], "after": []}
     real_insert = bulk.BulkWriter.insert
@@ -133,5 +151,5 @@ def test_engine_loads_with_the_load_cache_and_gives_the_connection_its_cache_bac
             seen["after"].append(eng._ctx.db().execute_sql("PRAGMA cache_size").fetchone()[0])
     finally:
         mp.undo()
-    assert seen["insert"] and set(seen["insert"]) == {-SQLITE_LOAD_CACHE_KIB}
+    assert seen["insert"] and set(seen["insert"]) == {-load_kib}
     assert seen["after"] == [own]

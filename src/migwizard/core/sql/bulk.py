@@ -90,6 +90,15 @@ class BulkWriter:
     def _executemany(self, table, columns, rows) -> int:
         sql = self.insert_sql(table, columns)
         width = len(columns)
+        if isinstance(rows, (list, tuple)):
+            # The chunks' rows come as lists: their widths checked in C (set of lens) and the
+            # list handed to the driver as it is, instead of through a Python generator per row.
+            if rows and set(map(len, rows)) != {width}:
+                bad = next(r for r in rows if len(r) != width)
+                raise ValueError(f"row has {len(bad)} values, expected {width}: {bad!r}")
+            with _exception_wrapper:
+                self.db.cursor().executemany(sql, rows)
+            return len(rows)
         count = 0
 
         def checked():

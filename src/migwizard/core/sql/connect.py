@@ -62,12 +62,14 @@ SQLITE_SPEED_PRAGMAS: tuple[tuple[str, object], ...] = (
 SQLITE_BUILD_CACHE_KIB = 8192
 
 
-#: The page cache (KiB) while the chunks load, on SQLite (the connection's 64 MB again after).
-#: 1M mixed, the parent's SQL half replayed (several chunks per transaction), two pairs run
-#: back to back at load 4.6-6: load CPU 99.9 / 89.2 s with 32 MiB against 98.8 / 94.5 s with
-#: 64 MiB, max RSS 133 against 168 MB; 100k: 4.62 against 4.75 s. LND's random-keyed unique
-#: indexes outgrow either size at 1M, and the OS page cache serves their misses.
-SQLITE_LOAD_CACHE_KIB = 32768
+#: The page cache (KiB) while the chunks load, on SQLite. 32 MiB (branch mig1m, measured on a
+#: replay of the SQL half alone) was a regression in the whole migrate phase: 1M mixed,
+#: bench/migtimeline.py, interleaved A/B (branch migpar, docs/PERFORMANCE.md): parent CPU 77.0 / 85.0 s
+#: with 32 MiB against 71.1 / 75.1 s with 64 MiB (several chunks per transaction), 92.0 / 88.3 against
+#: 78.1 / 81.2 s (a commit per chunk); wall 123 / 218 s against 95 / 165 s.
+SQLITE_LOAD_CACHE_KIB = 65536
+#: ``MIGWIZ_LOAD_CACHE_KIB`` overrides SQLITE_LOAD_CACHE_KIB (read per load: a bench's A/B knob).
+LOAD_CACHE_ENV = "MIGWIZ_LOAD_CACHE_KIB"
 
 
 @contextmanager
@@ -86,8 +88,19 @@ def sqlite_pragma(db: peewee.Database, name: str, value: int) -> Iterator[None]:
 
 
 def load_cache(db: peewee.Database):
-    """SQLite: the page cache at SQLITE_LOAD_CACHE_KIB while the chunks load."""
-    return sqlite_pragma(db, "cache_size", -SQLITE_LOAD_CACHE_KIB)
+    """SQLite: the page cache at SQLITE_LOAD_CACHE_KIB (or ``MIGWIZ_LOAD_CACHE_KIB``) while the
+    chunks load."""
+    return sqlite_pragma(db, "cache_size", -load_cache_kib())
+
+
+def load_cache_kib() -> int:
+    """The load's page cache in KiB: ``MIGWIZ_LOAD_CACHE_KIB`` when it is a positive integer."""
+    raw = os.environ.get(LOAD_CACHE_ENV, "").strip()
+    try:
+        kib = int(raw) if raw else SQLITE_LOAD_CACHE_KIB
+    except ValueError:
+        kib = SQLITE_LOAD_CACHE_KIB
+    return kib if kib > 0 else SQLITE_LOAD_CACHE_KIB
 
 
 def small_sort_memory(db: peewee.Database):
