@@ -46,6 +46,29 @@ def _u64(n: int) -> bytes:
     return n.to_bytes(8, "big")
 
 
+def _range_items(store_path, cur: lmdb.Cursor, prefix: bytes, path: tuple,
+                 here: bool) -> Iterator[tuple[bytes, bytes | None]]:
+    """``items()`` of the bucket whose id is ``prefix`` and whose key path is ``path``,
+    read on ``cur`` (``here``: the cursor stands on its first entry already). A bad tag
+    or a bucket entry that is not 17 bytes raises :class:`CorruptError` naming the key."""
+    if not here and not cur.set_range(prefix):
+        return
+    end = _range_end(int.from_bytes(prefix, "big"))
+    for full, raw in cur.iternext():
+        if full >= end:
+            break
+        tag = raw[0] if raw else None
+        if tag == TAG_VALUE:
+            yield full[8:], raw[1:]
+        elif tag == TAG_BUCKET:
+            if len(raw) != 17:
+                raise CorruptError(f"{store_path}: bucket entry {render_key(*path, full[8:])} is {len(raw)} "
+                                   "bytes, expected 17")
+            yield full[8:], None
+        else:
+            raise CorruptError(f"{store_path}: entry {render_key(*path, full[8:])} has unknown tag {tag!r}")
+
+
 def _range_end(bucket_id: int) -> bytes:
     """A bound above every key of bucket ``bucket_id`` and below every key of the next
     one: ``full < end`` tests the prefix without slicing. The last id's bound is
@@ -191,23 +214,7 @@ class LmdbBucket(BucketBase):
         index walk reads a million entries through it). Same :class:`CorruptError` for a
         bad tag or a malformed bucket entry, at the same entry."""
         cur = self._txn.cursor(db=self._store._kv)
-        bid = self._id
-        end = (bid + 1).to_bytes(8, "big") if bid < U64_MAX else _range_end(bid)
-        if not cur.set_range(self._prefix):
-            return
-        for full, raw in cur.iternext():
-            if full >= end:
-                break
-            tag = raw[0] if raw else None
-            if tag == TAG_VALUE:
-                yield full[8:], raw[1:]
-            elif tag == TAG_BUCKET:
-                if len(raw) != 17:
-                    raise CorruptError(f"{self._store.path}: bucket entry {self._where(full[8:])} is {len(raw)} "
-                                       "bytes, expected 17")
-                yield full[8:], None
-            else:
-                raise self._bad_tag(full[8:], raw)
+        return _range_items(self._store.path, cur, self._prefix, self.path, False)
 
     def child_get(self, key: bytes, sub: bytes) -> tuple["LmdbBucket | None", bytes | None]:
         """``(self.bucket(key), that bucket's get(sub))`` in two reads, ``(None, None)`` when
@@ -291,24 +298,7 @@ class LmdbBucket(BucketBase):
                    here: bool) -> Iterator[tuple[bytes, bytes | None]]:
         """``items()`` of the sub-bucket ``name`` whose id is ``prefix``, on ``cur``
         (``here``: the cursor stands on its first entry already)."""
-        if not here and not cur.set_range(prefix):
-            return
-        cid = int.from_bytes(prefix, "big")
-        end = (cid + 1).to_bytes(8, "big") if cid < U64_MAX else _range_end(cid)
-        for full, raw in cur.iternext():
-            if full >= end:
-                break
-            tag = raw[0] if raw else None
-            if tag == TAG_VALUE:
-                yield full[8:], raw[1:]
-            elif tag == TAG_BUCKET:
-                if len(raw) != 17:
-                    where = render_key(*self.path, name, full[8:])
-                    raise CorruptError(f"{self._store.path}: bucket entry {where} is {len(raw)} bytes, expected 17")
-                yield full[8:], None
-            else:
-                where = render_key(*self.path, name, full[8:])
-                raise CorruptError(f"{self._store.path}: entry {where} has unknown tag {tag!r}")
+        return _range_items(self._store.path, cur, prefix, self.path + (name,), here)
 
     def sequence(self) -> int:
         kv = self._store._kv
