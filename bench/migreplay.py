@@ -10,7 +10,7 @@ target with the same KV copy, the stream read back from that file in this proces
 parent's real ``_flush``, commits and index build, with no second process competing for the
 CPU, so on a shared 2-core machine one replay uses one core and its CPU is the parent's
 alone. The engine is unchanged (monkeypatching only). One JSON line on stdout: wall, CPU
-(user/sys), main-thread CPU in the inserts per table, the commits, the index build, and the
+(user/sys), main-thread CPU in the inserts per table (``executemany_cpu_s``, ``cpu_<table>``), the commits, the index build, and the
 file's bytes written (``/proc/self/io``).
 """
 
@@ -114,66 +114,12 @@ def capture(work: Path, kv: Path, db: Path) -> dict:
 
 
 def replay(work: Path, kv: Path, db: Path) -> dict:
+    from migtimeline import time_sql_half
     from migwizard.core.engine import Engine, migrate
-    from migwizard.core.engine import indexes as deferred_objects
-    from migwizard.core.sql import bulk
 
     migrate.workers.stream = lambda *a, **k: _Replay(work / "items.bin")  # type: ignore[attr-defined]
 
-    real_insert = bulk.BulkWriter.insert
-
-    def insert(self, table, columns, rows):
-        c = time.thread_time()
-        try:
-            return real_insert(self, table, columns, rows)
-        finally:
-            d = time.thread_time() - c
-            _add("insert_cpu_s", d)
-            _add(f"cpu_{table}", d)
-
-    bulk.BulkWriter.insert = insert
-
-    real_txn = migrate.write_txn
-
-    @contextmanager
-    def write_txn(dbh):
-        cm = real_txn(dbh)
-        r = cm.__enter__()
-        try:
-            yield r
-        except BaseException:
-            if not cm.__exit__(*sys.exc_info()):
-                raise
-        else:
-            t, c = time.perf_counter(), time.thread_time()
-            cm.__exit__(None, None, None)
-            _add("commit_s", time.perf_counter() - t)
-            _add("commit_cpu_s", time.thread_time() - c)
-
-    migrate.write_txn = write_txn
-
-    real_flush = migrate._Migration._flush
-
-    def flush(self, chunk, root):
-        c = time.thread_time()
-        try:
-            return real_flush(self, chunk, root)
-        finally:
-            _add("flush_cpu_s", time.thread_time() - c)
-
-    migrate._Migration._flush = flush
-
-    real_build = deferred_objects.build_in_txn
-
-    def build(dbh, run):
-        t, c = time.perf_counter(), time.thread_time()
-        try:
-            return real_build(dbh, run)
-        finally:
-            _add("index_build_s", time.perf_counter() - t)
-            _add("index_build_cpu_s", time.thread_time() - c)
-
-    migrate.deferred_objects.build_in_txn = build
+    time_sql_half(_add)
     _variants(migrate)
 
     out: dict = {}

@@ -86,6 +86,71 @@ def child_produce(args: dict):
         Path(out).write_text(json.dumps({k: round(v, 2) for k, v in d.items()}))
 
 
+def time_sql_half(add) -> None:
+    """Time the parent's SQL half by monkeypatching (the engine is unchanged): each table's
+    executemany (wall, thread CPU, CPU per table), every commit, the chunk flushes and the
+    final index build, summed into ``add(key, seconds)`` (also used by bench/migreplay.py)."""
+    from migwizard.core.engine import migrate
+    from migwizard.core.engine import indexes as deferred_objects
+    from migwizard.core.sql import bulk
+
+    real_insert = bulk.BulkWriter.insert
+
+    def insert(self, table, columns, rows):
+        t, c = time.perf_counter(), time.thread_time()
+        try:
+            return real_insert(self, table, columns, rows)
+        finally:
+            add("executemany_s", time.perf_counter() - t)
+            add("executemany_cpu_s", time.thread_time() - c)
+            add(f"cpu_{table}", time.thread_time() - c)
+
+    bulk.BulkWriter.insert = insert
+
+    real_txn = migrate.write_txn
+
+    @contextmanager
+    def write_txn(dbh):
+        cm = real_txn(dbh)
+        r = cm.__enter__()
+        try:
+            yield r
+        except BaseException:
+            if not cm.__exit__(*sys.exc_info()):
+                raise
+        else:
+            t, c = time.perf_counter(), time.thread_time()
+            cm.__exit__(None, None, None)
+            add("commit_s", time.perf_counter() - t)
+            add("commit_cpu_s", time.thread_time() - c)
+
+    migrate.write_txn = write_txn
+
+    real_flush = migrate._Migration._flush
+
+    def flush(self, chunk, root):
+        t, c = time.perf_counter(), time.thread_time()
+        try:
+            return real_flush(self, chunk, root)
+        finally:
+            add("flush_s", time.perf_counter() - t)
+            add("flush_cpu_s", time.thread_time() - c)
+
+    migrate._Migration._flush = flush
+
+    real_build = deferred_objects.build_in_txn
+
+    def build(dbh, run):
+        t, c = time.perf_counter(), time.process_time()
+        try:
+            return real_build(dbh, run)
+        finally:
+            add("index_build_s", time.perf_counter() - t)
+            add("index_build_cpu_s", time.process_time() - c)
+
+    migrate.deferred_objects.build_in_txn = build
+
+
 def main() -> None:
     src, work, kv, db = work_copy("migtl-")
     child_out = work / "child.json"
@@ -93,8 +158,6 @@ def main() -> None:
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from migwizard.core.engine import Engine, migrate, migrate_kv, workers
-    from migwizard.core.engine import indexes as deferred_objects
-    from migwizard.core.sql import bulk
 
     mpq._ForkingPickler = _TimedPickler(mpq._ForkingPickler)
 
@@ -119,61 +182,7 @@ def main() -> None:
 
     mpq.Queue.get = get
 
-    real_insert = bulk.BulkWriter.insert
-
-    def insert(self, table, columns, rows):
-        t, c = time.perf_counter(), time.thread_time()
-        try:
-            return real_insert(self, table, columns, rows)
-        finally:
-            _add("executemany_s", time.perf_counter() - t)
-            _add("executemany_cpu_s", time.thread_time() - c)
-            _add(f"cpu_{table}", time.thread_time() - c)
-
-    bulk.BulkWriter.insert = insert
-
-    real_txn = migrate.write_txn
-
-    @contextmanager
-    def write_txn(dbh):
-        cm = real_txn(dbh)
-        r = cm.__enter__()
-        try:
-            yield r
-        except BaseException:
-            if not cm.__exit__(*sys.exc_info()):
-                raise
-        else:
-            t, c = time.perf_counter(), time.thread_time()
-            cm.__exit__(None, None, None)
-            _add("commit_s", time.perf_counter() - t)
-            _add("commit_cpu_s", time.thread_time() - c)
-
-    migrate.write_txn = write_txn
-
-    real_flush = migrate._Migration._flush
-
-    def flush(self, chunk, root):
-        t, c = time.perf_counter(), time.thread_time()
-        try:
-            return real_flush(self, chunk, root)
-        finally:
-            _add("flush_s", time.perf_counter() - t)
-            _add("flush_cpu_s", time.thread_time() - c)
-
-    migrate._Migration._flush = flush
-
-    real_build = deferred_objects.build_in_txn
-
-    def build(dbh, run):
-        t, c = time.perf_counter(), time.process_time()
-        try:
-            return real_build(dbh, run)
-        finally:
-            _add("index_build_s", time.perf_counter() - t)
-            _add("index_build_cpu_s", time.process_time() - c)
-
-    migrate.deferred_objects.build_in_txn = build
+    time_sql_half(_add)
 
     out: dict = {"store": str(src), "load_before": os.getloadavg()[0],
                  "workers": os.environ.get("MIGWIZ_WORKERS", ""),
