@@ -21,7 +21,7 @@ import struct
 
 from .bucket import BucketBase, walk
 from .errors import CorruptError
-from .lmdb_bucket import TAG_BUCKET, TAG_VALUE, LmdbBucket
+from .lmdb_bucket import TAG_BUCKET, TAG_VALUE, LmdbBucket, _range_end
 
 __all__ = ["sub_bucket_count", "tree_digest", "tree_digest_steps", "values_digest"]
 
@@ -147,8 +147,7 @@ assert TAG_VALUE == 0
 def _next_id(prefix: bytes) -> bytes:
     """The first key past every key of bucket ``prefix`` (``k >= end`` is ``not
     k.startswith(prefix)`` for the keys after ``prefix``, one comparison)."""
-    n = int.from_bytes(prefix, "big") + 1
-    return n.to_bytes(8, "big") if n < 1 << 64 else b"\xff" * 600
+    return _range_end(int.from_bytes(prefix, "big"))
 
 
 def _subtree(add, frame, cur, at: bytes | None, first: bytes, bucket: LmdbBucket) -> bytes | None:
