@@ -11,21 +11,42 @@ from textual.pilot import Pilot
 from migwizard.core.engine.events import ChunkCommitted
 
 
-async def settle(pilot: Pilot, rounds: int = 3) -> None:
-    """Await every worker, then let the posted messages drain."""
-    for _ in range(rounds):
-        await pilot.app.workers.wait_for_complete()
+async def settle(pilot: Pilot, rounds: int = 3, timeout: float = 60.0) -> None:
+    """Await every worker, then let the posted messages drain, until ``rounds`` rounds in a
+    row start with no worker pending or running.
+
+    A fixed number of rounds was not enough on a loaded CI machine: a worker started by a
+    message or timer handled during the last round (the welcome screen's run probe) was
+    still running when the test looked.
+    """
+    import asyncio
+
+    from textual.worker import WorkerState
+
+    app = pilot.app
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    quiet = 0
+    while quiet < rounds:
+        busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers)
+        await app.workers.wait_for_complete()
         await pilot.pause()
+        quiet = 0 if busy else quiet + 1
+        if loop.time() > end:
+            raise AssertionError(f"workers still busy after {timeout:.0f} s; screen={app.screen!r}")
 
 
-async def wait_for(pilot: Pilot, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+async def wait_for(pilot: Pilot, predicate: Callable[[], bool], timeout: float = 20.0,
+                   why: Callable[[], str] | None = None) -> None:
+    """Poll ``predicate`` until it holds; on timeout, fail naming the screen and ``why()``."""
     import asyncio
 
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while not predicate():
         if loop.time() > end:
-            raise AssertionError(f"timed out waiting; screen={pilot.app.screen!r}")
+            detail = f"; {why()}" if why is not None else ""
+            raise AssertionError(f"timed out waiting; screen={pilot.app.screen!r}{detail}")
         await pilot.pause(0.02)
 
 

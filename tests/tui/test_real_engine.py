@@ -17,7 +17,7 @@ from migwizard.screens.report import ReportScreen
 from migwizard.screens.rollback import RollbackScreen
 from migwizard.screens.welcome import WelcomeScreen
 from migwizard.tui.app import MigWizardApp
-from migwizard.tui.messages import EngineProgress, StepDone
+from migwizard.tui.messages import EngineProgress, StepDone, StepFailed
 from migwizard.core.report import load_report
 
 from .conftest import StepClock, fixed_wall_clock, results_dir
@@ -132,6 +132,11 @@ async def test_interrupt_then_resume_real_engine(kv, tmp_path):
     async with app2.run_test(size=(80, 24), message_hook=messages.append) as pilot:
         await settle(pilot)
         assert isinstance(app2.screen, WelcomeScreen)
+        # The run probe's answer is what the test is about: wait for it by name, and if it
+        # never comes, say what the screen shows instead of "None".
+        await wait_for(pilot, lambda: app2.screen.run_state is not None,
+                       why=lambda: f"run-state line: {app2.screen.query_one('#run-state').render()!s}; "
+                                   f"failures: {[m for m in messages if isinstance(m, StepFailed)]}")
         assert app2.screen.run_state is RunState.IN_PROGRESS
         assert app2.screen.query_one("#resume", Button).display
         await pilot.press("ctrl+r")
