@@ -149,3 +149,20 @@ async def quit_and_wait(pilot, key="ctrl+q"):
     """Press ``key`` and wait until the app has an exit code."""
     await pilot.press(key)
     await wait_for(pilot, lambda: pilot.app.return_code is not None)
+
+
+def welcome_facts(screen) -> str:
+    """What the welcome screen knows about its run probe: the message a probe test fails with."""
+    import os
+
+    names = ("source_kind", "target_ok", "probing", "probed", "run_state", "copy_blocked")
+    facts = {n: getattr(screen, n, "?") for n in names}
+    try:
+        facts["probe_key"] = screen._probe_key()
+        facts["fields"] = (screen._source_value(), screen._target_value())
+        facts["run-state line"] = str(screen.query_one("#run-state").render())
+    except Exception as exc:  # a diagnostic must not hide the failure it describes
+        facts["error"] = repr(exc)
+    facts["cwd"] = os.getcwd() if os.path.exists(".") else "(deleted)"
+    facts["workers"] = [(w.name, w.group, w.state.name) for w in screen.app.workers]
+    return ", ".join(f"{k}={v!r}" for k, v in facts.items())

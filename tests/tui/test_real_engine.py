@@ -21,7 +21,7 @@ from migwizard.tui.messages import EngineProgress, StepDone, StepFailed
 from migwizard.core.report import load_report
 
 from .conftest import StepClock, fixed_wall_clock, results_dir
-from .helpers import gated, settle, wait_for
+from .helpers import gated, settle, wait_for, welcome_facts
 
 PAYMENTS = 40
 CHUNK = 8
@@ -135,7 +135,7 @@ async def test_interrupt_then_resume_real_engine(kv, tmp_path):
         # The run probe's answer is what the test is about: wait for it by name, and if it
         # never comes, say what the screen shows instead of "None".
         await wait_for(pilot, lambda: app2.screen.run_state is not None,
-                       why=lambda: f"run-state line: {app2.screen.query_one('#run-state').render()!s}; "
+                       why=lambda: f"{welcome_facts(app2.screen)}; "
                                    f"failures: {[m for m in messages if isinstance(m, StepFailed)]}")
         assert app2.screen.run_state is RunState.IN_PROGRESS
         assert app2.screen.query_one("#resume", Button).display

@@ -19,7 +19,7 @@ from migwizard.tui.flow import Step
 
 from .conftest import fixed_wall_clock
 from .fake_engine import FakeEngine, FakeStore, fake_factory
-from .helpers import FIXTURES, fake_app, quit_and_wait, settle, text
+from .helpers import FIXTURES, fake_app, quit_and_wait, settle, text, wait_for, welcome_facts
 
 
 def _copy_of(channel_db: Path) -> Path:
@@ -129,6 +129,7 @@ async def test_tombstoned_import_offers_a_fresh_import(tmp_path):
     app2 = MigWizardApp(str(kept[0]), "sqlite:///lnd.sqlite", engine_factory=factory, wall_clock=fixed_wall_clock)
     async with app2.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
+        await wait_for(pilot, lambda: app2.screen.run_state is not None, why=lambda: welcome_facts(app2.screen))
         state = text(app2.screen.query_one("#run-state", Static)).replace("\n", " ")
         assert "imported from" in state and "unchanged" in state and "fresh import" in state
         await quit_and_wait(pilot)
