@@ -17,7 +17,8 @@ async def settle(pilot: Pilot, rounds: int = 3, timeout: float = 60.0) -> None:
 
     A fixed number of rounds was not enough on a loaded CI machine: a worker started by a
     message or timer handled during the last round (the welcome screen's run probe) was
-    still running when the test looked.
+    still running when the test looked. The welcome screen's probe and markers read count as
+    busy while their timer is pending or their answer has not arrived.
     """
     import asyncio
 
@@ -28,7 +29,11 @@ async def settle(pilot: Pilot, rounds: int = 3, timeout: float = 60.0) -> None:
     end = loop.time() + timeout
     quiet = 0
     while quiet < rounds:
-        busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers)
+        screen = app.screen
+        busy = (any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers)
+                # the welcome screen's run probe and markers read start from timers and end in a message
+                or any(getattr(screen, name, None) is not None
+                       for name in ("probing", "_probe_timer", "_markers_timer")))
         await app.workers.wait_for_complete()
         await pilot.pause()
         quiet = 0 if busy else quiet + 1

@@ -181,3 +181,38 @@ async def test_corrupt_store_names_payment_and_opens_drilldown(kv, tmp_path):
         await settle(pilot)
         assert isinstance(app.screen, PaymentDetailScreen)
         assert app.screen.identifier == bad.hex()
+
+
+async def test_run_probe_waits_for_the_markers_read_of_the_same_store(kv, tmp_path, monkeypatch):
+    """The welcome screen reads the node's markers and probes the run at once, on two threads of
+    one process; the probe used to fail at random with "already open in this process"."""
+    import threading
+    import time
+
+    import migwizard.screens.welcome as welcome
+    from migwizard.core.kv.lmdb_store import LmdbStore
+
+    real_markers = welcome.marker_lines
+    holding = threading.Event()
+
+    def slow_markers(source, table=None):
+        store = LmdbStore.open(source, readonly=True)  # a slow read keeps the store open a while
+        holding.set()
+        time.sleep(0.5)
+        store.close()
+        return real_markers(source, table)
+
+    def factory(*args, **kwargs):
+        assert holding.wait(10)  # the probe opens the store while the markers read holds it
+        return Engine(*args, **kwargs)
+
+    monkeypatch.setattr(welcome, "marker_lines", slow_markers)
+    messages = []
+    app = real_app(factory)
+    async with app.run_test(size=(80, 24), message_hook=messages.append) as pilot:
+        await settle(pilot)
+        await wait_for(pilot, lambda: app.screen.run_state is not None or any(
+            isinstance(m, StepFailed) for m in messages), why=lambda: welcome_facts(app.screen))
+        assert [m for m in messages if isinstance(m, StepFailed)] == []
+        assert app.screen.run_state is RunState.FRESH
+        assert app.screen.markers == []  # and the markers read itself answered

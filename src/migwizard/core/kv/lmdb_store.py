@@ -31,6 +31,7 @@ from typing import TypeVar
 
 import lmdb
 
+from .inprocess import keep, turn
 from .errors import (
     CorruptError,
     KeyTooLongError,
@@ -89,6 +90,7 @@ class LmdbStore:
         self.path = path
         self._env = env
         self._lock_fd = lock_fd
+        self._turn = None  # this process's turn on the path (kv/inprocess.py)
         self.readonly = readonly
         self._readers = 0
         self._in_write = False
@@ -134,41 +136,45 @@ class LmdbStore:
                     )
             _make_private_dir(p)
 
-        lock_fd = _take_lock(p, exclusive=not readonly, may_create=lock)
-        try:
+        # Another thread of this process may hold the store for a moment: wait (kv/inprocess.py).
+        with turn(p) as turned:
+            lock_fd = _take_lock(p, exclusive=not readonly, may_create=lock)
             try:
-                env = lmdb.open(
-                    os.fsencode(p),  # bytes: py-lmdb encodes str strictly as UTF-8
-                    map_size=map_size,
-                    subdir=True,
-                    readonly=readonly,
-                    lock=lock,
-                    max_dbs=MAX_DBS,
-                    create=create,
-                    sync=sync,
-                    metasync=sync,
-                    mode=0o600,
-                )
-            except lmdb.Error as e:
-                if "already open" in str(e):
-                    raise KVError(f"{p}: this store is already open in this process; close it first") from None
-                hint = " (for a read-only copy open with lock=False)" if readonly and lock else ""
-                raise KVError(f"{p}: cannot open the LMDB environment: {e}{hint}") from None
-            if fresh:
-                _make_private_files(p)
-            try:
-                _prepare(env, p, readonly=readonly, create=create)
-                return cls(p, env, lock_fd, readonly)
-            except lmdb.Error as e:
-                env.close()
-                raise typed_lmdb_error(p, e, "open") from None
+                try:
+                    env = lmdb.open(
+                        os.fsencode(p),  # bytes: py-lmdb encodes str strictly as UTF-8
+                        map_size=map_size,
+                        subdir=True,
+                        readonly=readonly,
+                        lock=lock,
+                        max_dbs=MAX_DBS,
+                        create=create,
+                        sync=sync,
+                        metasync=sync,
+                        mode=0o600,
+                    )
+                except lmdb.Error as e:
+                    if "already open" in str(e):
+                        raise KVError(f"{p}: this store is already open in this process; close it first") from None
+                    hint = " (for a read-only copy open with lock=False)" if readonly and lock else ""
+                    raise KVError(f"{p}: cannot open the LMDB environment: {e}{hint}") from None
+                if fresh:
+                    _make_private_files(p)
+                try:
+                    _prepare(env, p, readonly=readonly, create=create)
+                    store = cls(p, env, lock_fd, readonly)
+                    store._turn = keep(store, p) if turned else None
+                    return store
+                except lmdb.Error as e:
+                    env.close()
+                    raise typed_lmdb_error(p, e, "open") from None
+                except BaseException:
+                    env.close()
+                    raise
             except BaseException:
-                env.close()
+                if lock_fd is not None:
+                    os.close(lock_fd)
                 raise
-        except BaseException:
-            if lock_fd is not None:
-                os.close(lock_fd)
-            raise
 
     def close(self) -> None:
         """Close the environment and release the migwizard lock."""
@@ -178,6 +184,8 @@ class LmdbStore:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+        if self._turn is not None:
+            self._turn()  # once: the next opener of this process may go
 
     @property
     def closed(self) -> bool:
