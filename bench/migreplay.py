@@ -10,7 +10,7 @@ target with the same KV copy, the stream read back from that file in this proces
 parent's real ``_flush``, commits and index build, with no second process competing for the
 CPU, so on a shared 2-core machine one replay uses one core and its CPU is the parent's
 alone. The engine is unchanged (monkeypatching only). One JSON line on stdout: wall, CPU
-(user/sys), main-thread CPU in the inserts per table (``executemany_cpu_s``, ``cpu_<table>``), the commits, the index build, and the
+(user/sys), the peak RssAnon (``peak_anon_mib``), main-thread CPU in the inserts per table (``executemany_cpu_s``, ``cpu_<table>``), the commits, the index build, and the
 file's bytes written (``/proc/self/io``).
 """
 
@@ -122,8 +122,11 @@ def replay(work: Path, kv: Path, db: Path) -> dict:
     time_sql_half(_add)
     _variants(migrate)
 
+    from monitor import Monitor
+
     out: dict = {}
     io0 = _io()
+    mon = Monitor(os.getpid()).start()  # RssAnon (the heap) every 50 ms: the page cache counts in it
     with Engine(kv, f"sqlite:///{db}") as e:
         t, c = time.perf_counter(), time.process_time()
         ru0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -134,6 +137,8 @@ def replay(work: Path, kv: Path, db: Path) -> dict:
         out["user_s"] = ru1.ru_utime - ru0.ru_utime
         out["sys_s"] = ru1.ru_stime - ru0.ru_stime
         assert r.outcome == "complete", r
+    mon.stop()
+    out["peak_anon_mib"] = mon.window()["peak_main_anon_kib"] / 1024
     io1 = _io()
     out["write_gb"] = (io1["write_bytes"] - io0["write_bytes"]) / 1e9
     out["rchar_gb"] = (io1["rchar"] - io0["rchar"]) / 1e9
@@ -191,6 +196,7 @@ def _variants(migrate) -> None:
 
 def main() -> None:
     mode, src, work = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    load_before = os.getloadavg()[0]  # before the run (the dict below is built after it)
     kv, db = work / "kv", work / "target.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(str(db) + suffix).unlink(missing_ok=True)
@@ -203,7 +209,7 @@ def main() -> None:
         out = capture(work, kv, db)
     else:
         out = replay(work, kv, db)
-    out = {"mode": mode, "store": str(src), "load_before": os.getloadavg()[0], **out,
+    out = {"mode": mode, "store": str(src), "load_before": load_before, **out,
            "load_after": os.getloadavg()[0], "env": {k: v for k, v in os.environ.items() if k.startswith("MIGWIZ_")}}
     print(json.dumps({k: (round(v, 2) if isinstance(v, float) else v) for k, v in out.items()}), flush=True)
 
