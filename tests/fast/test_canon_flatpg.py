@@ -14,7 +14,8 @@ import re
 import pytest
 
 from migwizard.core.engine.runs import latest_run
-from migwizard.core.fast.canon import SAMPLE_PERCENT, Batch, CanonValidator, KvSide, iter_main_payments, replay_allocator
+from migwizard.core.fast.canon import (SAMPLE_PERCENT, Batch, CanonValidator, KvSide, iter_main_payments,
+                                       replay_allocator)
 from migwizard.core.fast.canon_flat import with_times
 from migwizard.core.fast.canon_flatpg import read_flat_pg
 from migwizard.core.fast.timefmt import ts_for
