@@ -212,9 +212,15 @@ class _Validation:
         return report
 
     def _reads(self):
-        """The fast path's SQLite reads go through a memory map (``fast.canon_flat``)."""
-        if self.canon is None or self.pg:
+        """The fast path's SQLite reads go through a memory map (``fast.canon_flat``), its
+        PostgreSQL reads through index lookups whatever the planner estimates
+        (``fast.canon_flatpg.keyed_plans``)."""
+        if self.canon is None:
             return nullcontext()
+        if self.pg:
+            from ..fast.canon_flatpg import keyed_plans
+
+            return keyed_plans(self.db)
         from ..fast.canon_flat import mapped_reads
 
         return mapped_reads(self.db)

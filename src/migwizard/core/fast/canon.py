@@ -32,6 +32,7 @@ from ..engine.sqlread import read_payments, sql_ids_by_identifier
 from ..engine.transform import MigrationReject, expected_sql_payment, truncate_ns_to_us
 from ..engine.tree import compare_payment, payment_tree
 from .canon_flat import FlatRows, read_flat, with_times
+from .canon_flatpg import read_flat_pg
 from .canon_sql import read_canonical
 from .rows import FALLBACK, FastPayment, decode_payment
 from .timefmt import ts_for
@@ -202,22 +203,24 @@ def kv_item(seq: int, phash: bytes, bucket, ts: Callable[[int | None], Any], sam
 
 
 class Batch(list):
-    """One batch of :func:`kv_item`-like items; ``flat``: its :class:`FlatRows` prediction
-    (SQLite), or None (PostgreSQL, or a batch the flat check cannot take)."""
+    """One batch of :func:`kv_item`-like items; ``flat``: its :class:`FlatRows` prediction,
+    or None (a batch the flat check cannot take)."""
 
     flat: tuple[list, ...] | None = None
 
 
 class KvSide:
     """The KV half of validation, batch by batch (the walk's ``item`` and ``batch`` hooks,
-    in whichever process walks). On SQLite a fast payment travels as its flat rows
-    (:mod:`.canon_flat`) and its verdict facts, ``(seq, hash, None, facts)``; its
-    canonical tuple is rebuilt only for a batch whose flat rows differ."""
+    in whichever process walks). A fast payment travels as its flat rows
+    (:mod:`.canon_flat`; PostgreSQL reads them back with :mod:`.canon_flatpg`) and its
+    verdict facts, ``(seq, hash, None, facts)``; its canonical tuple is rebuilt only
+    for a batch whose flat rows differ. ``flat`` None (tests: the check the flat rows
+    replaced) sends every payment's canonical tuple instead (:func:`kv_item`)."""
 
     def __init__(self, ts: Callable[[int | None], Any], sample_percent: int, pg: bool,
                  alloc: SwitchIdAllocator) -> None:
         self.ts, self.sample_percent, self.pg, self.alloc = ts, sample_percent, pg, alloc
-        self.flat = None if pg else FlatRows()
+        self.flat = FlatRows()
 
     def item(self, seq: int, phash: bytes, bucket) -> tuple:
         flat = self.flat
@@ -228,7 +231,8 @@ class KvSide:
             fp = decode_payment(bucket)
             if fp is not FALLBACK:
                 flat.add_fast(fp, phash)
-                return seq, phash, None, (fp.status.label, fp.value, len(fp.attempts), fp.created)  # SQLite
+                created = truncate_ns_to_us(fp.created) if self.pg else fp.created
+                return seq, phash, None, (fp.status.label, fp.value, len(fp.attempts), created)
         return seq, phash, None, full_item(phash, bucket, self.ts, sampled, self.pg, self.alloc, flat)
 
     def batch(self, items: list) -> Batch:
@@ -311,8 +315,8 @@ class CanonValidator:
             lo = self.first_payment_id + checked_before
             hi = lo + len(items) - 1
             kv_flat = getattr(items, "flat", None)
-            if kv_flat is not None and not self.pg:
-                same = read_flat(self.db, lo, hi) == with_times(kv_flat, self._ts)
+            if kv_flat is not None:
+                same = (read_flat_pg if self.pg else read_flat)(self.db, lo, hi) == with_times(kv_flat, self._ts)
                 self.flat_batches[same] += 1
             if not same:
                 for pid, (ident, canon) in read_canonical(self.db, lo, hi).items():

@@ -1,5 +1,6 @@
-"""A whole batch checked at once on SQLite: the rows of its id range, flat, against
-the rows the KV side predicts for it.
+"""A whole batch checked at once: the rows of its id range, flat, against the rows the
+KV side predicts for it (SQLite here; PostgreSQL reads the same lists with
+:mod:`.canon_flatpg`).
 
 Building every payment's canonical tuple from the SQL rows (``canon_sql.read_canonical``)
 is most of what the comparing process spends on a clean target. Here both sides
@@ -16,6 +17,7 @@ The flat rows hold values in their stored forms, as the canonical tuples do.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from ..engine.sqlread import _query
@@ -26,6 +28,15 @@ _U64 = 1 << 64
 _U32 = 1 << 32
 _MAX_I64 = (1 << 63) - 1
 _MAX_I32 = (1 << 31) - 1
+_EPOCH = datetime(1970, 1, 1)
+_US = timedelta(microseconds=1)
+
+
+def _ns(t):
+    """A PostgreSQL time value of the full way's rows (a naive datetime, µs) as the
+    nanoseconds :func:`with_times` turns back into exactly that datetime; anything else
+    as it is. Why: the batch then crosses marshalled (``kvside.to_wire``), not pickled."""
+    return (t - _EPOCH) // _US * 1000 if t.__class__ is datetime else t
 
 # Joins are driven from the batch's attempts (CROSS JOIN fixes SQLite's join order:
 # without statistics it may start from a full scan of the other table). Attempts come in
@@ -132,6 +143,9 @@ def with_times(tables: tuple[list, ...], ts: Callable[[int | None], Any]) -> tup
     CPU, the slower of the two. Only ints are formatted; the full way's rows
     (:meth:`FlatRows.add_rows`) already hold text."""
     pay, intents, first, att, arec, hops, hrec, dups = tables
+    if dups:
+        dups = [(k, a, ts(c) if c.__class__ is int else c, f, p, ts(st) if st.__class__ is int else st)
+                for k, a, c, f, p, st in dups]
     pay = [(k, a, ts(c), i, f) if c.__class__ is int else (k, a, c, i, f) for k, a, c, i, f in pay]
     att = [(k, ai, sk, ts(at), ph, fa, tl, ta, src, r, ts(rt) if rt.__class__ is int else rt, ry, sp, fs, hr, fm)
            if at.__class__ is int else (k, ai, sk, at, ph, fa, tl, ta, src, r, rt, ry, sp, fs, hr, fm)
@@ -205,7 +219,7 @@ class FlatRows:
         k = self.n
         self.n += 1
         pay, intents, first, att, arec, hops, hrec, dups = self.tables
-        pay.append((k, amount, created, ident, fail_reason))
+        pay.append((k, amount, _ns(created), ident, fail_reason))
         intents.extend((k, t, p) for _i, _p, t, p in rows["payment_intents"])
         first.extend((k, key, v) for _i, _p, key, v in rows["payment_first_hop_custom_records"])
         mpp = {r[0]: r[1:] for r in rows["payment_route_hop_mpp"]}
@@ -228,7 +242,8 @@ class FlatRows:
             rs = res.get(aidx, ())
             if len(rs) > 1:
                 self.ok = False  # two resolutions for one attempt: never equal to anything
-            att.append((k, aidx, skey, at, ph, fha, ttl, tamt, src) + ((1,) + rs[0] if rs else _NO_RES))
+            r = (1, _ns(rs[0][0])) + rs[0][1:] if rs else _NO_RES
+            att.append((k, aidx, skey, _ns(at), ph, fha, ttl, tamt, src) + r)
             arec.extend(acr.get(aidx, ()))
             for hid, _a, i, pub, scid, otl, amt, meta in by_attempt.get(aidx, ()):
                 m, p, b = mpp.get(hid), amp.get(hid), blinded.get(hid)
@@ -237,7 +252,7 @@ class FlatRows:
                             + ((1,) + p if p is not None else (0, None, None, None))
                             + ((1,) + b if b is not None else (0, None, None, None)))
                 hrec.extend((aidx, i, key, v) for key, v in hcr.get(hid, ()))
-        dups.extend((k,) + r[2:] for r in rows["payment_duplicates"])
+        dups.extend((k, a, _ns(c), f, p, _ns(st)) for _i, _p, a, c, f, p, st in rows["payment_duplicates"])
 
     def take(self) -> tuple[list, ...] | None:
         """The batch's prediction (None: not predictable), and start the next batch."""

@@ -53,13 +53,13 @@ def use_child(payments: int) -> bool:
 def to_wire(item: tuple[str, Any]) -> bytes | None:
     """A ``(BATCH, Batch)`` item as one ``marshal`` blob, or None: it crosses pickled.
 
-    Why: the SQLite batch is plain tuples of int/bytes/str/None (its flat rows and each
-    payment's verdict facts), which ``marshal`` writes and reads ~1.4x / ~2x faster than
-    ``pickle`` (it keeps no memo of every object); the parent, which reads the batch, is
-    one of the two busy halves at 1M. A payment that took the full way (:class:`Full`,
-    with its KV tree) goes pickled inside the blob. ``marshal`` keeps every type it
-    accepts exactly and refuses the rest (PostgreSQL's datetimes, an int subclass): such
-    a batch goes pickled as a whole, as before."""
+    Why: a batch is plain tuples of int/bytes/str/None (its flat rows, PostgreSQL's
+    times among them as nanoseconds, and each payment's verdict facts), which
+    ``marshal`` writes and reads ~1.4x / ~2x faster than ``pickle`` (it keeps no memo of
+    every object); the parent, which reads the batch, is one of the two busy halves at
+    1M. A payment that took the full way (:class:`Full`, with its KV tree) goes pickled
+    inside the blob. ``marshal`` keeps every type it accepts exactly and refuses the
+    rest (a datetime, an int subclass): such a batch goes pickled as a whole."""
     if item[0] != BATCH or type(item[1]) is not Batch:
         return None
     items = list(item[1])

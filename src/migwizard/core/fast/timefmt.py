@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any, Callable
 
-from ..sql.values import GO_ZERO_TIME_STRING, go_time_string
+from ..sql.values import GO_ZERO_TIME_STRING, go_time_string, pg_timestamp
 
 _NS_PER_DAY = 86_400 * 1_000_000_000
 _EPOCH = date(1970, 1, 1)
@@ -49,5 +49,7 @@ def sqlite_time(ns: int | None) -> str:
 
 
 def ts_for(dialect) -> Callable[[int | None], Any]:
-    """The time-form function to hand to ``append_rows``/``canon_fast`` for ``dialect``."""
-    return sqlite_time if dialect.is_sqlite else dialect.ts
+    """The time-form function to hand to ``append_rows``/``canon_fast`` for ``dialect``
+    (PostgreSQL's directly: ``Dialect.ts`` asks for the dialect at every value, and the
+    flat check converts every time of a batch)."""
+    return sqlite_time if dialect.is_sqlite else pg_timestamp
