@@ -27,9 +27,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-import peewee
-
 from .canon_flat import BY_HOP_ID, HOP_SPAN, QUERIES, READ_TABLES
+from .canon_pg import _level as _pipeline  # one pipeline, binary rows: the keyed reader's
 
 
 def _pg(sql: str) -> str:
@@ -41,19 +40,6 @@ def _pg(sql: str) -> str:
 LEVEL1 = tuple((slot, _pg(sql), offset) for slot, sql, offset in QUERIES)
 SPAN = _pg(HOP_SPAN)
 BY_HOP = tuple((slot, _pg(sql)) for slot, sql in BY_HOP_ID)
-
-
-def _pipeline(conn, queries: list[tuple[str, tuple]]) -> list[list[tuple]]:
-    """Run these queries in one pipeline (one round trip), binary rows back."""
-    curs = [conn.cursor(binary=True) for _ in queries]
-    with peewee.__exception_wrapper__:
-        with conn.pipeline():
-            for cur, (sql, params) in zip(curs, queries):
-                cur.execute(sql, params)
-        out = [cur.fetchall() for cur in curs]
-    for cur in curs:
-        cur.close()
-    return out
 
 
 def read_flat_pg(db, lo: int, hi: int) -> tuple[list, ...]:
