@@ -23,6 +23,7 @@ from migwizard.core.kv.lmdb_store import LmdbStore
 from migwizard.core.sql.connect import open_database
 from migwizard.core.sql.values import POSTGRES
 
+from ..engine.test_fastpath_engine import _exec  # one SQL statement in its own transaction
 from .test_canon import CORRUPTIONS, _migrated, _same_verdicts
 from .test_canon_flat_shape import HOP_KEYED
 
@@ -37,15 +38,6 @@ def _pg_sql(sql: str) -> str:
 # The migration writes its own ids: an INSERT here takes the next one after them.
 _SYNC_SEQUENCES = ("SELECT setval(pg_get_serial_sequence(t, 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM "
                    "payment_hop_custom_records), false) FROM (VALUES ('payment_hop_custom_records')) v(t)")
-
-
-def _exec(url, sql):
-    db = open_database(url)
-    try:
-        with db.atomic():
-            db.execute_sql(sql)
-    finally:
-        db.close()
 
 
 def _both(kv, url, batch_size=40):
