@@ -36,7 +36,8 @@ stress: $(STAMP)
 
 # Speed and memory (never asserted in tests): 10k, 50k, 100k mixed payments on SQLite and
 # PostgreSQL; BENCH_1M=1 adds 1M (~5 min of both cores per target), BENCH_SIZES=a,b picks sizes,
-# BENCH_STORES=dir1:dir2 reuses complete mixed-N stores. Report: stdout and .bench/report.md.
+# BENCH_STORES=dir1:dir2 reuses complete mixed-N stores; BENCH_REPEATS=3 runs of BENCH_REPEAT_SIZES=100000
+# (SQLite) give the time ratio's median. Report: stdout and .bench/report.md.
 bench: $(STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/fastpath.py

@@ -71,3 +71,20 @@ def test_a_small_run_renders_what_it_has():
     assert "sqlite: time(1M) / time(100k) and heap(1M) / heap(100k): not measured" in text
     assert "| PostgreSQL within 1.3x of SQLite (largest size) | not measured: - |" in text
     assert "## Profile" not in text and "bbolt" not in text
+
+
+def test_time_ratio_uses_the_median_of_repeated_runs():
+    r = copy.deepcopy(FAKE)
+    sq = r["runs"]["100000"]["sqlite"]  # first run: 20 s wall, 22 s CPU
+    sq["repeats"] = [{"e2e_s": 20.0, "cpu_s": 22.0, "load": 2.0}, {"e2e_s": 25.0, "cpu_s": 30.0, "load": 2.0},
+                     {"e2e_s": 16.0, "cpu_s": 20.0, "load": 2.0}]
+    text = render(r)
+    # 220 / median(20, 25, 16) = 220 / 20 = 11.0x; CPU 240 / median(22, 30, 20) = 240 / 22
+    assert ("sqlite: time(1M) / time(100k) = 11.0x wall, 10.9x CPU (all processes) (100k: median of 3 runs, "
+            "20.0 / 25.0 / 16.0 s; the first runs alone: 11.0x wall)") in text
+    sq["repeats"][0]["e2e_s"] = 23.0  # median 23: 220 / 23 = 9.6x, now met; the first run alone still says 11.0x
+    text = render(r)
+    assert ("| time(1M) <= 11x time(100k) (SQLite) | met: 9.6x wall, 10.9x CPU (100k: median of 3 runs, "
+            "23.0 / 25.0 / 16.0 s; the first runs alone: 11.0x wall) |") in text
+    sq["repeats"] = [{"e2e_s": 16.0, "cpu_s": 20.0, "load": 2.0}]
+    assert "| time(1M) <= 11x time(100k) (SQLite) | NOT met: 13.8x wall" in render(r)
