@@ -138,6 +138,37 @@ def time_sql_half(add) -> None:
 
     migrate._Migration._flush = flush
 
+    # The whole of a load commit (COMMIT and the WAL checkpointer's turn after it: a checkpoint
+    # the writer runs itself is on the critical path too), and the WAL file's peak size.
+    real_commit = migrate._Migration._commit
+    peak = [0.0]
+
+    def commit(self, root):
+        t, c = time.perf_counter(), time.thread_time()
+        try:
+            return real_commit(self, root)
+        finally:
+            add("load_commit_s", time.perf_counter() - t)
+            add("load_commit_cpu_s", time.thread_time() - c)
+            wal = Path(str(self.db.database) + "-wal")
+            size = wal.stat().st_size / 1e6 if wal.exists() else 0.0
+            if size > peak[0]:
+                add("wal_peak_mb", size - peak[0])  # a sum of increases: the peak
+                peak[0] = size
+
+    migrate._Migration._commit = commit
+
+    from migwizard.core.sql import walcheckpoint
+
+    real_close = walcheckpoint.BackgroundCheckpointer.close
+
+    def close(self):
+        real_close(self)
+        for k, v in self.stats.items():
+            add(f"ckpt_{k}", v)
+
+    walcheckpoint.BackgroundCheckpointer.close = close
+
     real_build = deferred_objects.build_in_txn
 
     def build(dbh, run):
