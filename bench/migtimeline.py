@@ -8,7 +8,8 @@ the generator (decode + row building: main thread CPU and wall), the time the ma
 waits for the bounded queue (``put`` blocked), and the feeder thread's pickling; the parent
 times waiting on the queue, unpickling, each table's executemany, the commit and the final
 index build (wall, and main-thread CPU per table, for the COMMITs and the build), the parent's
-rusage user/sys CPU and bytes written. ``MIGTL_PREFLIGHT=0`` skips preflight (the bench's
+rusage user/sys CPU and bytes written, the whole of each load commit (``load_commit_s``/``_cpu_s``)
+and the WAL file's peak (``wal_peak_mb``). ``MIGTL_PREFLIGHT=0`` skips preflight (the bench's
 steps.py runs migrate without it). One JSON line on stdout.
 """
 
@@ -138,8 +139,10 @@ def time_sql_half(add) -> None:
 
     migrate._Migration._flush = flush
 
-    # The whole of a load commit (COMMIT and the WAL checkpointer's turn after it: a checkpoint
-    # the writer runs itself is on the critical path too), and the WAL file's peak size.
+    # The whole of each load transaction's commit on the writer's thread (``commit_s`` is the COMMIT
+    # statement alone, plus the final one with the index build): SQLite's automatic checkpoint runs
+    # inside the COMMIT, a checkpoint the load would run itself after it. And the WAL file's peak
+    # size after a commit (``wal_mb`` is its size at the end, after the engine closed it).
     real_commit = migrate._Migration._commit
     peak = [0.0]
 
@@ -157,17 +160,6 @@ def time_sql_half(add) -> None:
                 peak[0] = size
 
     migrate._Migration._commit = commit
-
-    from migwizard.core.sql import walcheckpoint
-
-    real_close = walcheckpoint.BackgroundCheckpointer.close
-
-    def close(self):
-        real_close(self)
-        for k, v in self.stats.items():
-            add(f"ckpt_{k}", v)
-
-    walcheckpoint.BackgroundCheckpointer.close = close
 
     real_build = deferred_objects.build_in_txn
 

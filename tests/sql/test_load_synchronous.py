@@ -17,8 +17,6 @@ from migwizard.core.sql import bulk
 from migwizard.core.sql.connect import (LOAD_SYNC_ENV, LOAD_WAL_AUTOCHECKPOINT, load_synchronous, load_wal_bytes,
                                          open_database)
 
-from migwizard.core.sql.walcheckpoint import BG_CHECKPOINT_ENV
-
 from tests.engine.kvbuild import build_store, make_attempt, make_payment, seed_hash
 
 FULL, NORMAL = 2, 1
@@ -40,18 +38,13 @@ def db(tmp_path):
     d.close()
 
 
-@pytest.mark.parametrize("bg", ["1", "0"])
-def test_normal_inside_full_after(db, monkeypatch, bg):
-    """With the background checkpointer the writer's own is off (0) during the load; without
-    it (MIGWIZ_BG_CHECKPOINT=0) the writer checkpoints every LOAD_WAL_AUTOCHECKPOINT pages."""
+def test_normal_inside_full_after(db, monkeypatch):
     monkeypatch.delenv(LOAD_SYNC_ENV, raising=False)
-    monkeypatch.setenv(BG_CHECKPOINT_ENV, bg)
     assert _sync(db) == FULL  # LND's pragma on every connection
     assert _autockpt(db) == SQLITE_AUTOCHECKPOINT
     with load_synchronous(db):
         assert _sync(db) == NORMAL
-        assert _autockpt(db) == (0 if bg == "1" else LOAD_WAL_AUTOCHECKPOINT)
-        assert LOAD_WAL_AUTOCHECKPOINT > SQLITE_AUTOCHECKPOINT
+        assert _autockpt(db) == LOAD_WAL_AUTOCHECKPOINT > SQLITE_AUTOCHECKPOINT
     assert _sync(db) == FULL
     assert _autockpt(db) == SQLITE_AUTOCHECKPOINT
 
@@ -71,13 +64,11 @@ def test_env_keeps_full(db, monkeypatch):
         assert _autockpt(db) == SQLITE_AUTOCHECKPOINT
 
 
-@pytest.mark.parametrize("bg", ["1", "0"])
-def test_engine_loads_normal_and_finishes_full(tmp_path, monkeypatch, bg):
+def test_engine_loads_normal_and_finishes_full(tmp_path, monkeypatch):
     """Each chunk's inserts see ``normal``; the transaction that records the load's end
     (deferred indexes built, run marked migrated) sees ``full``, so its WAL sync covers
     every chunk before it."""
     monkeypatch.delenv(LOAD_SYNC_ENV, raising=False)
-    monkeypatch.setenv(BG_CHECKPOINT_ENV, bg)
     pays = []
     for seq in range(1, 7):
         h = seed_hash(40 + seq)
@@ -98,7 +89,7 @@ def test_engine_loads_normal_and_finishes_full(tmp_path, monkeypatch, bg):
     monkeypatch.setattr(deferred_objects, "build_in_txn", build)
     with Engine(kv, f"sqlite:///{tmp_path / 'target.sqlite'}", chunk_size=2) as eng:
         assert eng.migrate().outcome == "complete"
-    assert seen["insert"] and set(seen["insert"]) == {(NORMAL, 0 if bg == "1" else LOAD_WAL_AUTOCHECKPOINT)}
+    assert seen["insert"] and set(seen["insert"]) == {(NORMAL, LOAD_WAL_AUTOCHECKPOINT)}
     assert seen["finish"] == [(FULL, SQLITE_AUTOCHECKPOINT)]
 
 

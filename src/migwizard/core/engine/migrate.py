@@ -28,7 +28,6 @@ from ..kv.errors import KVError
 from ..sql import deferred
 from ..sql.bulk import BulkWriter, next_id
 from ..sql.connect import load_cache, load_synchronous, server_version
-from ..sql.walcheckpoint import NoCheckpointer
 from ..sql.schema import SchemaError, apply_migrations
 from ..sql.transactions import write_txn
 from . import backfill as bf
@@ -118,8 +117,6 @@ class _Migration:
         self._last: migrate_kv.Chunk | None = None
         self._txn_cap = txn_rows() if self.dialect.name == "sqlite" else 1
         self._txn_min_chunk = txn_min_chunk_rows()
-        # The load's WAL checkpointer (sql/walcheckpoint.py): told of each COMMIT while the chunks load.
-        self._wal = NoCheckpointer()
 
     def _args(self, *, chunk_size: int, max_rows: int, until: int | None = None) -> dict:
         """The KV half's arguments from the run as saved: its checkpoint, ids and counters."""
@@ -163,7 +160,7 @@ class _Migration:
         error = None
         failing = None
         try:
-            with load_synchronous(self.db) as self._wal, load_cache(self.db), \
+            with load_synchronous(self.db), load_cache(self.db), \
                     self._items(root, max(0, total - seen), cancel) as items, self._settled():
                 it = iter(items)
                 first = next(it, None)
@@ -339,7 +336,6 @@ class _Migration:
         except BaseException as e:
             self._abandon(e)
             raise
-        self._wal.committed()
         pending, self._pending, self._txn_rows = self._pending, [], 0
         for chunk_no, seq, done in pending:
             crash_point("chunk.committed")

@@ -26,9 +26,6 @@ from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsp
 
 import peewee
 
-from .walcheckpoint import BackgroundCheckpointer, NoCheckpointer
-from .walcheckpoint import enabled as bg_checkpoint_enabled
-
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 PG_CONNECT_TIMEOUT_S = 10
 PG_DEFAULT_PORT = 5432
@@ -115,33 +112,14 @@ def small_sort_memory(db: peewee.Database):
 #: WAL pages between checkpoints while the chunks load (SQLite's default is 1000). With
 #: 4 KiB pages the WAL file grows to 128 MiB plus one chunk (preflight's space check adds
 #: :func:`load_wal_bytes`). 100k mixed, load ~4, interleaved: the chunks' COMMITs 2.0-3.0 s
-#: wall with 1000, 1.4-1.6 s with this (docs/PERFORMANCE.md). It is the writer's own interval
-#: with ``MIGWIZ_BG_CHECKPOINT=0``, or when the background checkpointer fails.
+#: wall with 1000, 1.4-1.6 s with this (docs/PERFORMANCE.md).
 LOAD_WAL_AUTOCHECKPOINT = 32768
-#: WAL pages past which the writer checkpoints itself although the background checkpointer
-#: runs (:mod:`.walcheckpoint`): the WAL file then peaks at this plus one transaction.
-LOAD_WAL_BG_MAX_PAGES = 2 * LOAD_WAL_AUTOCHECKPOINT
-#: ``MIGWIZ_BG_CHECKPOINT_PAGES`` overrides LOAD_WAL_BG_MAX_PAGES (a bench's knob; read per load).
-BG_MAX_PAGES_ENV = "MIGWIZ_BG_CHECKPOINT_PAGES"
 SQLITE_PAGE_SIZE = 4096  # SQLite's default, which LND does not change
 
 
-def load_wal_pages() -> int:
-    """The most WAL pages the load keeps before a checkpoint restarts the WAL (beyond them:
-    one transaction): the background checkpointer's bound, or the writer's interval without it."""
-    if not bg_checkpoint_enabled():
-        return LOAD_WAL_AUTOCHECKPOINT
-    raw = os.environ.get(BG_MAX_PAGES_ENV, "").strip()
-    try:
-        pages = int(raw) if raw else LOAD_WAL_BG_MAX_PAGES
-    except ValueError:
-        pages = LOAD_WAL_BG_MAX_PAGES
-    return pages if pages > 0 else LOAD_WAL_BG_MAX_PAGES
-
-
 def load_wal_bytes() -> int:
-    """The most the WAL holds beyond one transaction while the chunks load (SQLite targets)."""
-    return load_wal_pages() * SQLITE_PAGE_SIZE
+    """The most the WAL holds beyond one chunk while the chunks load (SQLite targets)."""
+    return LOAD_WAL_AUTOCHECKPOINT * SQLITE_PAGE_SIZE
 
 
 #: ``MIGWIZ_LOAD_SYNC=full`` keeps LND's ``synchronous=full`` (and SQLite's checkpoint interval) through the load too.
@@ -149,7 +127,7 @@ LOAD_SYNC_ENV = "MIGWIZ_LOAD_SYNC"
 
 
 @contextmanager
-def load_synchronous(db: peewee.Database, *, max_pages: int | None = None) -> Iterator[object]:
+def load_synchronous(db: peewee.Database) -> Iterator[None]:
     """SQLite: ``synchronous=normal`` while the chunks are loaded, LND's ``full`` again after.
 
     Why it keeps every guarantee: in WAL mode ``normal`` still never corrupts the file
@@ -161,33 +139,21 @@ def load_synchronous(db: peewee.Database, *, max_pages: int | None = None) -> It
     the phase records its end (that commit is ``full`` as well). It spares the load one
     WAL fsync per chunk. Other databases, or ``MIGWIZ_LOAD_SYNC=full``: nothing changes.
 
-    Within the block the WAL is checkpointed by a thread of its own (:mod:`.walcheckpoint`,
-    which the block's value is: the load calls its ``committed()`` after each COMMIT), off the
-    writer's critical path, and by the writer past ``max_pages`` (default :func:`load_wal_pages`).
-    With ``MIGWIZ_BG_CHECKPOINT=0`` the writer's own automatic checkpoint runs every
-    LOAD_WAL_AUTOCHECKPOINT pages instead of SQLite's 1000 (4 MB, so after every chunk): a
-    checkpoint copies each page once however many chunks dirtied it, and the leaves of LND's
-    random-keyed UNIQUE indexes are dirtied by nearly every chunk. Either way the WAL file
-    peaks at that size plus one transaction (preflight counts it); durability is the WAL's."""
+    Within the block the WAL is also checkpointed every LOAD_WAL_AUTOCHECKPOINT pages
+    instead of SQLite's 1000 (4 MB, so after every chunk): a checkpoint copies each page
+    once however many chunks dirtied it, and the leaves of LND's random-keyed UNIQUE
+    indexes are dirtied by nearly every chunk. The WAL file then peaks at that size plus
+    one chunk (preflight counts it); durability is the WAL's either way."""
     if not isinstance(db, peewee.SqliteDatabase) or os.environ.get(LOAD_SYNC_ENV, "").strip().lower() == "full":
-        yield NoCheckpointer()
+        yield
         return
     (before,) = db.execute_sql("PRAGMA synchronous").fetchone()
     (autockpt,) = db.execute_sql("PRAGMA wal_autocheckpoint").fetchone()
     db.execute_sql("PRAGMA synchronous = normal")
-    path = Path(db.database)
-    bg = None
-    if bg_checkpoint_enabled() and str(path) != ":memory:":
-        db.execute_sql("PRAGMA wal_autocheckpoint = 0")
-        bg = BackgroundCheckpointer(db, path, max_pages=max_pages or load_wal_pages(),
-                                    fallback_pages=LOAD_WAL_AUTOCHECKPOINT)
-    else:
-        db.execute_sql(f"PRAGMA wal_autocheckpoint = {LOAD_WAL_AUTOCHECKPOINT}")
+    db.execute_sql(f"PRAGMA wal_autocheckpoint = {LOAD_WAL_AUTOCHECKPOINT}")
     try:
-        yield bg if bg is not None else NoCheckpointer()
+        yield
     finally:
-        if bg is not None:
-            bg.close()  # before the last checkpoint: it must not run beside the writer's
         try:
             db.execute_sql(f"PRAGMA synchronous = {int(before)}")
             db.execute_sql(f"PRAGMA wal_autocheckpoint = {int(autockpt)}")
