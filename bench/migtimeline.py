@@ -8,7 +8,8 @@ the generator (decode + row building: main thread CPU and wall), the time the ma
 waits for the bounded queue (``put`` blocked), and the feeder thread's pickling; the parent
 times waiting on the queue, unpickling, each table's executemany, the commit and the final
 index build (wall, and main-thread CPU per table, for the COMMITs and the build), the parent's
-rusage user/sys CPU and bytes written. ``MIGTL_PREFLIGHT=0`` skips preflight (the bench's
+rusage user/sys CPU and bytes written, the whole of each load commit (``load_commit_s``/``_cpu_s``)
+and the WAL file's peak (``wal_peak_mb``). ``MIGTL_PREFLIGHT=0`` skips preflight (the bench's
 steps.py runs migrate without it). One JSON line on stdout.
 """
 
@@ -137,6 +138,28 @@ def time_sql_half(add) -> None:
             add("flush_cpu_s", time.thread_time() - c)
 
     migrate._Migration._flush = flush
+
+    # The whole of each load transaction's commit on the writer's thread (``commit_s`` is the COMMIT
+    # statement alone, plus the final one with the index build): SQLite's automatic checkpoint runs
+    # inside the COMMIT, a checkpoint the load would run itself after it. And the WAL file's peak
+    # size after a commit (``wal_mb`` is its size at the end, after the engine closed it).
+    real_commit = migrate._Migration._commit
+    peak = [0.0]
+
+    def commit(self, root):
+        t, c = time.perf_counter(), time.thread_time()
+        try:
+            return real_commit(self, root)
+        finally:
+            add("load_commit_s", time.perf_counter() - t)
+            add("load_commit_cpu_s", time.thread_time() - c)
+            wal = Path(str(self.db.database) + "-wal")
+            size = wal.stat().st_size / 1e6 if wal.exists() else 0.0
+            if size > peak[0]:
+                add("wal_peak_mb", size - peak[0])  # a sum of increases: the peak
+                peak[0] = size
+
+    migrate._Migration._commit = commit
 
     real_build = deferred_objects.build_in_txn
 
