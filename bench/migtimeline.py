@@ -87,6 +87,18 @@ def child_produce(args: dict):
         Path(out).write_text(json.dumps({k: round(v, 2) for k, v in d.items()}))
 
 
+@contextmanager
+def timed(add, key: str, cpu=time.thread_time):
+    """The block's wall and CPU (the writer's thread unless ``cpu`` says otherwise), summed into
+    ``add(key + "_s")`` and ``add(key + "_cpu_s")``, also when it raises."""
+    t, c = time.perf_counter(), cpu()
+    try:
+        yield
+    finally:
+        add(f"{key}_s", time.perf_counter() - t)
+        add(f"{key}_cpu_s", cpu() - c)
+
+
 def time_sql_half(add) -> None:
     """Time the parent's SQL half by monkeypatching (the engine is unchanged): each table's
     executemany (wall, thread CPU, CPU per table), every commit, the chunk flushes and the
@@ -130,12 +142,8 @@ def time_sql_half(add) -> None:
     real_flush = migrate._Migration._flush
 
     def flush(self, chunk, root):
-        t, c = time.perf_counter(), time.thread_time()
-        try:
+        with timed(add, "flush"):
             return real_flush(self, chunk, root)
-        finally:
-            add("flush_s", time.perf_counter() - t)
-            add("flush_cpu_s", time.thread_time() - c)
 
     migrate._Migration._flush = flush
 
@@ -147,12 +155,10 @@ def time_sql_half(add) -> None:
     peak = [0.0]
 
     def commit(self, root):
-        t, c = time.perf_counter(), time.thread_time()
         try:
-            return real_commit(self, root)
+            with timed(add, "load_commit"):
+                return real_commit(self, root)
         finally:
-            add("load_commit_s", time.perf_counter() - t)
-            add("load_commit_cpu_s", time.thread_time() - c)
             wal = Path(str(self.db.database) + "-wal")
             size = wal.stat().st_size / 1e6 if wal.exists() else 0.0
             if size > peak[0]:
@@ -164,12 +170,8 @@ def time_sql_half(add) -> None:
     real_build = deferred_objects.build_in_txn
 
     def build(dbh, run):
-        t, c = time.perf_counter(), time.process_time()
-        try:
+        with timed(add, "index_build", time.process_time):
             return real_build(dbh, run)
-        finally:
-            add("index_build_s", time.perf_counter() - t)
-            add("index_build_cpu_s", time.process_time() - c)
 
     migrate.deferred_objects.build_in_txn = build
 
