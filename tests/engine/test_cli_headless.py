@@ -159,7 +159,9 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted(generated, tmp_path):
     # `migrate` without a terminal validates but does not commit (exit 4): the store stays untombstoned
     p = run("migrate", "--kv", kv, "--sql", f"sqlite:///{clean}", "--chunk-size", "10")
     assert p.returncode == 4, p.stderr
-    e = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"), MIGWIZ_THROTTLE_CHUNK_S="0.05")
+    # 0.2 s per chunk: the 27 chunks after the third take >= 5.4 s, so a poll slowed by a loaded
+    # machine still kills mid-run (at 0.05 s the window was 1.35 s; one loaded run failed it, cause unrecorded).
+    e = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"), MIGWIZ_THROTTLE_CHUNK_S="0.2")
     proc = subprocess.Popen([*CLI, "migrate", "--kv", str(kv), "--sql", f"sqlite:///{crashed}", "--chunk-size", "10"],
                             env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     chunks = _wait_for_chunks(crashed, 3)
@@ -179,7 +181,7 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted(generated, tmp_path):
 def test_sigint_stops_at_chunk_boundary_and_resumes(generated, tmp_path):
     kv = generated("mixed", 200)
     db = tmp_path / "t.sqlite"
-    e = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"), MIGWIZ_THROTTLE_CHUNK_S="0.05")
+    e = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"), MIGWIZ_THROTTLE_CHUNK_S="0.2")  # see above
     proc = subprocess.Popen([*CLI, "--yes", "--kv", str(kv), "--sql", f"sqlite:///{db}", "--chunk-size", "10"],
                             env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for_chunks(db, 2)
