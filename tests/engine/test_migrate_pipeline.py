@@ -375,8 +375,5 @@ def test_a_chunk_crosses_as_marshal_exactly_as_it_was(generated_ro, profile, cou
         assert repr(back) == repr(item)
         assert back == item
 
-
-def test_a_chunk_marshal_cannot_carry_crosses_pickled(generated_ro):
-    """PostgreSQL's times are datetimes: its chunks cross pickled, as before."""
-    chunks = [i for i in _produced(generated_ro("mixed", 60), "postgres", True) if isinstance(i, migrate_kv.Chunk)]
-    assert chunks and all(migrate_kv.to_wire(c) is None for c in chunks)
+# PostgreSQL chunks (their times crossing as ints) and the pickled way for a chunk holding a
+# datetime: tests/engine/test_pg_time_wire.py.

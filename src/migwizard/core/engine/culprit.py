@@ -12,7 +12,7 @@ from typing import Any
 from ..sql.bulk import BulkWriter
 from ..sql.transactions import write_txn
 from . import migrate_kv, workers
-from .rows import PAYMENT_TABLES, TABLE_COLUMNS
+from .rows import PAYMENT_TABLES, TABLE_COLUMNS, pg_times_to_datetimes
 
 
 def find_culprit(db, writer: BulkWriter, args: dict) -> tuple[bytes | None, Exception | None]:
@@ -28,6 +28,8 @@ def find_culprit(db, writer: BulkWriter, args: dict) -> tuple[bytes | None, Exce
             for item in items:
                 if not isinstance(item, migrate_kv.Chunk):
                     continue
+                if args["dialect"] == "postgres":
+                    pg_times_to_datetimes(item.rows.rows)  # as the loop's _flush does
                 try:
                     with write_txn(db):  # a savepoint
                         for table in PAYMENT_TABLES:

@@ -41,7 +41,7 @@ from .markers import KVScan, index_payment_count, migration_facts, reconcile, re
 from .migrate_kv import QUARANTINE_REASON  # noqa: F401 - validation lists these skips by this reason
 from .rate import RollingRate
 from .results import EngineError, ExitCode, MigrationResult, Outcome
-from .rows import ID_TABLES, PAYMENT_TABLES, TABLE_COLUMNS
+from .rows import ID_TABLES, PAYMENT_TABLES, TABLE_COLUMNS, pg_times_to_datetimes
 from .runs import Run, now_text, record_chunk, record_skipped, stats_from_run, stats_to_run
 from .transform import MigrationReject
 from .tuning import chunk_rows, fastpath_enabled, txn_min_chunk_rows, txn_rows
@@ -278,6 +278,8 @@ class _Migration:
         if chunk.collisions:
             run.stats["collisions"] = int(run.stats.get("collisions", 0)) + chunk.collisions
         rows = chunk.rows
+        if self.dialect.is_postgres:
+            pg_times_to_datetimes(rows.rows)  # the producer's time ints (they cross marshalled)
         writer = BulkWriter(db, self.dialect)
         n = 0
         try:

@@ -28,7 +28,7 @@ from ..codec.keys import PAYMENTS_ROOT_BUCKET
 from ..codec.walk import BadEntry, DuplicateEntry, MissingBucket, PaymentEntry, walk_payment_index
 from ..fast.rows import FALLBACK, append_rows, decode_payment
 from ..fast.rows import tally as fast_tally
-from ..fast.timefmt import ts_for
+from ..fast.timefmt import chunk_ts_for
 from ..kv.lmdb_store import LmdbStore
 from ..sql.values import POSTGRES, SQLITE
 from . import backfill as bf
@@ -78,7 +78,8 @@ class Tick:
 
 @dataclass
 class Chunk:
-    """One closed chunk: its rows, its skipped entries and the state after it."""
+    """One closed chunk: its rows, its skipped entries and the state after it. On PostgreSQL the
+    rows' times are ``pg_time_us`` ints until ``rows.pg_times_to_datetimes`` (before writing)."""
 
     rows: ChunkRows
     skipped: list[tuple[int, bytes | None, str, str]]
@@ -118,10 +119,11 @@ class _Open:
 
 
 def to_wire(item: Any) -> bytes | None:
-    """A :class:`Chunk` as one ``marshal`` blob (its rows are tuples of int/bytes/str/None on
-    SQLite), or None: the item crosses pickled. ``marshal`` keeps every type it accepts exactly
-    (tuple vs list, bytes vs str, dict order) and refuses the rest (PostgreSQL's datetimes, an
-    int subclass), so a chunk it cannot carry as it is simply goes the pickled way. (A buffer
+    """A :class:`Chunk` as one ``marshal`` blob (its rows are tuples of int/bytes/str/None; on
+    PostgreSQL the times are ``pg_time_us`` ints too), or None: the item crosses pickled.
+    ``marshal`` keeps every type it accepts exactly (tuple vs list, bytes vs str, dict order) and
+    refuses the rest (a datetime, an int subclass), so a chunk it cannot carry as it is simply
+    goes the pickled way. (A buffer
     such as a memoryview would arrive as bytes, which SQLite stores alike; the rows hold none.)"""
     if type(item) is not Chunk:
         return None
@@ -177,7 +179,9 @@ class _Walk:
     def __init__(self, args: dict) -> None:
         self.a = args
         self.dialect = POSTGRES if args["dialect"] == "postgres" else SQLITE
-        self.ts = ts_for(self.dialect)
+        self.ts = chunk_ts_for(self.dialect)  # PostgreSQL: ints, see pg_times_to_datetimes
+        # The full decoder's time form: the same ints on PostgreSQL; SQLite keeps Dialect.ts's text.
+        self.slow_ts = self.ts if self.dialect.is_postgres else self.dialect.ts
         self.ids = IdCounters(dict(args["next_ids"]))
         self.switch = SwitchIdAllocator(int(args["switch_next"]))
         self.counter = NormalisationCounter(args["normalisations"])
@@ -290,7 +294,7 @@ class _Walk:
         dups = expected_duplicates(payment, self.counter)
         lnd_pid = self.taken.get(phash) if self.taken is not None else None
         if lnd_pid is not None:
-            n = bf.add_collision_rows(o.rows, t.payment, dups, lnd_pid, self.ids, self.dialect.ts)
+            n = bf.add_collision_rows(o.rows, t.payment, dups, lnd_pid, self.ids, self.slow_ts)
             self.logs.append(("warning", f"Payment {phash.hex()} (index sequence {entry.seq}): lnd reused its "
                                          f"identifier for its payment id {lnd_pid}; kept as {n} duplicate rows of "
                                          "that payment"))
@@ -301,7 +305,7 @@ class _Walk:
             o.payments += 1
             count_payment(self.stats, t.payment, len(dups))
             return
-        pid = add_payment_rows(o.rows, t.payment, phash, dups, self.ids, self.dialect.ts)
+        pid = add_payment_rows(o.rows, t.payment, phash, dups, self.ids, self.slow_ts)
         count_payment(self.stats, t.payment, len(dups))
         self._placed(o, pid)
 

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from ..codec import encode_failure_message, parse_duplicate_settle
 from ..codec.model import DuplicatePayment, FailureReason, Payment
-from ..sql.values import int32, int64
+from ..sql.values import int32, int64, pg_timestamp_us
 from .normalisations import NormalisationCounter
 from .transform import MigrationReject
 
@@ -48,6 +48,37 @@ PAYMENT_TABLES = tuple(TABLE_COLUMNS)
 
 # Tables whose own "id" column we allocate (the others key on a parent's id).
 ID_TABLES = tuple(t for t, cols in TABLE_COLUMNS.items() if cols[0] == "id")
+
+# The TIMESTAMP columns (lnd's 000010/000011 schema), by position in TABLE_COLUMNS.
+TIME_COLUMNS: dict[str, tuple[int, ...]] = {
+    "payments": (2,),  # created_at
+    "payment_htlc_attempts": (4,),  # attempt_time
+    "payment_htlc_attempt_resolutions": (1,),  # resolution_time
+    "payment_duplicates": (3, 6),  # created_at, settle_time (NULL allowed)
+}
+
+
+def pg_times_to_datetimes(rows: dict[str, list]) -> None:
+    """Turn a PostgreSQL chunk's time ints (``sql.values.pg_time_us``, which the KV producer puts
+    there so the chunk crosses marshalled) into the datetimes psycopg binds, in place. Every
+    writer of a PostgreSQL chunk's rows calls this once, just before writing them (the loop,
+    the refused-chunk replay); SQLite rows hold their time text already and never come here.
+    One unpacking per table rather than a generic column loop: this runs on ~70k values per
+    100k payments in the parent, whose CPU is the other half of the migration."""
+    f = pg_timestamp_us
+    t = rows["payments"]
+    if t:
+        rows["payments"] = [(a, b, f(c), d, e) for a, b, c, d, e in t]
+    t = rows["payment_htlc_attempts"]
+    if t:
+        rows["payment_htlc_attempts"] = [(a, b, c, d, f(e), g, h, i, j, k) for a, b, c, d, e, g, h, i, j, k in t]
+    t = rows["payment_htlc_attempt_resolutions"]
+    if t:
+        rows["payment_htlc_attempt_resolutions"] = [(a, f(b), c, d, e, g, h) for a, b, c, d, e, g, h in t]
+    t = rows["payment_duplicates"]
+    if t:
+        rows["payment_duplicates"] = [(a, b, c, f(d), e, g, None if h is None else f(h))
+                                      for a, b, c, d, e, g, h in t]
 
 
 @dataclass

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any, Callable
 
-from ..sql.values import GO_ZERO_TIME_STRING, go_time_string, pg_timestamp
+from ..sql.values import GO_ZERO_TIME_STRING, go_time_string, pg_time_us, pg_timestamp
 
 _NS_PER_DAY = 86_400 * 1_000_000_000
 _EPOCH = date(1970, 1, 1)
@@ -53,3 +53,10 @@ def ts_for(dialect) -> Callable[[int | None], Any]:
     (PostgreSQL's directly: ``Dialect.ts`` asks for the dialect at every value, and the
     flat check converts every time of a batch)."""
     return sqlite_time if dialect.is_sqlite else pg_timestamp
+
+
+def chunk_ts_for(dialect) -> Callable[[int | None], Any]:
+    """The time form the migration's KV producer puts into chunk rows: SQLite's final text, or on
+    PostgreSQL a ``pg_time_us`` int (not a datetime: marshal carries ints, and the parent's
+    ``engine.rows.pg_times_to_datetimes`` makes the datetimes just before writing)."""
+    return sqlite_time if dialect.is_sqlite else pg_time_us
