@@ -49,15 +49,19 @@ def x_raw(x: dict) -> str:
     return f"{e2e(x) / raw['raw_s']:.2f}x" + (f" / {cpu_all(x) / rc:.2f}x" if rc else "")
 
 
-def e2e_typical(x: dict) -> float:
-    """End to end for the time ratios: the median over the size's repeated runs when it had them."""
+def _typical(x: dict, key: str, one_run) -> float:
+    """A time for the ratios: the median of ``key`` over the size's repeated runs when it had them,
+    else ``one_run(x)`` of its single run."""
     reps = x.get("repeats")
-    return statistics.median(r["e2e_s"] for r in reps) if reps else e2e(x)
+    return statistics.median(r[key] for r in reps) if reps else one_run(x)
+
+
+def e2e_typical(x: dict) -> float:
+    return _typical(x, "e2e_s", e2e)
 
 
 def cpu_typical(x: dict) -> float:
-    reps = x.get("repeats")
-    return statistics.median(r["cpu_s"] for r in reps) if reps else cpu_all(x)
+    return _typical(x, "cpu_s", cpu_all)
 
 
 def repeats_note(p: tuple[dict, dict]) -> str:
