@@ -78,6 +78,25 @@ def test_time_columns_are_the_schemas_timestamp_columns():
     assert len(mine) == 5
 
 
+def test_the_writer_converts_exactly_the_time_columns():
+    """pg_times_to_datetimes unpacks each table by hand (speed): it must touch the TIME_COLUMNS
+    positions and nothing else, NULL kept, every payment table's width respected."""
+    rows = {t: [tuple(1_000_000 + 10 * i + j for j in range(len(cols)))] for i, (t, cols) in
+            enumerate(TABLE_COLUMNS.items())}
+    width = len(TABLE_COLUMNS["payment_duplicates"])
+    rows["payment_duplicates"].append(tuple(None if j == 6 else 7 for j in range(width)))  # no settle time
+    before = {t: list(r) for t, r in rows.items()}
+    pg_times_to_datetimes(rows)
+    for t, got in rows.items():
+        for new, old in zip(got, before[t]):
+            assert len(new) == len(old)
+            for j, (a, b) in enumerate(zip(new, old)):
+                if j in TIME_COLUMNS.get(t, ()) and b is not None:
+                    assert a == pg_timestamp_us(b), (t, j)
+                else:
+                    assert a == b and type(a) is type(b), (t, j)
+
+
 def _pg_chunks(kv, fast: bool) -> list:
     return [i for i in _produced(kv, "postgres", fast) if isinstance(i, migrate_kv.Chunk)]
 

@@ -3,6 +3,7 @@
 import peewee
 import pytest
 
+from migwizard.core.engine.rows import TIME_COLUMNS
 from migwizard.core.sql import bulk, introspect
 from migwizard.core.sql.bulk import BulkWriter, fix_sequences, next_id
 from migwizard.core.sql.dump import dump_tables, table_names
@@ -100,9 +101,6 @@ def test_blob_buffers_of_every_kind_load_as_their_bytes(migrated_db):
                                  [(i + 1, i + 1, 0, v) for i, v in enumerate(values)])
     got = [r[0] for r in _select(db, "payment_intents", ["intent_payload"], "id")]
     assert got == [bytes(v) for v in values]
-
-
-TIME_COLUMNS = {"payments": (2,), "payment_htlc_attempts": (4,), "payment_htlc_attempt_resolutions": (1,)}
 
 
 def test_same_content_on_both_dialects(sqlite_url, pg_url):
